@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/legobuild/lego/engine"
+)
+
+// progress shows a live status on a terminal, or one line per finished
+// action otherwise.
+type progress struct {
+	mu      sync.Mutex
+	out     io.Writer
+	buf     *bufio.Writer
+	tty     bool
+	none    bool
+	total   int
+	done    int
+	cached  int
+	ran     int
+	running map[string]time.Time
+	quit    chan struct{}
+	wg      sync.WaitGroup
+	width   int
+}
+
+func newProgress(f *os.File, mode string) *progress {
+	p := &progress{out: f, running: map[string]time.Time{}, quit: make(chan struct{}), width: 100}
+	switch mode {
+	case "tty":
+		p.tty = true
+	case "none":
+		p.none = true
+	case "lines":
+	default:
+		p.tty = term.IsTerminal(int(f.Fd()))
+	}
+	if p.tty {
+		if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 20 {
+			p.width = w
+		}
+		p.wg.Add(1)
+		go p.loop()
+	} else {
+		p.buf = bufio.NewWriterSize(f, 64<<10)
+	}
+	return p
+}
+
+func (p *progress) Event(e *engine.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch e.Type {
+	case engine.EvBuildStarted:
+		p.total = e.Total
+	case engine.EvActionStarted:
+		p.running[e.Action] = e.Time
+	case engine.EvActionCached, engine.EvActionExecuted, engine.EvActionFailed:
+		p.done++
+		verb := "cached"
+		switch e.Type {
+		case engine.EvActionCached:
+			p.cached++
+		case engine.EvActionExecuted:
+			p.ran++
+			verb = fmt.Sprintf("ran %.2fs", e.Duration.Seconds())
+		default:
+			verb = "FAILED"
+		}
+		delete(p.running, e.Action)
+		if !p.tty && !p.none {
+			fmt.Fprintf(p.buf, "[%d/%d] %s %s\n", p.done, p.total, verb, e.Action)
+		}
+	}
+}
+
+func (p *progress) loop() {
+	defer p.wg.Done()
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.quit:
+			return
+		case <-t.C:
+			p.mu.Lock()
+			p.draw()
+			p.mu.Unlock()
+		}
+	}
+}
+
+func (p *progress) draw() {
+	line := fmt.Sprintf("[%d/%d] %d cached, %d ran", p.done, p.total, p.cached, p.ran)
+	type run struct {
+		name string
+		t    time.Time
+	}
+	var rs []run
+	for n, t := range p.running {
+		rs = append(rs, run{n, t})
+	}
+	sort.Slice(rs, func(i, j int) bool { return rs[i].t.Before(rs[j].t) })
+	var parts []string
+	for _, r := range rs {
+		parts = append(parts, fmt.Sprintf("%s %.1fs", r.name, time.Since(r.t).Seconds()))
+	}
+	if len(parts) > 0 {
+		line += " | running: " + strings.Join(parts, "; ")
+	}
+	if len(line) > p.width-1 {
+		line = line[:p.width-2] + "…"
+	}
+	fmt.Fprintf(p.out, "\r\033[K%s", line)
+}
+
+func (p *progress) stop() {
+	if p.tty {
+		close(p.quit)
+		p.wg.Wait()
+		fmt.Fprint(p.out, "\r\033[K")
+		return
+	}
+	p.buf.Flush()
+}

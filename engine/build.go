@@ -1,0 +1,560 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
+
+	"github.com/legobuild/lego/cas"
+	"github.com/legobuild/lego/executors"
+)
+
+// Options configure a build.
+type Options struct {
+	Jobs      int // concurrent actions (cpu capacity); 0 = number of cores
+	KeepGoing bool
+	Memory    int64 // memory capacity in bytes for admission; 0 = unlimited
+	Store     *cas.Disk
+	Files     *cas.FileCache
+	Executor  executors.Executor
+	Listener  Listener
+	History   *History
+}
+
+// Summary is what a build did.
+type Summary struct {
+	Total    int
+	Executed int
+	Cached   int
+	Failed   int
+	Skipped  int
+	// Ran lists the executed actions (Action.Describe), sorted.
+	Ran    []string
+	Errors []error
+}
+
+type node struct {
+	a       *Action
+	deps    []*node
+	rdeps   []*node
+	pending int
+	outs    map[string]*artifact
+	failed  bool
+}
+
+type builder struct {
+	g       *Graph
+	o       Options
+	ctx     context.Context
+	cancel  context.CancelFunc
+	pool    *pool
+	check   chan struct{}
+	sources sync.Map // path -> *sourceOnce
+
+	mu        sync.Mutex
+	sum       Summary
+	wg        sync.WaitGroup
+	remaining map[Label]int
+	started   map[Label]bool
+	failedT   map[Label]bool
+	used      []*repb.Digest
+}
+
+type sourceOnce struct {
+	once sync.Once
+	art  *artifact
+	err  error
+}
+
+// Build brings the default outputs of targets up to date.
+func Build(ctx context.Context, g *Graph, targets []*Target, o Options) (*Summary, error) {
+	if o.Jobs <= 0 {
+		o.Jobs = runtime.NumCPU()
+	}
+	if o.Listener == nil {
+		o.Listener = Listeners(nil)
+	}
+	b := &builder{g: g, o: o, remaining: map[Label]int{}, started: map[Label]bool{}, failedT: map[Label]bool{}}
+	b.ctx, b.cancel = context.WithCancel(ctx)
+	defer b.cancel()
+	b.pool = newPool(float64(o.Jobs), o.Memory)
+	b.check = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
+
+	nodes := map[*Action]*node{}
+	var order []*node
+	var visit func(a *Action) *node
+	visit = func(a *Action) *node {
+		if n, ok := nodes[a]; ok {
+			return n
+		}
+		n := &node{a: a}
+		nodes[a] = n
+		seen := map[*node]bool{}
+		for _, in := range a.Inputs {
+			if p := in.producer; p != nil {
+				d := visit(p)
+				if !seen[d] {
+					seen[d] = true
+					n.deps = append(n.deps, d)
+					d.rdeps = append(d.rdeps, n)
+				}
+			}
+		}
+		n.pending = len(n.deps)
+		order = append(order, n)
+		b.remaining[a.Owner]++
+		return n
+	}
+	for _, t := range targets {
+		for _, f := range t.Files {
+			if f.producer != nil {
+				visit(f.producer)
+			}
+		}
+	}
+	b.sum.Total = len(order)
+	o.Listener.Event(&Event{Type: EvBuildStarted, Time: time.Now(), Total: len(order)})
+	for _, t := range targets {
+		if b.remaining[t.Label] == 0 {
+			ok := true
+			o.Listener.Event(&Event{Type: EvTargetStarted, Time: time.Now(), Label: t.Label.String()})
+			o.Listener.Event(&Event{Type: EvTargetFinished, Time: time.Now(), Label: t.Label.String(), Success: &ok})
+		}
+	}
+	for _, n := range order {
+		if n.pending == 0 {
+			b.spawn(n)
+		}
+	}
+	b.wg.Wait()
+
+	s := &b.sum
+	s.Skipped = s.Total - s.Executed - s.Cached - s.Failed
+	sort.Strings(s.Ran)
+	if len(b.used) > 0 {
+		if err := o.Store.RecordUse(b.used); err != nil {
+			s.Errors = append(s.Errors, fmt.Errorf("record cache use: %w", err))
+		}
+	}
+	if o.History != nil {
+		if err := o.History.Save(); err != nil {
+			s.Errors = append(s.Errors, fmt.Errorf("save build history: %w", err))
+		}
+	}
+	ok := s.Failed == 0 && ctx.Err() == nil
+	o.Listener.Event(&Event{Type: EvBuildFinished, Time: time.Now(), Success: &ok, Total: s.Total,
+		Executed: s.Executed, Cached: s.Cached, Failed: s.Failed, Skipped: s.Skipped})
+	if ctx.Err() != nil {
+		return s, fmt.Errorf("build interrupted: %d of %d actions done", s.Executed+s.Cached, s.Total)
+	}
+	if s.Failed > 0 {
+		return s, fmt.Errorf("build failed: %d action(s) failed", s.Failed)
+	}
+	return s, nil
+}
+
+func (b *builder) spawn(n *node) {
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		cached, err := b.run(n)
+		b.finish(n, cached, err)
+	}()
+}
+
+func (b *builder) finish(n *node, cached bool, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	owner := n.a.Owner
+	if b.ctx.Err() != nil && err != nil && !n.failed && errors.Is(err, context.Canceled) {
+		return // cancelled because of another failure or an interrupt: counted as skipped
+	}
+	if err != nil {
+		n.failed = true
+		b.sum.Failed++
+		b.sum.Errors = append(b.sum.Errors, err)
+		b.failedT[owner] = true
+		b.o.Listener.Event(&Event{Type: EvActionFailed, Time: time.Now(), Label: owner.String(),
+			Action: n.a.Describe(), Mnemonic: n.a.Mnemonic, Error: err.Error()})
+		if !b.o.KeepGoing {
+			b.cancel()
+		}
+	} else if cached {
+		b.sum.Cached++
+	} else {
+		b.sum.Executed++
+		b.sum.Ran = append(b.sum.Ran, n.a.Describe())
+	}
+	b.remaining[owner]--
+	if b.remaining[owner] == 0 {
+		ok := !b.failedT[owner]
+		b.o.Listener.Event(&Event{Type: EvTargetFinished, Time: time.Now(), Label: owner.String(), Success: &ok})
+	}
+	if err != nil || b.ctx.Err() != nil {
+		return
+	}
+	for _, r := range n.rdeps {
+		r.pending--
+		if r.pending == 0 {
+			b.spawn(r)
+		}
+	}
+}
+
+func (b *builder) targetStarted(l Label) {
+	b.mu.Lock()
+	first := !b.started[l]
+	b.started[l] = true
+	b.mu.Unlock()
+	if first {
+		b.o.Listener.Event(&Event{Type: EvTargetStarted, Time: time.Now(), Label: l.String()})
+	}
+}
+
+// run brings one action's outputs up to date; cached reports a cache hit.
+func (b *builder) run(n *node) (cached bool, err error) {
+	if err := b.ctx.Err(); err != nil {
+		return false, err
+	}
+	a := n.a
+	b.targetStarted(a.Owner)
+	select {
+	case b.check <- struct{}{}:
+	case <-b.ctx.Done():
+		return false, b.ctx.Err()
+	}
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			<-b.check
+		}
+	}
+	defer release()
+
+	if a.IsWrite {
+		return b.runWrite(n)
+	}
+	k, err := computeKey(a, func(f *File) (*artifact, error) { return b.input(n, f) }, b.tool)
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", a.Describe(), err)
+	}
+	if outs := b.lookup(k.key); outs != nil {
+		if err := b.materialize(outs); err != nil {
+			return false, fmt.Errorf("%s: %w", a.Describe(), err)
+		}
+		n.outs = outs
+		b.o.Listener.Event(&Event{Type: EvActionCached, Time: time.Now(), Label: a.Owner.String(),
+			Action: a.Describe(), Mnemonic: a.Mnemonic, Key: k.key.Hash})
+		return true, nil
+	}
+	release()
+
+	if a.Resources.GPUs > 0 {
+		return false, fmt.Errorf("%s needs %d GPU(s), but no GPU is available to lego on this machine", a.Describe(), a.Resources.GPUs)
+	}
+	if err := b.pool.acquire(b.ctx, a.Resources); err != nil {
+		if errors.Is(err, context.Canceled) {
+			return false, err
+		}
+		return false, fmt.Errorf("%s: %w", a.Describe(), err)
+	}
+	defer b.pool.release(a.Resources)
+	if b.o.History != nil {
+		b.o.History.record(b.recordOf(a, k))
+	}
+	start := time.Now()
+	b.o.Listener.Event(&Event{Type: EvActionStarted, Time: start, Label: a.Owner.String(),
+		Action: a.Describe(), Mnemonic: a.Mnemonic, Key: k.key.Hash})
+	res, err := b.o.Executor.Execute(b.ctx, &executors.Request{Action: k.action, Command: k.command, Dirs: k.dirs})
+	if err != nil {
+		if b.ctx.Err() != nil {
+			return false, context.Canceled
+		}
+		return false, fmt.Errorf("%s: %w\n  command: %s%s", a.Describe(), err, shellQuote(a.Args), b.stderrTail(res))
+	}
+	if res.ExitCode != 0 {
+		return false, b.failure(a, res)
+	}
+	outs, err := b.resultOutputs(a, res)
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", a.Describe(), err)
+	}
+	if err := b.o.Store.PutActionResult(k.key, res); err != nil {
+		return false, fmt.Errorf("%s: store result: %w", a.Describe(), err)
+	}
+	if err := b.materialize(outs); err != nil {
+		return false, fmt.Errorf("%s: %w", a.Describe(), err)
+	}
+	n.outs = outs
+	b.o.Listener.Event(&Event{Type: EvActionExecuted, Time: time.Now(), Label: a.Owner.String(),
+		Action: a.Describe(), Mnemonic: a.Mnemonic, Key: k.key.Hash, Duration: time.Since(start)})
+	return false, nil
+}
+
+func (b *builder) runWrite(n *node) (bool, error) {
+	a := n.a
+	out := a.Outputs[0]
+	d := cas.DigestOf(a.Content)
+	cached := b.o.Store.Has(d)
+	if !cached {
+		if _, err := b.o.Store.Put(a.Content); err != nil {
+			return false, fmt.Errorf("%s: %w", a.Describe(), err)
+		}
+	}
+	n.outs = map[string]*artifact{out.Path: {digest: d, exec: out.Executable}}
+	if err := b.materialize(n.outs); err != nil {
+		return false, fmt.Errorf("%s: %w", a.Describe(), err)
+	}
+	ev := EvActionExecuted
+	if cached {
+		ev = EvActionCached
+	}
+	b.o.Listener.Event(&Event{Type: ev, Time: time.Now(), Label: a.Owner.String(), Action: a.Describe(), Mnemonic: a.Mnemonic, Key: d.Hash})
+	return cached, nil
+}
+
+// input returns the built state of an input file.
+func (b *builder) input(n *node, f *File) (*artifact, error) {
+	if p := f.producer; p != nil {
+		for _, d := range n.deps {
+			if d.a == p {
+				if art := d.outs[f.Path]; art != nil {
+					return art, nil
+				}
+			}
+		}
+		return nil, fmt.Errorf("input %s was not built", f.Path)
+	}
+	v, _ := b.sources.LoadOrStore(f.Path, &sourceOnce{})
+	s := v.(*sourceOnce)
+	s.once.Do(func() {
+		abs := filepath.Join(b.g.Root, filepath.FromSlash(f.Path))
+		d, exec, err := b.o.Files.Digest(abs)
+		if err != nil {
+			s.err = fmt.Errorf("source %s: %w", f.Path, err)
+			return
+		}
+		if !b.o.Store.Has(d) {
+			if _, err := b.o.Store.PutFile(abs); err != nil {
+				s.err = fmt.Errorf("source %s: %w", f.Path, err)
+				return
+			}
+		}
+		s.art = &artifact{digest: d, exec: exec}
+	})
+	return s.art, s.err
+}
+
+func (b *builder) tool(path string) (*repb.Digest, error) {
+	d, _, err := b.o.Files.Digest(path)
+	return d, err
+}
+
+// lookup returns the outputs of a cached result, or nil when the action
+// must run (no entry, or an output blob is gone).
+func (b *builder) lookup(key *repb.Digest) map[string]*artifact {
+	res, err := b.o.Store.GetActionResult(key)
+	if err != nil || res == nil || res.ExitCode != 0 {
+		return nil
+	}
+	outs := make(map[string]*artifact, len(res.OutputFiles)+len(res.OutputDirectories))
+	for _, f := range res.OutputFiles {
+		if !b.o.Store.Has(f.Digest) {
+			return nil
+		}
+		outs[f.Path] = &artifact{digest: f.Digest, exec: f.IsExecutable}
+	}
+	for _, d := range res.OutputDirectories {
+		t := &repb.Tree{}
+		if err := b.o.Store.GetProto(d.TreeDigest, t); err != nil {
+			return nil
+		}
+		files, err := treeFiles(t)
+		if err != nil {
+			return nil
+		}
+		for _, f := range files {
+			if !b.o.Store.Has(f.digest) {
+				return nil
+			}
+		}
+		outs[d.Path] = &artifact{digest: d.TreeDigest, tree: t}
+	}
+	b.mu.Lock()
+	b.used = append(b.used, key)
+	b.mu.Unlock()
+	return outs
+}
+
+func (b *builder) resultOutputs(a *Action, res *repb.ActionResult) (map[string]*artifact, error) {
+	outs := map[string]*artifact{}
+	for _, f := range res.OutputFiles {
+		outs[f.Path] = &artifact{digest: f.Digest, exec: f.IsExecutable}
+	}
+	for _, d := range res.OutputDirectories {
+		t := &repb.Tree{}
+		if err := b.o.Store.GetProto(d.TreeDigest, t); err != nil {
+			return nil, fmt.Errorf("output directory %s: %w", d.Path, err)
+		}
+		outs[d.Path] = &artifact{digest: d.TreeDigest, tree: t}
+	}
+	for _, o := range a.Outputs {
+		art, ok := outs[o.Path]
+		if !ok {
+			return nil, fmt.Errorf("declared output %s was not produced", o.Path)
+		}
+		if o.Dir != (art.tree != nil) {
+			return nil, fmt.Errorf("output %s: declared as %s", o.Path, map[bool]string{true: "a directory", false: "a file"}[o.Dir])
+		}
+	}
+	return outs, nil
+}
+
+// materialize links outputs into the workspace's lego-out tree.
+func (b *builder) materialize(outs map[string]*artifact) error {
+	for p, art := range outs {
+		dst := filepath.Join(b.g.Root, filepath.FromSlash(p))
+		if art.tree == nil {
+			if err := b.linkFile(art.digest, art.exec, dst); err != nil {
+				return fmt.Errorf("materialize %s: %w", p, err)
+			}
+			continue
+		}
+		files, err := treeFiles(art.tree)
+		if err != nil {
+			return err
+		}
+		// Rebuild the directory beside the old one and swap, so a reader
+		// never sees a half-written tree.
+		tmp := fmt.Sprintf("%s.lego-tmp-%d", dst, os.Getpid())
+		os.RemoveAll(tmp)
+		if err := os.MkdirAll(tmp, 0o755); err != nil {
+			return err
+		}
+		for _, f := range files {
+			if err := b.o.Store.Link(f.digest, f.exec, filepath.Join(tmp, filepath.FromSlash(f.path))); err != nil {
+				return fmt.Errorf("materialize %s/%s: %w", p, f.path, err)
+			}
+		}
+		old := fmt.Sprintf("%s.lego-old-%d", dst, os.Getpid())
+		os.Rename(dst, old)
+		if err := os.Rename(tmp, dst); err != nil {
+			return err
+		}
+		os.RemoveAll(old)
+	}
+	return nil
+}
+
+// linkFile skips the link when dst already is the blob (a null build).
+func (b *builder) linkFile(d *repb.Digest, exec bool, dst string) error {
+	if st, err := os.Lstat(dst); err == nil && st.Size() == d.SizeBytes {
+		if bp, err := b.o.Store.BlobPath(d, exec); err == nil {
+			if bst, err := os.Stat(bp); err == nil && os.SameFile(st, bst) {
+				return nil
+			}
+		}
+	}
+	return b.o.Store.Link(d, exec, dst)
+}
+
+func (b *builder) failure(a *Action, res *repb.ActionResult) error {
+	return fmt.Errorf("%s failed with exit code %d\n  command: %s%s", a.Describe(), res.ExitCode, shellQuote(a.Args), b.stderrTail(res))
+}
+
+// stderrTail is the last 50 lines of an action's stderr, indented, or "".
+func (b *builder) stderrTail(res *repb.ActionResult) string {
+	if res == nil {
+		return ""
+	}
+	tail, err := executors.Tail(b.o.Store, res.StderrDigest, 50)
+	if err != nil || tail == "" {
+		return ""
+	}
+	return "\n  stderr (last 50 lines):\n    " + strings.ReplaceAll(tail, "\n", "\n    ")
+}
+
+func shellQuote(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		if a != "" && !strings.ContainsAny(a, " \t\n'\"\\$`;&|<>()*?[]{}!#~") {
+			q[i] = a
+		} else {
+			q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+	}
+	return strings.Join(q, " ")
+}
+
+func (b *builder) recordOf(a *Action, k *keyed) *ActionRecord {
+	r := &ActionRecord{Label: a.Owner.String(), Mnemonic: a.Mnemonic, Output: a.Outputs[0].Path,
+		Key: k.key.Hash, Args: a.Args, Env: a.Env, Inputs: k.inputs}
+	if t := b.g.Targets[a.Owner]; t != nil && t.Rule != nil {
+		r.Attrs = map[string]string{}
+		for _, s := range t.Rule.Attrs() {
+			r.Attrs[s.Name] = FormatAttr(t.Attrs[s.Name])
+		}
+	}
+	return r
+}
+
+// pool admits actions while their resources fit.
+type pool struct {
+	mu       sync.Mutex
+	cpu, mem float64
+	capCPU   float64
+	capMem   float64
+	changed  chan struct{}
+}
+
+func newPool(cpu float64, mem int64) *pool {
+	return &pool{cpu: cpu, capCPU: cpu, mem: float64(mem), capMem: float64(mem), changed: make(chan struct{})}
+}
+
+func (p *pool) need(r Resources) (cpu, mem float64) {
+	// An action wanting more cores than the build may use runs alone.
+	return min(r.CPU, p.capCPU), float64(r.Memory)
+}
+
+func (p *pool) acquire(ctx context.Context, r Resources) error {
+	cpu, mem := p.need(r)
+	if p.capMem > 0 && mem > p.capMem {
+		return fmt.Errorf("needs %d MiB of memory, the build may use %d MiB", int64(mem)>>20, int64(p.capMem)>>20)
+	}
+	for {
+		p.mu.Lock()
+		if p.cpu >= cpu-1e-9 && (p.capMem == 0 || p.mem >= mem) {
+			p.cpu -= cpu
+			p.mem -= mem
+			p.mu.Unlock()
+			return nil
+		}
+		ch := p.changed
+		p.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (p *pool) release(r Resources) {
+	cpu, mem := p.need(r)
+	p.mu.Lock()
+	p.cpu += cpu
+	p.mem += mem
+	close(p.changed)
+	p.changed = make(chan struct{})
+	p.mu.Unlock()
+}

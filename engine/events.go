@@ -1,0 +1,49 @@
+package engine
+
+import "time"
+
+// Event is one thing that happened during a build. It is both what the
+// progress display reads and what --build_event_json_file writes, one per line.
+type Event struct {
+	Type     string        `json:"type"`
+	Time     time.Time     `json:"time"`
+	Label    string        `json:"label,omitempty"`
+	Action   string        `json:"action,omitempty"`
+	Mnemonic string        `json:"mnemonic,omitempty"`
+	Key      string        `json:"key,omitempty"`
+	Duration time.Duration `json:"duration_ns,omitempty"`
+	Success  *bool         `json:"success,omitempty"`
+	Error    string        `json:"error,omitempty"`
+	// build_started/build_finished
+	Total    int `json:"total,omitempty"`
+	Executed int `json:"executed,omitempty"`
+	Cached   int `json:"cached,omitempty"`
+	Failed   int `json:"failed,omitempty"`
+	Skipped  int `json:"skipped,omitempty"`
+}
+
+// Event types.
+const (
+	EvBuildStarted   = "build_started"
+	EvTargetStarted  = "target_started"
+	EvTargetFinished = "target_finished"
+	EvActionStarted  = "action_started" // execution begins (after a cache miss)
+	EvActionCached   = "action_cached"
+	EvActionExecuted = "action_executed"
+	EvActionFailed   = "action_failed"
+	EvBuildFinished  = "build_finished"
+)
+
+// Listener receives events; it is called from many goroutines.
+type Listener interface {
+	Event(e *Event)
+}
+
+// Listeners fans events out.
+type Listeners []Listener
+
+func (ls Listeners) Event(e *Event) {
+	for _, l := range ls {
+		l.Event(e)
+	}
+}

@@ -1,0 +1,245 @@
+package engine
+
+import (
+	"fmt"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/legobuild/lego/cas"
+)
+
+// artifact is the built state of a File: its digest, or its Tree for a directory.
+type artifact struct {
+	digest *repb.Digest // file content, or the Tree blob for a directory
+	exec   bool
+	tree   *repb.Tree // directories only
+}
+
+// keyed is an action made concrete: the REAPI messages and their digest.
+type keyed struct {
+	key     *repb.Digest
+	action  *repb.Action
+	command *repb.Command
+	dirs    map[string]*repb.Directory
+	inputs  map[string]string // exec path -> digest hash, for explain
+}
+
+var marshal = proto.MarshalOptions{Deterministic: true}
+
+func digestProto(m proto.Message) (*repb.Digest, error) {
+	b, err := marshal.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	return cas.DigestOf(b), nil
+}
+
+// merkle is a directory being assembled for an input root.
+type merkle struct {
+	files map[string]*repb.FileNode
+	dirs  map[string]*merkle
+	fixed *repb.Tree // an input directory artifact, taken whole
+}
+
+func (m *merkle) dir(name string) (*merkle, error) {
+	if m.dirs == nil {
+		m.dirs = map[string]*merkle{}
+	}
+	d := m.dirs[name]
+	if d == nil {
+		if _, clash := m.files[name]; clash {
+			return nil, fmt.Errorf("input %q is both a file and a directory", name)
+		}
+		d = &merkle{}
+		m.dirs[name] = d
+	}
+	return d, nil
+}
+
+func (m *merkle) add(p string, a *artifact) error {
+	cur := m
+	parts := strings.Split(p, "/")
+	for _, part := range parts[:len(parts)-1] {
+		var err error
+		if cur, err = cur.dir(part); err != nil {
+			return err
+		}
+		if cur.fixed != nil {
+			return nil // inside a directory artifact that is already an input
+		}
+	}
+	name := parts[len(parts)-1]
+	if a.tree != nil {
+		d, err := cur.dir(name)
+		if err != nil {
+			return err
+		}
+		d.fixed = a.tree
+		return nil
+	}
+	if _, clash := cur.dirs[name]; clash {
+		return fmt.Errorf("input %q is both a file and a directory", p)
+	}
+	if cur.files == nil {
+		cur.files = map[string]*repb.FileNode{}
+	}
+	cur.files[name] = &repb.FileNode{Name: name, Digest: a.digest, IsExecutable: a.exec}
+	return nil
+}
+
+// digest computes the Directory digest, recording every Directory in out.
+func (m *merkle) digest(out map[string]*repb.Directory) (*repb.Digest, error) {
+	if m.fixed != nil {
+		for _, c := range m.fixed.Children {
+			d, err := digestProto(c)
+			if err != nil {
+				return nil, err
+			}
+			out[cas.Key(d)] = c
+		}
+		d, err := digestProto(m.fixed.Root)
+		if err != nil {
+			return nil, err
+		}
+		out[cas.Key(d)] = m.fixed.Root
+		return d, nil
+	}
+	dir := &repb.Directory{}
+	for _, f := range m.files {
+		dir.Files = append(dir.Files, f)
+	}
+	sort.Slice(dir.Files, func(i, j int) bool { return dir.Files[i].Name < dir.Files[j].Name })
+	names := make([]string, 0, len(m.dirs))
+	for n := range m.dirs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		d, err := m.dirs[n].digest(out)
+		if err != nil {
+			return nil, err
+		}
+		dir.Directories = append(dir.Directories, &repb.DirectoryNode{Name: n, Digest: d})
+	}
+	d, err := digestProto(dir)
+	if err != nil {
+		return nil, err
+	}
+	out[cas.Key(d)] = dir
+	return d, nil
+}
+
+// computeKey builds the REAPI Action for a and its digest. inputs gives the
+// built state of every input; tools maps a host tool path to its digest.
+func computeKey(a *Action, inputs func(*File) (*artifact, error), tool func(string) (*repb.Digest, error)) (*keyed, error) {
+	root := &merkle{}
+	k := &keyed{inputs: make(map[string]string, len(a.Inputs)), dirs: map[string]*repb.Directory{}}
+	for _, in := range a.Inputs {
+		art, err := inputs(in)
+		if err != nil {
+			return nil, err
+		}
+		if err := root.add(in.Path, art); err != nil {
+			return nil, err
+		}
+		k.inputs[in.Path] = art.digest.Hash
+	}
+	rootDigest, err := root.digest(k.dirs)
+	if err != nil {
+		return nil, err
+	}
+	props := make([]*repb.Platform_Property, 0, len(a.Tools)+len(a.Platform))
+	for _, t := range a.Tools {
+		d, err := tool(t)
+		if err != nil {
+			return nil, fmt.Errorf("tool %s: %w", t, err)
+		}
+		// Named by base name: the key must not carry host paths.
+		props = append(props, &repb.Platform_Property{Name: "lego.tool." + filepath.Base(t), Value: d.Hash})
+		k.inputs["tool:"+filepath.Base(t)] = d.Hash
+	}
+	for n, v := range a.Platform {
+		props = append(props, &repb.Platform_Property{Name: n, Value: v})
+	}
+	sort.Slice(props, func(i, j int) bool {
+		if props[i].Name != props[j].Name {
+			return props[i].Name < props[j].Name
+		}
+		return props[i].Value < props[j].Value
+	})
+	var platform *repb.Platform
+	if len(props) > 0 {
+		platform = &repb.Platform{Properties: props}
+	}
+	cmd := &repb.Command{Arguments: a.Args, Platform: platform}
+	envNames := make([]string, 0, len(a.Env))
+	for n := range a.Env {
+		envNames = append(envNames, n)
+	}
+	sort.Strings(envNames)
+	for _, n := range envNames {
+		cmd.EnvironmentVariables = append(cmd.EnvironmentVariables, &repb.Command_EnvironmentVariable{Name: n, Value: a.Env[n]})
+	}
+	for _, o := range a.Outputs {
+		cmd.OutputPaths = append(cmd.OutputPaths, o.Path)
+	}
+	sort.Strings(cmd.OutputPaths)
+	cmdDigest, err := digestProto(cmd)
+	if err != nil {
+		return nil, err
+	}
+	act := &repb.Action{CommandDigest: cmdDigest, InputRootDigest: rootDigest, Platform: platform}
+	if a.Timeout > 0 {
+		act.Timeout = durationpb.New(a.Timeout)
+	}
+	if k.key, err = digestProto(act); err != nil {
+		return nil, err
+	}
+	k.action, k.command = act, cmd
+	return k, nil
+}
+
+// treeFiles lists every file of a Tree with its path below the tree root.
+func treeFiles(t *repb.Tree) ([]treeFile, error) {
+	children := make(map[string]*repb.Directory, len(t.Children))
+	for _, c := range t.Children {
+		d, err := digestProto(c)
+		if err != nil {
+			return nil, err
+		}
+		children[cas.Key(d)] = c
+	}
+	var out []treeFile
+	var walk func(dir *repb.Directory, prefix string) error
+	walk = func(dir *repb.Directory, prefix string) error {
+		for _, f := range dir.Files {
+			out = append(out, treeFile{path.Join(prefix, f.Name), f.Digest, f.IsExecutable})
+		}
+		for _, sub := range dir.Directories {
+			c, ok := children[cas.Key(sub.Digest)]
+			if !ok {
+				return fmt.Errorf("tree is missing directory %s", sub.Name)
+			}
+			if err := walk(c, path.Join(prefix, sub.Name)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if t.Root == nil {
+		return nil, nil
+	}
+	return out, walk(t.Root, "")
+}
+
+type treeFile struct {
+	path   string
+	digest *repb.Digest
+	exec   bool
+}

@@ -1,0 +1,64 @@
+package engine
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// DefaultPath is the PATH every action gets unless it sets one; it is part
+// of the key, so it is a constant, not the host's PATH.
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// ParseResources reads a resources dict: cpu, memory, gpus, gpu_memory.
+func ParseResources(m map[string]string) (Resources, error) {
+	var r Resources
+	for k, v := range m {
+		var err error
+		switch k {
+		case "cpu":
+			r.CPU, err = strconv.ParseFloat(v, 64)
+			if err == nil && r.CPU <= 0 {
+				err = fmt.Errorf("must be positive")
+			}
+		case "memory":
+			r.Memory, err = ParseSize(v)
+		case "gpus":
+			r.GPUs, err = strconv.Atoi(v)
+		case "gpu_memory":
+			r.GPUMemory, err = ParseSize(v)
+		default:
+			return r, fmt.Errorf("resources: unknown key %q (known: cpu, memory, gpus, gpu_memory)", k)
+		}
+		if err != nil {
+			return r, fmt.Errorf("resources: %s=%q: %v", k, v, err)
+		}
+	}
+	return r, nil
+}
+
+var sizeUnits = []struct {
+	suffix string
+	mult   int64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+	{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12},
+	{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"T", 1 << 40}, {"B", 1},
+}
+
+// ParseSize reads "512MiB", "4GiB", "10G", "1000" (bytes).
+func ParseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range sizeUnits {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(t, 64)
+	if err != nil || f < 0 {
+		return 0, fmt.Errorf("bad size %q (want e.g. 512MiB, 4GiB)", s)
+	}
+	return int64(f * float64(mult)), nil
+}

@@ -1,0 +1,208 @@
+package engine
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// AttrType is the type of a rule attribute.
+type AttrType int
+
+const (
+	AttrString AttrType = iota
+	AttrInt
+	AttrBool
+	AttrLabel
+	AttrLabelList
+	AttrStringList
+	AttrStringDict
+)
+
+var attrTypeNames = [...]string{"string", "int", "bool", "label", "label_list", "string_list", "dict"}
+
+func (t AttrType) String() string { return attrTypeNames[t] }
+
+// AttrSpec declares one attribute of a rule. Values held in Target.Attrs
+// have the Go types string, int64, bool, Label, []Label, []string and
+// map[string]string.
+type AttrSpec struct {
+	Name      string
+	Type      AttrType
+	Default   any
+	Mandatory bool
+	Doc       string
+}
+
+// ZeroValue is the value an optional attribute without a default takes.
+func (s AttrSpec) ZeroValue() any {
+	if s.Default != nil {
+		return s.Default
+	}
+	switch s.Type {
+	case AttrString:
+		return ""
+	case AttrInt:
+		return int64(0)
+	case AttrBool:
+		return false
+	case AttrLabel:
+		return Label{}
+	case AttrLabelList:
+		return []Label(nil)
+	case AttrStringList:
+		return []string(nil)
+	}
+	return map[string]string(nil)
+}
+
+// Rule is a rule class: built in (rules/) or defined in Starlark with rule().
+// The engine knows no rule: it only calls Analyze.
+type Rule interface {
+	Kind() string
+	Attrs() []AttrSpec
+	Analyze(ctx *Context) error
+}
+
+// Target is a rule instance declared in a BUILD file, or a source file.
+type Target struct {
+	Label Label
+	Rule  Rule // nil for a source file
+	Attrs map[string]any
+	Pos   string // file:line:col of the declaration
+
+	// Set by analysis.
+	Files     []*File
+	Providers map[any]any
+	Actions   []*Action
+	analyzed  bool
+}
+
+// Kind is the rule class name, or "source file".
+func (t *Target) Kind() string {
+	if t.Rule == nil {
+		return "source file"
+	}
+	return t.Rule.Kind()
+}
+
+// Deps lists the labels the target's attributes name, in attribute order.
+func (t *Target) Deps() []Label {
+	if t.Rule == nil {
+		return nil
+	}
+	var out []Label
+	for _, s := range t.Rule.Attrs() {
+		switch v := t.Attrs[s.Name].(type) {
+		case Label:
+			if v != (Label{}) {
+				out = append(out, v)
+			}
+		case []Label:
+			out = append(out, v...)
+		}
+	}
+	return out
+}
+
+// FormatAttr renders an attribute value for query and explain output.
+func FormatAttr(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case []Label:
+		s := make([]string, len(v))
+		for i, l := range v {
+			s[i] = l.String()
+		}
+		return "[" + strings.Join(s, ", ") + "]"
+	case map[string]string:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var b strings.Builder
+		b.WriteString("{")
+		for i, k := range keys {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "%q: %q", k, v[k])
+		}
+		b.WriteString("}")
+		return b.String()
+	}
+	return fmt.Sprint(v)
+}
+
+// Package is one loaded BUILD file.
+type Package struct {
+	Name      string
+	BuildFile string // workspace-relative
+	Targets   map[string]*Target
+	Order     []string        // declaration order
+	Files     map[string]bool // package-relative source files that exist (lazily filled)
+}
+
+// File is an artifact: a source file or an action output. Path is relative
+// to the exec root, which mirrors the workspace: sources at pkg/name,
+// outputs at lego-out/pkg/name.
+type File struct {
+	Path       string
+	Owner      Label
+	Source     bool
+	Dir        bool
+	Executable bool
+	producer   *Action
+}
+
+// OutDir is the directory, relative to the workspace and the exec root,
+// where outputs live.
+const OutDir = "lego-out"
+
+// ShortPath is the path relative to the output or source root.
+func (f *File) ShortPath() string {
+	return strings.TrimPrefix(f.Path, OutDir+"/")
+}
+
+// Resources an action needs while it runs.
+type Resources struct {
+	CPU       float64 // cores
+	Memory    int64   // bytes
+	GPUs      int
+	GPUMemory int64 // bytes per GPU
+}
+
+// Action is one command (or file write) that a target's analysis produced.
+type Action struct {
+	Owner     Label
+	Mnemonic  string
+	Args      []string
+	Env       map[string]string
+	Inputs    []*File
+	Outputs   []*File
+	Resources Resources
+	Timeout   time.Duration
+	// Tools are host executables the command runs; their content digests
+	// go into the key as platform properties.
+	Tools []string
+	// Platform holds extra platform properties (e.g. a container image).
+	Platform map[string]string
+
+	// A write action: Content is the single output's bytes, nothing runs.
+	IsWrite bool
+	Content []byte
+
+	id int
+}
+
+// Describe is a short human name for the action.
+func (a *Action) Describe() string {
+	out := ""
+	if len(a.Outputs) > 0 {
+		out = " " + a.Outputs[0].ShortPath()
+	}
+	return a.Owner.String() + " " + a.Mnemonic + out
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what lego's build and tests need on a fresh Debian machine (run
+# as root): a Go toolchain new enough for go.mod, bash, coreutils, make, git.
+# Sourced by the other scripts so that PATH is set for them.
+set -euo pipefail
+
+need_apt=()
+for tool in make git gcc; do
+  command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool")
+done
+[ -d /usr/local/go/bin ] && export PATH="/usr/local/go/bin:$PATH"
+command -v go >/dev/null 2>&1 || need_apt+=(golang-go)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup: missing ${need_apt[*]}; run as root or install them" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+export PATH="$(go env GOPATH 2>/dev/null || echo /root/go)/bin:$PATH"
+# An older go (1.21+) fetches the toolchain go.mod asks for from the module proxy.
+export GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
+go version >/dev/null
