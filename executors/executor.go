@@ -1,0 +1,73 @@
+// Package executors defines how an REAPI action is run. Implementations
+// (local sandbox, containers, remote) live in subpackages; they take an
+// Action/Command plus a CAS and know nothing of targets or the engine, so the
+// engine imports them and never the other way round.
+package executors
+
+import (
+	"bytes"
+	"context"
+	"errors"
+
+	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
+)
+
+// Request is one REAPI action to run. Executors know nothing of targets or the engine.
+type Request struct {
+	Action  *repb.Action
+	Command *repb.Command
+	// Dirs holds every Directory of the input root keyed by cas.Key(digest);
+	// a directory missing here is read from the CAS. The engine already has
+	// these messages in memory, so passing them saves a read and a decode
+	// per directory per action.
+	Dirs map[string]*repb.Directory
+}
+
+// Executor runs actions. Implementations are safe for concurrent use.
+type Executor interface {
+	// Execute runs the action. A non-zero exit is NOT an error: it is
+	// reported in ActionResult.ExitCode, with stdout/stderr stored in the
+	// CAS (StdoutDigest/StderrDigest). An error means the action could not
+	// be run or broke the sandbox's rules (missing declared output,
+	// undeclared output, modified input, cancelled, timeout).
+	//
+	// When the process did run, the result returned alongside an error may
+	// be non-nil and carry ExitCode and the log digests so that failure
+	// reports can show them; such a result must never be cached.
+	Execute(ctx context.Context, req *Request) (*repb.ActionResult, error)
+}
+
+// ErrTimeout is wrapped by the error of an action killed for exceeding
+// Action.Timeout, so callers can tell it from other failures.
+var ErrTimeout = errors.New("action timed out")
+
+// BlobGetter is the part of a CAS that Tail needs; cas.Disk satisfies it.
+type BlobGetter interface {
+	Get(d *repb.Digest) ([]byte, error)
+}
+
+// Tail returns the last n lines of a blob (for failure reports), without
+// the final newline. A nil or empty digest gives "".
+func Tail(s BlobGetter, d *repb.Digest, n int) (string, error) {
+	if d == nil || d.GetSizeBytes() == 0 || n <= 0 {
+		return "", nil
+	}
+	b, err := s.Get(d)
+	if err != nil {
+		return "", err
+	}
+	return string(tailLines(b, n)), nil
+}
+
+func tailLines(b []byte, n int) []byte {
+	b = bytes.TrimSuffix(b, []byte("\n"))
+	i := len(b)
+	for ; n > 0; n-- {
+		j := bytes.LastIndexByte(b[:i], '\n')
+		if j < 0 {
+			return b
+		}
+		i = j
+	}
+	return b[i+1:]
+}

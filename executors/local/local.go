@@ -1,0 +1,948 @@
+// Package local runs REAPI actions as sandboxed host processes.
+//
+// The sandbox is made of paths, not namespaces: each action gets a fresh exec
+// root holding only its declared inputs (hardlinked from the CAS), an
+// environment holding only the Command's variables, and its own process
+// group. What it leaves behind is checked: declared outputs must exist,
+// nothing undeclared may appear, and inputs (which share inodes with store
+// blobs) must be untouched.
+package local
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
+	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/legobuild/lego/cas"
+	"github.com/legobuild/lego/executors"
+)
+
+// Options configure an Executor.
+type Options struct {
+	// ExtraEnv is added to every action's environment and overrides the
+	// Command's variables of the same name. It is not part of any action
+	// key: it carries secrets and host-specific settings (e.g. the devices
+	// a GPU executor picked). TMPDIR is always set by the executor itself.
+	ExtraEnv map[string]string
+}
+
+// Executor runs actions as local processes. It is safe for concurrent use.
+type Executor struct {
+	store    *cas.Disk
+	extraEnv []string // "K=V", sorted for a stable environment order
+}
+
+var _ executors.Executor = (*Executor)(nil)
+
+// New returns an executor that reads inputs from and writes outputs to store.
+func New(store *cas.Disk, opts Options) *Executor {
+	e := &Executor{store: store}
+	for k, v := range opts.ExtraEnv {
+		e.extraEnv = append(e.extraEnv, k+"="+v)
+	}
+	sort.Strings(e.extraEnv)
+	return e
+}
+
+// worker names this executor in ExecutionMetadata.
+const worker = "local"
+
+// Execute implements executors.Executor.
+func (e *Executor) Execute(ctx context.Context, req *executors.Request) (*repb.ActionResult, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("action cancelled: %w", err)
+	}
+	if req == nil || req.Action == nil || req.Command == nil {
+		return nil, errors.New("local executor: request needs an Action and a Command")
+	}
+	if len(req.Command.Arguments) == 0 {
+		return nil, errors.New("local executor: command has no arguments")
+	}
+	md := &repb.ExecutedActionMetadata{Worker: worker, WorkerStartTimestamp: timestamppb.Now()}
+
+	// The exec root and the scratch dir (TMPDIR, outside the action's tree)
+	// are store temp dirs, on the store's filesystem so that inputs can be
+	// hardlinked in and outputs moved out. Creating an inode is the main
+	// fixed cost of an action on some disks, so there are just these two;
+	// the logs go to memory files.
+	root, err := e.store.TempDir("exec-")
+	if err != nil {
+		return nil, fmt.Errorf("local executor: %w", err)
+	}
+	defer removeAll(root)
+	tmp, err := e.store.TempDir("tmp-")
+	if err != nil {
+		return nil, fmt.Errorf("local executor: %w", err)
+	}
+	defer removeAll(tmp)
+	sb := &sandbox{
+		store: e.store,
+		root:  root,
+		tmp:   tmp,
+		tree:  &node{kind: kDir, kids: map[string]*node{}},
+	}
+
+	md.InputFetchStartTimestamp = timestamppb.Now()
+	if err := sb.materialize(req); err != nil {
+		return nil, fmt.Errorf("materializing inputs: %w", err)
+	}
+	outs, wd, err := sb.prepareOutputs(req.Command)
+	if err != nil {
+		return nil, err
+	}
+	md.InputFetchCompletedTimestamp = timestamppb.Now()
+
+	stdout, err := newLog("stdout")
+	if err != nil {
+		return nil, err
+	}
+	defer stdout.Close()
+	stderr, err := newLog("stderr")
+	if err != nil {
+		return nil, err
+	}
+	defer stderr.Close()
+
+	md.ExecutionStartTimestamp = timestamppb.Now()
+	run, err := e.run(ctx, sb, req, wd, stdout, stderr)
+	md.ExecutionCompletedTimestamp = timestamppb.Now()
+	if err != nil {
+		return nil, err
+	}
+
+	res := &repb.ActionResult{ExitCode: run.exitCode, ExecutionMetadata: md}
+	md.OutputUploadStartTimestamp = timestamppb.Now()
+	finish := func(err error) (*repb.ActionResult, error) {
+		md.OutputUploadCompletedTimestamp = timestamppb.Now()
+		md.WorkerCompletedTimestamp = md.OutputUploadCompletedTimestamp
+		return res, err
+	}
+
+	// Inputs are checked whatever happened: even a killed action may have
+	// written through a hardlink into the store.
+	inErr := sb.checkInputs()
+	if run.cancelled != nil {
+		return nil, errors.Join(run.cancelled, inErr)
+	}
+	// Logs are stored before any rule check so that failure reports can
+	// show them.
+	if res.StdoutDigest, err = sb.storeCopy(stdout); err != nil {
+		return nil, fmt.Errorf("storing stdout: %w", err)
+	}
+	if res.StderrDigest, err = sb.storeCopy(stderr); err != nil {
+		return nil, fmt.Errorf("storing stderr: %w", err)
+	}
+	if run.timedOut != nil || inErr != nil {
+		return finish(errors.Join(run.timedOut, inErr))
+	}
+	if run.exitCode != 0 {
+		// Outputs of a failed action are not collected: nothing may use them.
+		return finish(nil)
+	}
+	var undeclared []string
+	if err := sb.findUndeclared(sb.root, "", sb.tree, &undeclared); err != nil {
+		return finish(err)
+	}
+	found, err := sb.findOutputs(outs)
+	if len(undeclared) > 0 {
+		sort.Strings(undeclared)
+		err = errors.Join(err, fmt.Errorf("undeclared output(s): %s", strings.Join(undeclared, ", ")))
+	}
+	if err != nil {
+		return finish(err) // before storing anything: nothing may use the outputs
+	}
+	return finish(sb.storeOutputs(res, found))
+}
+
+// Node kinds of the sandbox's expected layout.
+const (
+	kDir     = iota // input directory
+	kParent         // directory created to hold outputs or the working dir
+	kFile           // input file
+	kSymlink        // input symlink
+	kOutput         // declared output (absent before the run)
+)
+
+// node is the expected layout of the exec root, used to tell inputs and
+// declared outputs from anything the action created on its own.
+type node struct {
+	kind int
+	kids map[string]*node // directories only
+}
+
+// inputFile records an input as linked, to detect changes after the run.
+type inputFile struct {
+	rel    string
+	digest *repb.Digest
+	exec   bool
+	st     fstat
+}
+
+type inputSymlink struct {
+	rel, target string
+}
+
+type fstat struct {
+	size, mtime int64
+	mode        fs.FileMode
+	ino         uint64
+}
+
+func statOf(fi fs.FileInfo) fstat {
+	st := fstat{size: fi.Size(), mtime: fi.ModTime().UnixNano(), mode: fi.Mode()}
+	if s, ok := fi.Sys().(*syscall.Stat_t); ok {
+		st.ino = s.Ino
+	}
+	return st
+}
+
+type sandbox struct {
+	store    *cas.Disk
+	root     string // exec root
+	tmp      string // the action's TMPDIR
+	scratch  string // ours, made on first use inside tmp once the action is dead
+	tree     *node
+	inputs   []inputFile
+	symlinks []inputSymlink
+	seq      int // names scratch files
+}
+
+// scratchName returns a fresh path for the executor's own temporary links.
+// It is only called after the action's processes are dead.
+func (sb *sandbox) scratchName(prefix string) (string, error) {
+	if sb.scratch == "" {
+		d, err := os.MkdirTemp(sb.tmp, ".lego-")
+		if err != nil {
+			return "", err
+		}
+		sb.scratch = d
+	}
+	sb.seq++
+	return filepath.Join(sb.scratch, prefix+strconv.Itoa(sb.seq)), nil
+}
+
+// materialize builds the input root under sb.root.
+func (sb *sandbox) materialize(req *executors.Request) error {
+	d := req.Action.InputRootDigest
+	if d == nil || d.SizeBytes == 0 {
+		return nil // the empty Directory encodes to zero bytes
+	}
+	return sb.materializeDir(req, d, sb.root, "", sb.tree)
+}
+
+func (sb *sandbox) directory(req *executors.Request, d *repb.Digest) (*repb.Directory, error) {
+	if dir, ok := req.Dirs[cas.Key(d)]; ok {
+		return dir, nil
+	}
+	dir := &repb.Directory{}
+	if d.SizeBytes == 0 {
+		return dir, nil
+	}
+	if err := sb.store.GetProto(d, dir); err != nil {
+		return nil, fmt.Errorf("directory %s: %w", cas.Key(d), err)
+	}
+	return dir, nil
+}
+
+func (sb *sandbox) materializeDir(req *executors.Request, d *repb.Digest, abs, rel string, n *node) error {
+	dir, err := sb.directory(req, d)
+	if err != nil {
+		return err
+	}
+	add := func(name string, kind int) (*node, string, string, error) {
+		if !validName(name) {
+			return nil, "", "", fmt.Errorf("invalid name %q in directory %q", name, rel)
+		}
+		if n.kids[name] != nil {
+			return nil, "", "", fmt.Errorf("duplicate name %q in directory %q", name, rel)
+		}
+		c := &node{kind: kind}
+		n.kids[name] = c
+		return c, filepath.Join(abs, name), path.Join(rel, name), nil
+	}
+	for _, f := range dir.Files {
+		_, p, r, err := add(f.Name, kFile)
+		if err != nil {
+			return err
+		}
+		if f.Digest == nil {
+			return fmt.Errorf("input %q has no digest", r)
+		}
+		if err := sb.store.Link(f.Digest, f.IsExecutable, p); err != nil {
+			return fmt.Errorf("input %q: %w", r, err)
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		sb.inputs = append(sb.inputs, inputFile{rel: r, digest: f.Digest, exec: f.IsExecutable, st: statOf(fi)})
+	}
+	for _, s := range dir.Symlinks {
+		_, p, r, err := add(s.Name, kSymlink)
+		if err != nil {
+			return err
+		}
+		if err := os.Symlink(s.Target, p); err != nil {
+			return err
+		}
+		sb.symlinks = append(sb.symlinks, inputSymlink{rel: r, target: s.Target})
+	}
+	for _, sub := range dir.Directories {
+		c, p, r, err := add(sub.Name, kDir)
+		if err != nil {
+			return err
+		}
+		if sub.Digest == nil {
+			return fmt.Errorf("input directory %q has no digest", r)
+		}
+		c.kids = map[string]*node{}
+		if err := os.Mkdir(p, 0o755); err != nil {
+			return err
+		}
+		if err := sb.materializeDir(req, sub.Digest, p, r, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func validName(name string) bool {
+	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\x00")
+}
+
+// output is one declared output path.
+type output struct {
+	decl string // as declared: relative to the working directory
+	rel  string // relative to the exec root
+	want byte   // 'f' file, 'd' directory, 0 either (OutputPaths)
+}
+
+// prepareOutputs validates the output paths and the working directory,
+// creates their parent directories and returns the outputs sorted by
+// declared path and the working directory relative to the exec root.
+func (sb *sandbox) prepareOutputs(cmd *repb.Command) ([]output, string, error) {
+	wd, err := cleanRel("", cmd.WorkingDirectory)
+	if err != nil {
+		return nil, "", fmt.Errorf("working directory: %w", err)
+	}
+	if wd != "" {
+		if _, err := sb.mark(wd, false); err != nil {
+			return nil, "", fmt.Errorf("working directory %q: %w", wd, err)
+		}
+	}
+
+	want := map[string]byte{}
+	for _, p := range cmd.OutputFiles {
+		want[p] = 'f'
+	}
+	for _, p := range cmd.OutputDirectories {
+		if want[p] == 'f' {
+			return nil, "", fmt.Errorf("output %q declared both as a file and as a directory", p)
+		}
+		want[p] = 'd'
+	}
+	// REAPI v2.1: OutputPaths supersedes the two older lists; these still
+	// say which type a path must have when a client fills in both.
+	decls := cmd.OutputPaths
+	if len(decls) == 0 {
+		decls = append(append([]string(nil), cmd.OutputFiles...), cmd.OutputDirectories...)
+	}
+	decls = append([]string(nil), decls...)
+	sort.Strings(decls)
+
+	var outs []output
+	for i, p := range decls {
+		if i > 0 && p == decls[i-1] {
+			continue
+		}
+		rel, err := cleanRel(wd, p)
+		if err != nil {
+			return nil, "", fmt.Errorf("output %q: %w", p, err)
+		}
+		if rel == "" {
+			return nil, "", fmt.Errorf("output %q: names the exec root", p)
+		}
+		if _, err := sb.mark(rel, true); err != nil {
+			return nil, "", fmt.Errorf("output %q: %w", p, err)
+		}
+		outs = append(outs, output{decl: p, rel: rel, want: want[p]})
+	}
+	return outs, wd, nil
+}
+
+// cleanRel joins p to the exec-root-relative dir wd and checks that the
+// result stays inside the exec root. "" stands for the root itself.
+func cleanRel(wd, p string) (string, error) {
+	if path.IsAbs(p) {
+		return "", errors.New("absolute path")
+	}
+	if strings.ContainsRune(p, 0) {
+		return "", errors.New("NUL in path")
+	}
+	r := path.Join(wd, p)
+	if r == ".." || strings.HasPrefix(r, "../") {
+		return "", errors.New("escapes the exec root")
+	}
+	if r == "." {
+		r = ""
+	}
+	return r, nil
+}
+
+// mark records rel in the expected layout, creating missing parent
+// directories on disk. An output must be new and may not lie inside an
+// input file or another output; the working directory may be an input dir.
+func (sb *sandbox) mark(rel string, isOutput bool) (*node, error) {
+	n := sb.tree
+	abs := sb.root
+	parts := strings.Split(rel, "/")
+	for i, name := range parts {
+		abs = filepath.Join(abs, name)
+		c := n.kids[name]
+		last := i == len(parts)-1
+		switch {
+		case last && isOutput:
+			if c != nil {
+				return nil, errors.New("overlaps an input or another output")
+			}
+			c = &node{kind: kOutput}
+			n.kids[name] = c
+		case c == nil:
+			c = &node{kind: kParent, kids: map[string]*node{}}
+			n.kids[name] = c
+			if err := os.Mkdir(abs, 0o755); err != nil {
+				return nil, err
+			}
+		case c.kind != kDir && c.kind != kParent:
+			return nil, fmt.Errorf("%q is an input file or an output", strings.Join(parts[:i+1], "/"))
+		}
+		n = c
+	}
+	return n, nil
+}
+
+// runResult is what happened to the process.
+type runResult struct {
+	exitCode  int32
+	timedOut  error
+	cancelled error
+}
+
+func (e *Executor) run(ctx context.Context, sb *sandbox, req *executors.Request, wd string, stdout, stderr *os.File) (*runResult, error) {
+	cmd := req.Command
+	env, pathVar, hasPath := e.environ(cmd, sb.tmp)
+	cwd := filepath.Join(sb.root, wd)
+	argv0, err := lookPath(cmd.Arguments[0], pathVar, hasPath, cwd)
+	if err != nil {
+		return nil, err
+	}
+
+	// Files (not pipes) as stdout/stderr: the child writes to them directly
+	// and no copying goroutine can be held up by a background child.
+	c := &exec.Cmd{
+		Path:        argv0,
+		Args:        cmd.Arguments,
+		Env:         env,
+		Dir:         cwd,
+		Stdout:      stdout,
+		Stderr:      stderr,
+		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
+	}
+	var timeout time.Duration
+	var timer <-chan time.Time
+	if t := req.Action.Timeout; t != nil && t.AsDuration() > 0 {
+		timeout = t.AsDuration()
+		tm := time.NewTimer(timeout)
+		defer tm.Stop()
+		timer = tm.C
+	}
+	if err := c.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", cmd.Arguments[0], err)
+	}
+	pid := c.Process.Pid
+	exited := make(chan struct{})
+	go func() {
+		waitExit(pid)
+		close(exited)
+	}()
+
+	r := &runResult{}
+	select {
+	case <-exited:
+	case <-ctx.Done():
+		r.cancelled = fmt.Errorf("action cancelled: %w", ctx.Err())
+	case <-timer:
+		r.timedOut = fmt.Errorf("%w after %v", executors.ErrTimeout, timeout)
+	}
+	// Kill the whole group in every case: on cancel or timeout, and after a
+	// normal exit too, so that no background child keeps writing into the
+	// exec root. The leader is not reaped yet (waitExit uses WNOWAIT), so
+	// its pid, which is the group id, cannot have been reused.
+	_ = unix.Kill(-pid, unix.SIGKILL)
+	<-exited
+	_ = c.Wait() // reaps; a non-zero exit is read from ProcessState below
+	if c.ProcessState == nil {
+		return nil, fmt.Errorf("waiting for %s: lost the process", cmd.Arguments[0])
+	}
+	if ws, ok := c.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		r.exitCode = 128 + int32(ws.Signal()) // as shells report it
+	} else {
+		r.exitCode = int32(c.ProcessState.ExitCode())
+	}
+	return r, nil
+}
+
+// waitExit blocks until pid has exited, leaving it unreaped.
+func waitExit(pid int) {
+	for {
+		var info unix.Siginfo
+		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if err != unix.EINTR {
+			return
+		}
+	}
+}
+
+// environ returns exactly the Command's variables, then ExtraEnv, then
+// TMPDIR; later entries win (os/exec keeps the last of duplicates). It also
+// returns the effective PATH, used to resolve argv[0].
+func (e *Executor) environ(cmd *repb.Command, tmp string) (env []string, pathVar string, hasPath bool) {
+	env = make([]string, 0, len(cmd.EnvironmentVariables)+len(e.extraEnv)+1)
+	for _, v := range cmd.EnvironmentVariables {
+		env = append(env, v.Name+"="+v.Value)
+	}
+	env = append(env, e.extraEnv...)
+	env = append(env, "TMPDIR="+tmp)
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			pathVar, hasPath = v, true
+		}
+	}
+	return env, pathVar, hasPath
+}
+
+// lookPath resolves argv[0] like execvp, but against the action's PATH
+// rather than the host's; relative entries are relative to cwd.
+func lookPath(arg0, pathVar string, hasPath bool, cwd string) (string, error) {
+	if strings.Contains(arg0, "/") {
+		if filepath.IsAbs(arg0) {
+			return arg0, nil
+		}
+		return filepath.Join(cwd, arg0), nil
+	}
+	if !hasPath {
+		return "", fmt.Errorf("%q has no slash and the action's environment has no PATH", arg0)
+	}
+	for _, dir := range filepath.SplitList(pathVar) {
+		if dir == "" {
+			dir = "."
+		}
+		if !filepath.IsAbs(dir) {
+			dir = filepath.Join(cwd, dir)
+		}
+		p := filepath.Join(dir, arg0)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%q not found in the action's PATH %q", arg0, pathVar)
+}
+
+// newLog returns an anonymous in-memory file for an action's stdout or
+// stderr: no inode on disk to create, and nothing the action can reach by
+// path. CLOEXEC keeps it out of processes forked concurrently for other
+// actions.
+func newLog(name string) (*os.File, error) {
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("creating %s buffer: %w", name, err)
+	}
+	return os.NewFile(uintptr(fd), name), nil
+}
+
+// smallBlob is the size up to which storeCopy reads a file into memory;
+// larger ones are streamed through a scratch file, never held in our heap.
+const smallBlob = 1 << 20
+
+// storeCopy stores the contents of f, which stays where it is.
+func (sb *sandbox) storeCopy(f *os.File) (*repb.Digest, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if fi.Size() <= smallBlob {
+		b := make([]byte, fi.Size())
+		if _, err := f.ReadAt(b, 0); err != nil && err != io.EOF {
+			return nil, err
+		}
+		return sb.store.Put(b)
+	}
+	p, err := sb.scratchName("copy-")
+	if err != nil {
+		return nil, err
+	}
+	out, err := os.Create(p)
+	if err != nil {
+		return nil, err
+	}
+	_, err = io.Copy(out, io.NewSectionReader(f, 0, fi.Size()))
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return sb.store.IngestFile(p)
+}
+
+// checkInputs reports inputs the action changed. Inputs are hardlinks to
+// store blobs, so a write through one corrupts the store: such blobs are
+// removed so the store never serves them.
+func (sb *sandbox) checkInputs() error {
+	var modified []string
+	for i := range sb.inputs {
+		f := &sb.inputs[i]
+		p := filepath.Join(sb.root, f.rel)
+		fi, err := os.Lstat(p)
+		if err != nil {
+			// Deleting an input is allowed, but it may have been written
+			// to first.
+			if sb.removeIfCorrupt(f) {
+				modified = append(modified, f.rel)
+			}
+			continue
+		}
+		st := statOf(fi)
+		if st == f.st {
+			continue
+		}
+		if fi.Mode().IsRegular() && st.size == f.st.size && hashFile(p) == f.digest.Hash {
+			// Same content, only the times or the mode changed.
+			if st.mode != f.st.mode {
+				// A chmod through the link changes the blob for everyone.
+				_ = os.Chmod(p, f.st.mode)
+				modified = append(modified, f.rel+" (mode)")
+			}
+			continue
+		}
+		modified = append(modified, f.rel)
+		sb.removeIfCorrupt(f)
+	}
+	for _, s := range sb.symlinks {
+		if t, err := os.Readlink(filepath.Join(sb.root, s.rel)); err == nil && t != s.target {
+			modified = append(modified, s.rel)
+		}
+	}
+	if len(modified) == 0 {
+		return nil
+	}
+	sort.Strings(modified)
+	return fmt.Errorf("action modified input(s): %s", strings.Join(modified, ", "))
+}
+
+// removeIfCorrupt checks the stored file that input f was linked from (the
+// blob, or its executable variant) and removes it if its content no longer
+// matches. It reports whether it did. A verified Get is not enough: it may
+// answer from memory, and it never reads the executable variant.
+func (sb *sandbox) removeIfCorrupt(f *inputFile) bool {
+	p, err := sb.store.BlobPath(f.digest, f.exec)
+	if err != nil {
+		// Not stored, or stored with the wrong size, which the store
+		// already refuses to serve.
+		return false
+	}
+	if fi, err := os.Lstat(p); err == nil && statOf(fi) == f.st {
+		return false // the very inode that was linked, untouched
+	}
+	if hashFile(p) == f.digest.Hash {
+		return false
+	}
+	_ = os.Remove(p)
+	return true
+}
+
+// hashFile returns the hex sha256 of a file, "" if unreadable.
+func hashFile(p string) string {
+	f, err := os.Open(p)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return ""
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// findUndeclared lists paths the action created that are neither inputs,
+// nor declared outputs, nor directories holding them. It reads directory
+// entries only: their types come from getdents, so no stat per entry.
+func (sb *sandbox) findUndeclared(abs, rel string, n *node, out *[]string) error {
+	f, err := os.Open(abs)
+	if err != nil {
+		return err
+	}
+	ents, err := f.ReadDir(-1)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		name := e.Name()
+		c := n.kids[name]
+		p := path.Join(rel, name)
+		switch {
+		case c == nil:
+			*out = append(*out, p)
+		case c.kind == kDir || c.kind == kParent:
+			if !e.IsDir() {
+				*out = append(*out, p) // a directory replaced by something else
+				continue
+			}
+			if err := sb.findUndeclared(filepath.Join(abs, name), p, c, out); err != nil {
+				return err
+			}
+		}
+		// Input files and symlinks are checked by checkInputs; outputs by
+		// collectOutputs.
+	}
+	return nil
+}
+
+// foundOutput is a declared output as the action left it.
+type foundOutput struct {
+	output
+	abs   string // after resolving a symlink
+	fi    fs.FileInfo
+	alias bool // reached through a symlink: the file may be another output or an input
+}
+
+// findOutputs checks that every declared output exists with the right type.
+func (sb *sandbox) findOutputs(outs []output) ([]foundOutput, error) {
+	var missing, bad []string
+	var items []foundOutput
+	var realRoot string
+	for _, o := range outs {
+		abs := filepath.Join(sb.root, o.rel)
+		fi, err := os.Lstat(abs)
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			missing = append(missing, o.decl)
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		alias := false
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			if realRoot == "" {
+				if realRoot, err = filepath.EvalSymlinks(sb.root); err != nil {
+					return nil, err
+				}
+			}
+			target, err := filepath.EvalSymlinks(abs)
+			if err != nil {
+				bad = append(bad, o.decl+" (a dangling symlink)")
+				continue
+			}
+			if !strings.HasPrefix(target, realRoot+string(filepath.Separator)) {
+				bad = append(bad, o.decl+" (a symlink pointing outside the exec root)")
+				continue
+			}
+			if fi, err = os.Stat(target); err != nil {
+				return nil, err
+			}
+			abs, alias = target, true
+		}
+		switch {
+		case fi.Mode().IsRegular():
+			if o.want == 'd' {
+				bad = append(bad, o.decl+" (a file, declared a directory)")
+				continue
+			}
+		case fi.IsDir():
+			if o.want == 'f' {
+				bad = append(bad, o.decl+" (a directory, declared a file)")
+				continue
+			}
+		default:
+			bad = append(bad, o.decl+" (neither a regular file nor a directory)")
+			continue
+		}
+		items = append(items, foundOutput{o, abs, fi, alias})
+	}
+	var errs []error
+	if len(missing) > 0 {
+		errs = append(errs, fmt.Errorf("missing declared output(s): %s", strings.Join(missing, ", ")))
+	}
+	if len(bad) > 0 {
+		errs = append(errs, fmt.Errorf("bad output(s): %s", strings.Join(bad, "; ")))
+	}
+	return items, errors.Join(errs...)
+}
+
+// storeOutputs stores the outputs in the CAS and lists them in res.
+func (sb *sandbox) storeOutputs(res *repb.ActionResult, items []foundOutput) error {
+	// Ingesting moves files, so outputs reached through symlinks (stored
+	// as copies) go first, before their targets move.
+	sort.SliceStable(items, func(i, j int) bool { return items[i].alias && !items[j].alias })
+	for _, it := range items {
+		if it.fi.IsDir() {
+			tree, rootDigest, err := sb.buildTree(it.abs, it.alias)
+			if err != nil {
+				return fmt.Errorf("output %q: %w", it.decl, err)
+			}
+			td, err := putProto(sb.store, tree)
+			if err != nil {
+				return err
+			}
+			res.OutputDirectories = append(res.OutputDirectories, &repb.OutputDirectory{
+				Path: it.decl, TreeDigest: td, RootDirectoryDigest: rootDigest,
+			})
+			continue
+		}
+		d, err := sb.ingest(it.abs, it.fi, it.alias)
+		if err != nil {
+			return fmt.Errorf("output %q: %w", it.decl, err)
+		}
+		res.OutputFiles = append(res.OutputFiles, &repb.OutputFile{
+			Path: it.decl, Digest: d, IsExecutable: it.fi.Mode()&0o111 != 0,
+		})
+	}
+	sort.Slice(res.OutputFiles, func(i, j int) bool { return res.OutputFiles[i].Path < res.OutputFiles[j].Path })
+	sort.Slice(res.OutputDirectories, func(i, j int) bool {
+		return res.OutputDirectories[i].Path < res.OutputDirectories[j].Path
+	})
+	return nil
+}
+
+// ingest stores the output file abs; fi is its stat (of the target, for an
+// output reached through a symlink). Moving the file in is the fast path,
+// but the moved inode becomes the blob and the store makes it read-only, so
+// a copy is stored instead when the inode has other names (maybe an input,
+// that is another blob) or is a symlink's target (maybe another output
+// still to be stored, whose mode must not change first).
+func (sb *sandbox) ingest(abs string, fi fs.FileInfo, alias bool) (*repb.Digest, error) {
+	if st, ok := fi.Sys().(*syscall.Stat_t); alias || (ok && st.Nlink > 1) {
+		return sb.ingestCopy(abs)
+	}
+	d, err := sb.store.IngestFile(abs)
+	if err != nil {
+		// E.g. a read-only parent directory stops the move.
+		return sb.ingestCopy(abs)
+	}
+	return d, nil
+}
+
+func (sb *sandbox) ingestCopy(abs string) (*repb.Digest, error) {
+	f, err := os.Open(abs)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return sb.storeCopy(f)
+}
+
+// buildTree stores every file under dir and returns its Tree: the root and
+// each distinct child Directory once, in a deterministic (post-)order.
+// Every Directory is also stored on its own, so that a later action can use
+// the output directory as an input root subtree.
+func (sb *sandbox) buildTree(dir string, alias bool) (*repb.Tree, *repb.Digest, error) {
+	tree := &repb.Tree{}
+	seen := map[string]bool{}
+	var walk func(abs string) (*repb.Directory, *repb.Digest, error)
+	walk = func(abs string) (*repb.Directory, *repb.Digest, error) {
+		ents, err := os.ReadDir(abs) // sorted by name, as REAPI requires
+		if err != nil {
+			return nil, nil, err
+		}
+		out := &repb.Directory{}
+		for _, e := range ents {
+			p := filepath.Join(abs, e.Name())
+			switch t := e.Type(); {
+			case t.IsRegular():
+				fi, err := e.Info()
+				if err != nil {
+					return nil, nil, err
+				}
+				d, err := sb.ingest(p, fi, alias)
+				if err != nil {
+					return nil, nil, err
+				}
+				out.Files = append(out.Files, &repb.FileNode{Name: e.Name(), Digest: d, IsExecutable: fi.Mode()&0o111 != 0})
+			case t.IsDir():
+				sub, d, err := walk(p)
+				if err != nil {
+					return nil, nil, err
+				}
+				out.Directories = append(out.Directories, &repb.DirectoryNode{Name: e.Name(), Digest: d})
+				if k := cas.Key(d); !seen[k] {
+					seen[k] = true
+					tree.Children = append(tree.Children, sub)
+				}
+			case t&fs.ModeSymlink != 0:
+				// Kept as a symlink, as REAPI servers do by default.
+				target, err := os.Readlink(p)
+				if err != nil {
+					return nil, nil, err
+				}
+				out.Symlinks = append(out.Symlinks, &repb.SymlinkNode{Name: e.Name(), Target: target})
+			default:
+				return nil, nil, fmt.Errorf("%s: unsupported file type %v", p, t)
+			}
+		}
+		d, err := putProto(sb.store, out)
+		return out, d, err
+	}
+	root, d, err := walk(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	tree.Root = root
+	return tree, d, nil
+}
+
+// putProto stores m deterministically encoded, so equal trees get equal
+// digests whatever the map or field order in memory.
+func putProto(store *cas.Disk, m proto.Message) (*repb.Digest, error) {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	return store.Put(b)
+}
+
+// removeAll deletes dir. Actions may leave read-only directories, which stop
+// unlinking for a non-root user: on failure make directories writable (never
+// files, which may be hardlinks to store blobs) and try again.
+func removeAll(dir string) {
+	if os.RemoveAll(dir) == nil {
+		return
+	}
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			if fi, err := d.Info(); err == nil {
+				_ = os.Chmod(p, fi.Mode().Perm()|0o700)
+			}
+		}
+		return nil
+	})
+	_ = os.RemoveAll(dir)
+}
