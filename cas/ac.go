@@ -1,0 +1,96 @@
+package cas
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+
+	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
+	"google.golang.org/protobuf/proto"
+)
+
+// GetActionResult returns the cached result for the action digest key, or
+// (nil, nil) when there is none. An entry that does not parse is removed
+// and reported absent. Hits are served from memory after the first read.
+//
+// The returned message is shared with the memory layer and with other
+// callers: treat it as read-only (proto.Clone it to modify).
+func (s *Disk) GetActionResult(key *repb.Digest) (*repb.ActionResult, error) {
+	if err := check(key); err != nil {
+		return nil, err
+	}
+	gen := s.gen.Load()
+	if e, ok := s.acMem.Get(key.Hash); ok && e.gen == gen {
+		return e.r, nil
+	}
+	p := s.acPath(key.Hash)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	r := new(repb.ActionResult)
+	if err := proto.Unmarshal(b, r); err != nil || !wellFormed(r) {
+		os.Remove(p)
+		s.acMem.Del(key.Hash)
+		return nil, nil
+	}
+	s.acMem.Set(key.Hash, &acEntry{gen: gen, r: r}, int64(len(b))+256)
+	return r, nil
+}
+
+// PutActionResult records r as the result of the action key, replacing
+// any previous entry.
+func (s *Disk) PutActionResult(key *repb.Digest, r *repb.ActionResult) error {
+	if err := check(key); err != nil {
+		return err
+	}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(r)
+	if err != nil {
+		return err
+	}
+	if err := s.writeAtomic(s.acPath(key.Hash), b, 0o644); err != nil {
+		return err
+	}
+	// A copy, so the caller may go on modifying r.
+	s.acMem.Set(key.Hash, &acEntry{gen: s.gen.Load(), r: proto.Clone(r).(*repb.ActionResult)}, int64(len(b))+256)
+	return nil
+}
+
+// wellFormed rejects results whose digests are malformed: protobuf parses
+// many garbage byte strings, but not into valid sha256 digests.
+func wellFormed(r *repb.ActionResult) bool {
+	ok := true
+	forEachDigest(r, func(d *repb.Digest) {
+		if check(d) != nil {
+			ok = false
+		}
+	})
+	return ok
+}
+
+// forEachDigest calls fn for every blob digest r names directly (output
+// files, trees, output directory roots, stdout, stderr).
+func forEachDigest(r *repb.ActionResult, fn func(*repb.Digest)) {
+	for _, f := range r.OutputFiles {
+		if f.Digest != nil {
+			fn(f.Digest)
+		}
+	}
+	for _, d := range r.OutputDirectories {
+		if d.TreeDigest != nil {
+			fn(d.TreeDigest)
+		}
+		if d.RootDirectoryDigest != nil {
+			fn(d.RootDirectoryDigest)
+		}
+	}
+	if r.StdoutDigest != nil {
+		fn(r.StdoutDigest)
+	}
+	if r.StderrDigest != nil {
+		fn(r.StderrDigest)
+	}
+}

@@ -1,0 +1,286 @@
+package cas
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+
+	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
+)
+
+// bufPool holds copy buffers: io.Copy's 32 KiB default costs many more
+// syscalls on multi-GB files, and a fresh 1 MiB buffer per file is garbage.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+
+// hashCopy copies src to dst (when dst is not nil) while hashing it.
+func hashCopy(dst io.Writer, src io.Reader) (hash string, n int64, err error) {
+	h := sha256.New()
+	w := io.Writer(h)
+	if dst != nil {
+		w = io.MultiWriter(dst, h)
+	}
+	bp := bufPool.Get().(*[]byte)
+	n, err = io.CopyBuffer(w, src, *bp)
+	bufPool.Put(bp)
+	if err != nil {
+		return "", n, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// copyToTemp copies src into a new temp file in dir, hashing it, and
+// gives the temp file mode perm. The caller renames or removes it.
+func copyToTemp(src io.Reader, dir, pattern string, perm os.FileMode) (tmp, hash string, n int64, err error) {
+	f, err := os.CreateTemp(dir, pattern)
+	if err != nil {
+		return "", "", 0, err
+	}
+	tmp = f.Name()
+	hash, n, err = hashCopy(f, src)
+	if err == nil {
+		err = f.Chmod(perm)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return "", "", 0, err
+	}
+	return tmp, hash, n, nil
+}
+
+// PutFile stores a copy of the file at path (following symlinks); the
+// original is left alone. Hashing and copying are one pass, so the stored
+// bytes are exactly the hashed ones even if the file changes meanwhile.
+func (s *Disk) PutFile(path string) (*repb.Digest, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	tmp, hash, n, err := copyToTemp(f, s.tmpDir, "put-", 0o444)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	d := &repb.Digest{Hash: hash, SizeBytes: n}
+	if statSize(s.blobPath(hash), n) {
+		os.Remove(tmp)
+		return d, nil
+	}
+	if err := renameIntoPlace(tmp, s.blobPath(hash)); err != nil {
+		os.Remove(tmp)
+		return nil, err
+	}
+	return d, nil
+}
+
+// IngestFile moves the file at path into the store: on the same
+// filesystem it is renamed, never copied, so multi-GB outputs cost one
+// hashing pass. The file's inode becomes the blob (mode 0444): other
+// hardlinks to it must not be written afterwards. A symlink or other
+// non-regular file, or a file on another filesystem, is copied and then
+// removed.
+func (s *Disk) IngestFile(path string) (*repb.Digest, error) {
+	lst, err := os.Lstat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !lst.Mode().IsRegular() {
+		return s.ingestByCopy(path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	hash, n, err := hashCopy(nil, f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("ingest %s: %w", path, err)
+	}
+	d := &repb.Digest{Hash: hash, SizeBytes: n}
+	final := s.blobPath(hash)
+	if statSize(final, n) {
+		// Not chmodded first: the file may be a hardlink of a stored blob
+		// or of its 0555 variant (an action that linked an input).
+		return d, os.Remove(path)
+	}
+	// The blob must be read-only before it gets a blob name.
+	if err := os.Chmod(path, 0o444); err != nil {
+		return nil, err
+	}
+	if err := renameIntoPlace(path, final); err != nil {
+		if errors.Is(err, syscall.EXDEV) {
+			return s.ingestByCopy(path)
+		}
+		return nil, err
+	}
+	return d, nil
+}
+
+func (s *Disk) ingestByCopy(path string) (*repb.Digest, error) {
+	d, err := s.PutFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return d, os.Remove(path)
+}
+
+// BlobPath returns the path of the stored blob: the 0444 blob itself, or
+// for executable a 0555 copy made on first request (a hardlink cannot
+// differ in mode). The file must not be modified.
+func (s *Disk) BlobPath(d *repb.Digest, executable bool) (string, error) {
+	if err := check(d); err != nil {
+		return "", err
+	}
+	if executable {
+		xp := s.casxPath(d.Hash)
+		if statSize(xp, d.SizeBytes) {
+			return xp, nil
+		}
+	}
+	p := s.blobPath(d.Hash)
+	if !statSize(p, d.SizeBytes) {
+		if !isEmpty(d) {
+			return "", fmt.Errorf("%w: %s", ErrNotFound, Key(d))
+		}
+		// Someone removed the empty blob; it is free to recreate.
+		if err := s.ensureEmpty(); err != nil {
+			return "", err
+		}
+	}
+	if !executable {
+		return p, nil
+	}
+	return s.makeExecutable(d, p)
+}
+
+// makeExecutable copies blob p to the cas-x variant, verifying the bytes
+// on the way so that a corrupt blob is not propagated.
+func (s *Disk) makeExecutable(d *repb.Digest, p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("%w: %s", ErrNotFound, Key(d))
+		}
+		return "", err
+	}
+	tmp, hash, n, err := copyToTemp(f, s.tmpDir, "x-", 0o555)
+	f.Close()
+	if err != nil {
+		return "", err
+	}
+	if hash != d.Hash || n != d.SizeBytes {
+		os.Remove(tmp)
+		s.removeBlob(d.Hash)
+		return "", fmt.Errorf("%w: %s: content hashes to %s; removed", ErrCorrupt, Key(d), hash)
+	}
+	xp := s.casxPath(d.Hash)
+	if err := renameIntoPlace(tmp, xp); err != nil {
+		os.Remove(tmp)
+		return "", err
+	}
+	return xp, nil
+}
+
+// Link materializes the blob at dst as a hardlink (a copy across
+// filesystems or past the link limit), creating dst's parent directories.
+// An existing dst is replaced atomically; one that already is the blob is
+// left as is.
+func (s *Disk) Link(d *repb.Digest, executable bool, dst string) error {
+	src, err := s.BlobPath(d, executable)
+	if err != nil {
+		return err
+	}
+	err = os.Link(src, dst)
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		if err = os.Link(src, dst); err == nil {
+			return nil
+		}
+	}
+	if errors.Is(err, fs.ErrExist) {
+		return replaceWithLink(src, dst)
+	}
+	if canCopyInstead(err) {
+		return copyReplace(src, dst)
+	}
+	return err
+}
+
+// canCopyInstead tells link errors that a copy works around: another
+// filesystem, too many links to the inode, or no hardlinks on this fs.
+func canCopyInstead(err error) bool {
+	return errors.Is(err, syscall.EXDEV) || errors.Is(err, syscall.EMLINK) ||
+		errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.ENOTSUP)
+}
+
+// replaceWithLink links src beside dst and renames it over dst, so dst is
+// never missing or partial.
+func replaceWithLink(src, dst string) error {
+	dstInfo, err := os.Lstat(dst)
+	if err != nil {
+		return err
+	}
+	if srcInfo, err := os.Stat(src); err == nil && os.SameFile(srcInfo, dstInfo) {
+		return nil // rename of two links to one inode would be a no-op anyway
+	}
+	tmp := tempName(dst)
+	if err := os.Link(src, tmp); err != nil {
+		if canCopyInstead(err) {
+			return copyReplace(src, dst)
+		}
+		return err
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// copyReplace copies src to a temp file beside dst and renames it over dst.
+func copyReplace(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	st, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(dst)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tmp, _, _, err := copyToTemp(in, dir, "."+filepath.Base(dst)+".lego-tmp-", st.Mode().Perm())
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// tempName returns an unused-looking name beside path.
+func tempName(path string) string {
+	var r [8]byte
+	rand.Read(r[:])
+	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".lego-tmp-"+hex.EncodeToString(r[:]))
+}
