@@ -31,6 +31,7 @@ type progress struct {
 	quit    chan struct{}
 	wg      sync.WaitGroup
 	width   int
+	flushed time.Time
 }
 
 func newProgress(f *os.File, mode string) *progress {
@@ -79,6 +80,11 @@ func (p *progress) Event(e *engine.Event) {
 		delete(p.running, e.Action)
 		if !p.tty && !p.none {
 			fmt.Fprintf(p.buf, "[%d/%d] %s %s\n", p.done, p.total, verb, e.Action)
+			// Lines reach a log soon, without a write per line on a null build.
+			if now := time.Now(); now.Sub(p.flushed) > 200*time.Millisecond {
+				p.buf.Flush()
+				p.flushed = now
+			}
 		}
 	}
 }
