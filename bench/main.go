@@ -22,7 +22,18 @@ func main() {
 	first := flag.String("first", "1000,10000", "sizes whose first build is timed too (others are built untimed, quietly)")
 	dir := flag.String("dir", "", "where to generate workspaces (default: a temp dir, removed afterwards)")
 	runs := flag.Int("runs", 3, "null builds per size; the median is reported")
+	genOnly := flag.String("generate", "", "only write a workspace of the first -n size to this directory (e.g. to build it with Bazel)")
 	flag.Parse()
+	if *genOnly != "" {
+		n, err := strconv.Atoi(strings.Split(*sizes, ",")[0])
+		if err == nil {
+			err = Generate(*genOnly, n)
+		}
+		if err != nil {
+			fail(err)
+		}
+		return
+	}
 	bin, err := filepath.Abs(*lego)
 	if err != nil {
 		fail(err)

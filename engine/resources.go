@@ -10,6 +10,13 @@ import (
 // of the key, so it is a constant, not the host's PATH.
 const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
+// DefaultEnv is the environment every action starts from. Python would
+// otherwise write __pycache__ beside the modules it imports: an undeclared
+// output.
+func DefaultEnv() map[string]string {
+	return map[string]string{"PATH": DefaultPath, "PYTHONDONTWRITEBYTECODE": "1"}
+}
+
 // ParseResources reads a resources dict: cpu, memory, gpus, gpu_memory.
 func ParseResources(m map[string]string) (Resources, error) {
 	var r Resources

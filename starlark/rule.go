@@ -291,7 +291,7 @@ func (c *ruleCtx) run(_ *sl.Thread, b *sl.Builtin, args sl.Tuple, kwargs []sl.Tu
 	if err := sl.UnpackArgs(b.Name(), args, kwargs, pairs...); err != nil {
 		return nil, err
 	}
-	a := &engine.Action{Mnemonic: mnemonic, Env: map[string]string{"PATH": engine.DefaultPath}}
+	a := &engine.Action{Mnemonic: mnemonic, Env: engine.DefaultEnv()}
 	var err error
 	if a.Outputs, err = filesOf(outputs, "outputs"); err != nil {
 		return nil, err

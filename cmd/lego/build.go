@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"syscall"
@@ -96,9 +97,18 @@ func runBuild(args []string) error {
 	bep := fs.String("build_event_json_file", "", "write one JSON build event per line to this file")
 	memory := fs.String("local_memory", "", "memory the build's actions may use at once (e.g. 16GiB; default: unlimited)")
 	progressMode := fs.String("progress", "auto", "auto, tty (live status) or lines (one line per finished action) or none")
+	cpuProfile := fs.String("cpu_profile", "", "write a Go CPU profile of lego itself to this file")
 	pats, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
 	}
 	start := time.Now()
 	l, err := c.loader()

@@ -172,6 +172,10 @@ func TestNullBuildAndRelocatedWorkspace(t *testing.T) {
 	if err != nil || string(report) != "resolved 4 of 6\n" {
 		t.Fatalf("report = %q, %v", report, err)
 	}
+	// Outputs are hardlinks of the store's blobs, never copies.
+	if st, err := os.Stat(filepath.Join(root, "lego-out/pipeline/report.txt")); err != nil || st.Sys().(*syscall.Stat_t).Nlink < 2 {
+		t.Fatalf("report is not a hardlink into the cache: %v", err)
+	}
 	r = mustLego(t, root, "build", "//...", "--cache_dir="+cache)
 	if _, ran, cached := counts(t, r); ran != 0 || cached != total || !strings.Contains(r.stderr, fmt.Sprintf("(all %d cached)", total)) {
 		t.Fatalf("null build: %d executed, %d cached\n%s", ran, cached, r.stderr)
@@ -253,6 +257,15 @@ func eventTypes(t *testing.T, path string) map[string]int {
 		}
 	}
 	return types
+}
+
+func TestTerminalProgress(t *testing.T) {
+	root := slowWS(t, 3, "0.4")
+	r := mustLego(t, root, "build", "//...", "--cache_dir="+t.TempDir(), "--progress=tty", "-j", "1")
+	// The live line shows done/total and the running action with its elapsed time.
+	if !regexp.MustCompile(`\r\x1b\[K\[\d/3\] 0 cached, \d ran \| running: //:s\d Genrule s\d\.txt \d\.\ds`).MatchString(r.stderr) {
+		t.Fatalf("no live status line in %q", r.stderr)
+	}
 }
 
 func TestQuery(t *testing.T) {

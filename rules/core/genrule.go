@@ -58,7 +58,7 @@ func (Genrule) Analyze(ctx *engine.Context) error {
 	if err != nil {
 		return fmt.Errorf("attribute %w", err)
 	}
-	env := map[string]string{"PATH": engine.DefaultPath}
+	env := engine.DefaultEnv()
 	for k, v := range ctx.Attr("env").(map[string]string) {
 		env[k] = v
 	}
