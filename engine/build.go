@@ -59,6 +59,7 @@ type builder struct {
 	pool    *pool
 	check   chan struct{}
 	sources sync.Map // path -> *sourceOnce
+	tools   sync.Map // host path -> *sourceOnce
 
 	mu        sync.Mutex
 	sum       Summary
@@ -355,9 +356,19 @@ func (b *builder) input(n *node, f *File) (*artifact, error) {
 	return s.art, s.err
 }
 
+// tool digests a host tool once per build: thousands of actions name the
+// same shell.
 func (b *builder) tool(path string) (*repb.Digest, error) {
-	d, _, err := b.o.Files.Digest(path)
-	return d, err
+	v, _ := b.tools.LoadOrStore(path, &sourceOnce{})
+	s := v.(*sourceOnce)
+	s.once.Do(func() {
+		d, exec, err := b.o.Files.Digest(path)
+		s.art, s.err = &artifact{digest: d, exec: exec}, err
+	})
+	if s.err != nil {
+		return nil, s.err
+	}
+	return s.art.digest, nil
 }
 
 // lookup returns the outputs of a cached result, or nil when the action
@@ -458,14 +469,32 @@ func (b *builder) materialize(outs map[string]*artifact) error {
 
 // linkFile skips the link when dst already is the blob (a null build).
 func (b *builder) linkFile(d *repb.Digest, exec bool, dst string) error {
-	if st, err := os.Lstat(dst); err == nil && st.Size() == d.SizeBytes {
+	if st, err := os.Lstat(dst); err == nil && st.Size() == d.SizeBytes && st.Mode().IsRegular() {
 		if bp, err := b.o.Store.BlobPath(d, exec); err == nil {
 			if bst, err := os.Stat(bp); err == nil && os.SameFile(st, bst) {
 				return nil
 			}
 		}
+		// A blob past the filesystem's link limit (many outputs with the
+		// same bytes) or on another device was copied: keep a copy whose
+		// bytes and execute bit are already right rather than copy again.
+		if (st.Mode()&0o111 != 0) == exec && b.holds(dst, d) {
+			return nil
+		}
 	}
 	return b.o.Store.Link(d, exec, dst)
+}
+
+// holds tells whether the file at path has digest d. Small files are read;
+// big ones go through the file-digest cache so a null build does not
+// rehash them.
+func (b *builder) holds(path string, d *repb.Digest) bool {
+	if d.SizeBytes <= 64<<10 {
+		data, err := os.ReadFile(path)
+		return err == nil && cas.DigestOf(data).Hash == d.Hash
+	}
+	got, _, err := b.o.Files.Digest(path)
+	return err == nil && got.Hash == d.Hash
 }
 
 func (b *builder) failure(a *Action, res *repb.ActionResult) error {

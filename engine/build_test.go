@@ -222,6 +222,37 @@ func TestTouchRerunsNothing(t *testing.T) {
 	w.ran()
 }
 
+// An output that is a copy rather than a link to its blob (the blob was
+// past the filesystem's link limit) is kept when its bytes are right and
+// replaced when they are not.
+func TestMaterializeKeepsGoodCopies(t *testing.T) {
+	w := chain(t)
+	w.ran("//p:count", "//p:report", "//p:side", "//p:upper")
+	out := filepath.Join(w.root, OutDir, "p", "side.out")
+	copyOver := func(content string) os.FileInfo {
+		t.Helper()
+		os.Remove(out)
+		if err := os.WriteFile(out, []byte(content), 0o444); err != nil {
+			t.Fatal(err)
+		}
+		st, err := os.Stat(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	good := copyOver("side\n")
+	w.ran()
+	if st, _ := os.Stat(out); !os.SameFile(good, st) {
+		t.Error("a correct copy was replaced")
+	}
+	bad := copyOver("sIde\n")
+	w.ran()
+	if st, _ := os.Stat(out); os.SameFile(bad, st) || w.out("side") != "side\n" {
+		t.Errorf("a wrong copy of the same size was kept: %q", w.out("side"))
+	}
+}
+
 func TestExplainNamesChange(t *testing.T) {
 	w := chain(t)
 	w.ran("//p:count", "//p:report", "//p:side", "//p:upper")

@@ -291,7 +291,7 @@ func (c *ruleCtx) run(_ *sl.Thread, b *sl.Builtin, args sl.Tuple, kwargs []sl.Tu
 	if err := sl.UnpackArgs(b.Name(), args, kwargs, pairs...); err != nil {
 		return nil, err
 	}
-	a := &engine.Action{Mnemonic: mnemonic, Env: engine.DefaultEnv()}
+	a := &engine.Action{Mnemonic: mnemonic, Env: engine.ActionEnv(nil)}
 	var err error
 	if a.Outputs, err = filesOf(outputs, "outputs"); err != nil {
 		return nil, err
@@ -358,9 +358,7 @@ func (c *ruleCtx) run(_ *sl.Thread, b *sl.Builtin, args sl.Tuple, kwargs []sl.Tu
 		if err != nil {
 			return nil, err
 		}
-		for k, v := range m.(map[string]string) {
-			a.Env[k] = v
-		}
+		a.Env = engine.ActionEnv(m.(map[string]string))
 	}
 	if resources != nil {
 		m, err := convertAttr(b.Name(), engine.AttrSpec{Name: "resources", Type: engine.AttrStringDict}, resources, "")

@@ -98,6 +98,7 @@ func runBuild(args []string) error {
 	memory := fs.String("local_memory", "", "memory the build's actions may use at once (e.g. 16GiB; default: unlimited)")
 	progressMode := fs.String("progress", "auto", "auto, tty (live status) or lines (one line per finished action) or none")
 	cpuProfile := fs.String("cpu_profile", "", "write a Go CPU profile of lego itself to this file")
+	memProfile := fs.String("mem_profile", "", "write a Go allocation profile of lego itself to this file at the end")
 	pats, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -109,6 +110,9 @@ func runBuild(args []string) error {
 		}
 		pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
+	}
+	if *memProfile != "" {
+		defer writeHeapProfile(*memProfile)
 	}
 	start := time.Now()
 	l, err := c.loader()
@@ -237,4 +241,16 @@ func (ef *eventFile) Event(e *engine.Event) {
 func (ef *eventFile) Close() error {
 	ef.w.Flush()
 	return ef.f.Close()
+}
+
+func writeHeapProfile(path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "WARNING: mem_profile:", err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		fmt.Fprintln(os.Stderr, "WARNING: mem_profile:", err)
+	}
 }

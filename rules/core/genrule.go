@@ -58,10 +58,7 @@ func (Genrule) Analyze(ctx *engine.Context) error {
 	if err != nil {
 		return fmt.Errorf("attribute %w", err)
 	}
-	env := engine.DefaultEnv()
-	for k, v := range ctx.Attr("env").(map[string]string) {
-		env[k] = v
-	}
+	env := engine.ActionEnv(ctx.Attr("env").(map[string]string))
 	a := &engine.Action{
 		Mnemonic:  "Genrule",
 		Args:      []string{Shell, "-c", cmd},
