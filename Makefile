@@ -19,7 +19,10 @@ test: vet
 # workspaces, then the Go benchmark functions.
 bench: build
 	$(GO) run ./bench -lego bin/lego -n $${BENCH_SIZES:-1000,10000,100000}
-	$(GO) test $(LDFLAGS) -run '^$$' -bench . -benchtime 2s ./cas/... ./engine/... ./executors/...
+	$(GO) test $(LDFLAGS) -run '^$$' -bench . -benchtime 2s ./cas/... ./engine/... ./executors/local/...
+	# containerd overhead beside local, median of 50 (needs containerd: the
+	# tests' setup starts one when LEGO_TEST_CONTAINERD is not set)
+	$(GO) test $(LDFLAGS) -run '^$$' -bench TrueOverhead -benchtime 50x ./executors/containerd/
 
 example: build
 	cd examples/basics && ../../bin/lego build //...

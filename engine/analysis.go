@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -83,16 +84,7 @@ func (g *Graph) analyze(l Label, from *Target, attr string) (*Target, error) {
 	g.state[l] = 1
 	g.stack = append(g.stack, l)
 	for _, s := range t.Rule.Attrs() {
-		var deps []Label
-		switch v := t.Attrs[s.Name].(type) {
-		case Label:
-			if v != (Label{}) {
-				deps = []Label{v}
-			}
-		case []Label:
-			deps = v
-		}
-		for _, d := range deps {
+		for _, d := range AttrLabels(t.Attrs[s.Name]) {
 			if _, err := g.analyze(d, t, s.Name); err != nil {
 				return nil, err
 			}
@@ -226,15 +218,8 @@ func (c *Context) Dep(l Label) *Target { return c.g.Targets[l] }
 // Files returns the default files of the dependencies an attribute names.
 func (c *Context) Files(attr string) []*File {
 	var out []*File
-	switch v := c.Target.Attrs[attr].(type) {
-	case Label:
-		if v != (Label{}) {
-			out = append(out, c.g.Targets[v].Files...)
-		}
-	case []Label:
-		for _, l := range v {
-			out = append(out, c.g.Targets[l].Files...)
-		}
+	for _, l := range AttrLabels(c.Target.Attrs[attr]) {
+		out = append(out, c.g.Targets[l].Files...)
 	}
 	return out
 }
@@ -268,6 +253,26 @@ func (c *Context) AddAction(a *Action) error {
 	}
 	if a.Resources.CPU == 0 {
 		a.Resources.CPU = 1
+	}
+	if a.Image != nil {
+		// The manifest file is an input so that the image is built first
+		// and its digest is at hand when the key is computed.
+		if !slices.Contains(a.Inputs, a.Image) {
+			a.Inputs = append(a.Inputs, a.Image)
+		}
+		// The image's PATH applies unless the rule set one of its own.
+		if a.Env["PATH"] == DefaultPath {
+			env := make(map[string]string, len(a.Env))
+			for k, v := range a.Env {
+				if k != "PATH" {
+					env[k] = v
+				}
+			}
+			a.Env = env
+		}
+	}
+	if a.LayerOutput != nil && !slices.Contains(a.Outputs, a.LayerOutput) {
+		return fmt.Errorf("action %s: its layer output %s is not one of its outputs", a.Mnemonic, a.LayerOutput.ShortPath())
 	}
 	for _, o := range a.Outputs {
 		o.producer = a

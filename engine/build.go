@@ -245,7 +245,7 @@ func (b *builder) run(n *node) (cached bool, err error) {
 	if a.IsWrite {
 		return b.runWrite(n)
 	}
-	k, err := computeKey(a, func(f *File) (*artifact, error) { return b.input(n, f) }, b.tool)
+	k, err := computeKey(a, func(f *File) (*artifact, error) { return b.input(n, f) }, b.tool, b.o.Store.Get)
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", a.Describe(), err)
 	}
@@ -276,7 +276,8 @@ func (b *builder) run(n *node) (cached bool, err error) {
 	start := time.Now()
 	b.o.Listener.Event(&Event{Type: EvActionStarted, Time: start, Label: a.Owner.String(),
 		Action: a.Describe(), Mnemonic: a.Mnemonic, Key: k.key.Hash})
-	res, err := b.o.Executor.Execute(b.ctx, &executors.Request{Action: k.action, Command: k.command, Dirs: k.dirs})
+	res, err := b.o.Executor.Execute(b.ctx, &executors.Request{Action: k.action, Command: k.command, Dirs: k.dirs,
+		Limits: executors.Limits{CPU: a.Resources.CPU, Memory: a.Resources.Memory}})
 	if err != nil {
 		if b.ctx.Err() != nil {
 			return false, context.Canceled

@@ -1,10 +1,12 @@
 package engine
 
 import (
+	"encoding/json"
 	"fmt"
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
@@ -12,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/legobuild/lego/cas"
+	"github.com/legobuild/lego/executors"
 )
 
 // artifact is the built state of a File: its digest, or its Tree for a directory.
@@ -137,7 +140,7 @@ func (m *merkle) digest(out map[string]*repb.Directory) (*repb.Digest, error) {
 
 // computeKey builds the REAPI Action for a and its digest. inputs gives the
 // built state of every input; tools maps a host tool path to its digest.
-func computeKey(a *Action, inputs func(*File) (*artifact, error), tool func(string) (*repb.Digest, error)) (*keyed, error) {
+func computeKey(a *Action, inputs func(*File) (*artifact, error), tool func(string) (*repb.Digest, error), blob func(*repb.Digest) ([]byte, error)) (*keyed, error) {
 	root := &merkle{}
 	k := &keyed{inputs: make(map[string]string, len(a.Inputs)), dirs: map[string]*repb.Directory{}}
 	for _, in := range a.Inputs {
@@ -154,8 +157,34 @@ func computeKey(a *Action, inputs func(*File) (*artifact, error), tool func(stri
 	if err != nil {
 		return nil, err
 	}
-	props := make([]*repb.Platform_Property, 0, len(a.Tools)+len(a.Platform))
-	for _, t := range a.Tools {
+	props := make([]*repb.Platform_Property, 0, len(a.Tools)+len(a.Platform)+3)
+	tools := a.Tools
+	if a.Image != nil {
+		// The image holds what runs; host tools are not used.
+		tools = nil
+		art, err := inputs(a.Image)
+		if err != nil {
+			return nil, err
+		}
+		b, err := blob(art.digest)
+		if err != nil {
+			return nil, fmt.Errorf("image manifest %s: %w", a.Image.ShortPath(), err)
+		}
+		var m ImageManifest
+		if err := json.Unmarshal(b, &m); err != nil || !strings.HasPrefix(m.Digest, "sha256:") || m.Size <= 0 {
+			return nil, fmt.Errorf("image manifest %s: not an image digest: %q", a.Image.ShortPath(), b)
+		}
+		props = append(props,
+			&repb.Platform_Property{Name: executors.PropImage, Value: m.Digest},
+			&repb.Platform_Property{Name: executors.PropImageSize, Value: strconv.FormatInt(m.Size, 10)})
+	}
+	if a.Network {
+		props = append(props, &repb.Platform_Property{Name: executors.PropNetwork, Value: "true"})
+	}
+	if a.LayerOutput != nil {
+		props = append(props, &repb.Platform_Property{Name: executors.PropLayerOutput, Value: a.LayerOutput.Path})
+	}
+	for _, t := range tools {
 		d, err := tool(t)
 		if err != nil {
 			return nil, fmt.Errorf("tool %s: %w", t, err)

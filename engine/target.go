@@ -2,6 +2,8 @@ package engine
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -18,15 +20,16 @@ const (
 	AttrLabelList
 	AttrStringList
 	AttrStringDict
+	AttrLabelDict // string keys, label values (e.g. an image's files)
 )
 
-var attrTypeNames = [...]string{"string", "int", "bool", "label", "label_list", "string_list", "dict"}
+var attrTypeNames = [...]string{"string", "int", "bool", "label", "label_list", "string_list", "dict", "string_keyed_label_dict"}
 
 func (t AttrType) String() string { return attrTypeNames[t] }
 
 // AttrSpec declares one attribute of a rule. Values held in Target.Attrs
-// have the Go types string, int64, bool, Label, []Label, []string and
-// map[string]string.
+// have the Go types string, int64, bool, Label, []Label, []string,
+// map[string]string and map[string]Label.
 type AttrSpec struct {
 	Name      string
 	Type      AttrType
@@ -53,6 +56,8 @@ func (s AttrSpec) ZeroValue() any {
 		return []Label(nil)
 	case AttrStringList:
 		return []string(nil)
+	case AttrLabelDict:
+		return map[string]Label(nil)
 	}
 	return map[string]string(nil)
 }
@@ -94,16 +99,28 @@ func (t *Target) Deps() []Label {
 	}
 	var out []Label
 	for _, s := range t.Rule.Attrs() {
-		switch v := t.Attrs[s.Name].(type) {
-		case Label:
-			if v != (Label{}) {
-				out = append(out, v)
-			}
-		case []Label:
-			out = append(out, v...)
-		}
+		out = append(out, AttrLabels(t.Attrs[s.Name])...)
 	}
 	return out
+}
+
+// AttrLabels lists the labels an attribute value names, in a stable order.
+func AttrLabels(v any) []Label {
+	switch v := v.(type) {
+	case Label:
+		if v != (Label{}) {
+			return []Label{v}
+		}
+	case []Label:
+		return v
+	case map[string]Label:
+		out := make([]Label, 0, len(v))
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			out = append(out, v[k])
+		}
+		return out
+	}
+	return nil
 }
 
 // FormatAttr renders an attribute value for query and explain output.
@@ -117,6 +134,17 @@ func FormatAttr(v any) string {
 			s[i] = l.String()
 		}
 		return "[" + strings.Join(s, ", ") + "]"
+	case map[string]Label:
+		var b strings.Builder
+		b.WriteString("{")
+		for i, k := range slices.Sorted(maps.Keys(v)) {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "%q: %q", k, v[k].String())
+		}
+		b.WriteString("}")
+		return b.String()
 	case map[string]string:
 		keys := make([]string, 0, len(v))
 		for k := range v {
@@ -188,14 +216,57 @@ type Action struct {
 	// Tools are host executables the command runs; their content digests
 	// go into the key as platform properties.
 	Tools []string
-	// Platform holds extra platform properties (e.g. a container image).
+	// Platform holds extra platform properties.
 	Platform map[string]string
+	// Image is the manifest file of the OCI image the action runs in (see
+	// ImageInfo), or nil for a host process. Its digest, not the host's
+	// tools, goes into the key.
+	Image *File
+	// Network lets the action use the network (containers have none
+	// otherwise). It is part of the key.
+	Network bool
+	// LayerOutput, one of Outputs, receives the filesystem changes the
+	// action made in its container, as an image layer (image run steps).
+	LayerOutput *File
 
 	// A write action: Content is the single output's bytes, nothing runs.
 	IsWrite bool
 	Content []byte
 
 	id int
+}
+
+// ImageInfo is the provider of image targets: Manifest is a small JSON
+// file {"digest": "sha256:…", "size": N} naming the image's manifest;
+// Layout is the OCI image layout directory whose blobs hold the image.
+type ImageInfo struct {
+	Manifest *File
+	Layout   *File
+}
+
+type imageInfoKey struct{}
+
+// ImageOf returns the ImageInfo a target provides, or nil.
+func ImageOf(t *Target) *ImageInfo {
+	if t == nil {
+		return nil
+	}
+	v, _ := t.Providers[imageInfoKey{}].(*ImageInfo)
+	return v
+}
+
+// SetImage makes the target provide info.
+func (t *Target) SetImage(info *ImageInfo) {
+	if t.Providers == nil {
+		t.Providers = map[any]any{}
+	}
+	t.Providers[imageInfoKey{}] = info
+}
+
+// ImageManifest is the content of an ImageInfo's Manifest file.
+type ImageManifest struct {
+	Digest string `json:"digest"`
+	Size   int64  `json:"size"`
 }
 
 // Describe is a short human name for the action.

@@ -21,6 +21,47 @@ type Request struct {
 	// these messages in memory, so passing them saves a read and a decode
 	// per directory per action.
 	Dirs map[string]*repb.Directory
+	// Limits bound the process. They are not in the action key: they
+	// change whether an action fits, not what it computes.
+	Limits Limits
+}
+
+// Limits are the resources an executor lets an action use: CPUs (0 = no
+// limit) and memory in bytes (0 = no limit). Executors that cannot enforce
+// them (the local one) use them for nothing but admission upstream.
+type Limits struct {
+	CPU    float64
+	Memory int64
+}
+
+// Platform property names lego sets on actions. They are part of the key.
+const (
+	// PropImage is the manifest digest ("sha256:<hex>") of the OCI image an
+	// action runs in; PropImageSize is the manifest's size in bytes.
+	PropImage     = "lego.image"
+	PropImageSize = "lego.image.size"
+	// PropNetwork is "true" when the action may use the network.
+	PropNetwork = "lego.network"
+	// PropLayerOutput names an output file into which a container executor
+	// writes the filesystem changes the action made, as an OCI layer
+	// (an image's run step).
+	PropLayerOutput = "lego.layer_output"
+)
+
+// Property returns the value of the platform property name of a command or
+// action (the action's wins), or "".
+func Property(req *Request, name string) string {
+	for _, p := range req.Action.GetPlatform().GetProperties() {
+		if p.Name == name {
+			return p.Value
+		}
+	}
+	for _, p := range req.Command.GetPlatform().GetProperties() {
+		if p.Name == name {
+			return p.Value
+		}
+	}
+	return ""
 }
 
 // Executor runs actions. Implementations are safe for concurrent use.

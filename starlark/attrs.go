@@ -38,14 +38,15 @@ func attrBuiltin(name string, t engine.AttrType) *sl.Builtin {
 }
 
 var attrModule = &starlarkstruct.Module{Name: "attr", Members: sl.StringDict{
-	"string":      attrBuiltin("string", engine.AttrString),
-	"int":         attrBuiltin("int", engine.AttrInt),
-	"bool":        attrBuiltin("bool", engine.AttrBool),
-	"label":       attrBuiltin("label", engine.AttrLabel),
-	"label_list":  attrBuiltin("label_list", engine.AttrLabelList),
-	"string_list": attrBuiltin("string_list", engine.AttrStringList),
-	"string_dict": attrBuiltin("string_dict", engine.AttrStringDict),
-	"dict":        attrBuiltin("dict", engine.AttrStringDict),
+	"string":                  attrBuiltin("string", engine.AttrString),
+	"int":                     attrBuiltin("int", engine.AttrInt),
+	"bool":                    attrBuiltin("bool", engine.AttrBool),
+	"label":                   attrBuiltin("label", engine.AttrLabel),
+	"label_list":              attrBuiltin("label_list", engine.AttrLabelList),
+	"string_list":             attrBuiltin("string_list", engine.AttrStringList),
+	"string_dict":             attrBuiltin("string_dict", engine.AttrStringDict),
+	"dict":                    attrBuiltin("dict", engine.AttrStringDict),
+	"string_keyed_label_dict": attrBuiltin("string_keyed_label_dict", engine.AttrLabelDict),
 }}
 
 // typeError is the one sentence a wrong attribute type gets.
@@ -142,6 +143,25 @@ func convertAttr(kind string, s engine.AttrSpec, v sl.Value, pkg string) (any, e
 			default:
 				return nil, fmt.Errorf("%s: attribute %s: value of %q is %s, want string or number", kind, s.Name, string(k), x.Type())
 			}
+		}
+		return m, nil
+	case engine.AttrLabelDict:
+		d, ok := v.(*sl.Dict)
+		if !ok {
+			return bad()
+		}
+		m := make(map[string]engine.Label, d.Len())
+		for _, kv := range d.Items() {
+			k, ok1 := kv[0].(sl.String)
+			x, ok2 := kv[1].(sl.String)
+			if !ok1 || !ok2 {
+				return nil, fmt.Errorf("%s: attribute %s: expected string keys and label strings, got %s: %s", kind, s.Name, kv[0].Type(), kv[1].Type())
+			}
+			l, err := engine.ParseLabel(string(x), pkg)
+			if err != nil {
+				return nil, fmt.Errorf("%s: attribute %s: key %q: %w", kind, s.Name, string(k), err)
+			}
+			m[string(k)] = l
 		}
 		return m, nil
 	}

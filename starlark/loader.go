@@ -19,6 +19,7 @@ import (
 
 	"github.com/legobuild/lego/engine"
 	"github.com/legobuild/lego/rules/core"
+	"github.com/legobuild/lego/rules/oci"
 )
 
 // BuildFileName marks a package directory.
@@ -67,7 +68,7 @@ type pkgEntry struct {
 func NewLoader(root string, defines map[string]string) (*Loader, error) {
 	l := &Loader{root: root, defines: defines, packages: map[string]*pkgEntry{}, modules: map[string]*moduleEntry{}}
 	l.natives = sl.StringDict{}
-	for _, r := range core.Rules() {
+	for _, r := range append(core.Rules(), oci.Rules()...) {
 		l.natives[r.Kind()] = &ruleClass{rule: r, kind: r.Kind()}
 	}
 	if err := l.loadWorkspaceFile(); err != nil {

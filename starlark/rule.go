@@ -2,8 +2,10 @@ package starlark
 
 import (
 	"fmt"
+	"maps"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -195,6 +197,17 @@ func (r *starlarkRule) Analyze(ctx *engine.Context) error {
 			}
 			attr[s.Name] = sl.NewList(ts)
 			files[s.Name] = filesList(fs)
+		case map[string]engine.Label:
+			d := sl.NewDict(len(v))
+			var fs []*engine.File
+			for _, l := range engine.AttrLabels(v) {
+				fs = append(fs, ctx.Dep(l).Files...)
+			}
+			for _, k := range slices.Sorted(maps.Keys(v)) {
+				d.SetKey(sl.String(k), targetValue{ctx.Dep(v[k])})
+			}
+			attr[s.Name] = d
+			files[s.Name] = filesList(fs)
 		default:
 			attr[s.Name] = toStarlark(v)
 		}
@@ -281,8 +294,11 @@ func (c *ruleCtx) run(_ *sl.Thread, b *sl.Builtin, args sl.Tuple, kwargs []sl.Tu
 	var env, resources *sl.Dict
 	mnemonic := "Action"
 	var timeout int
+	var image sl.Value = sl.None
+	var network bool
 	pairs := []any{"outputs", &outputs, "inputs?", &inputs, "arguments?", &arguments, "env?", &env,
-		"resources?", &resources, "mnemonic?", &mnemonic, "tools?", &tools, "timeout?", &timeout, "progress_message?", new(string)}
+		"resources?", &resources, "mnemonic?", &mnemonic, "tools?", &tools, "timeout?", &timeout, "progress_message?", new(string),
+		"image?", &image, "network?", &network}
 	if b.Name() == "run" {
 		pairs = append(pairs, "executable", &executable)
 	} else {
@@ -291,7 +307,15 @@ func (c *ruleCtx) run(_ *sl.Thread, b *sl.Builtin, args sl.Tuple, kwargs []sl.Tu
 	if err := sl.UnpackArgs(b.Name(), args, kwargs, pairs...); err != nil {
 		return nil, err
 	}
-	a := &engine.Action{Mnemonic: mnemonic, Env: engine.ActionEnv(nil)}
+	a := &engine.Action{Mnemonic: mnemonic, Env: engine.ActionEnv(nil), Network: network}
+	if image != sl.None {
+		t, ok := image.(targetValue)
+		info := engine.ImageOf(t.t)
+		if !ok || info == nil {
+			return nil, fmt.Errorf("%s: image must be an image target (e.g. ctx.attr.base), got %s", b.Name(), image.String())
+		}
+		a.Image = info.Manifest
+	}
 	var err error
 	if a.Outputs, err = filesOf(outputs, "outputs"); err != nil {
 		return nil, err
@@ -322,6 +346,11 @@ func (c *ruleCtx) run(_ *sl.Thread, b *sl.Builtin, args sl.Tuple, kwargs []sl.Tu
 			a.Args = []string{p}
 		case sl.String:
 			p := string(x)
+			if a.Image != nil {
+				// Found in the image, at run time.
+				a.Args = []string{p}
+				break
+			}
 			if !filepath.IsAbs(p) {
 				found, err := exec.LookPath(p)
 				if err != nil {

@@ -19,7 +19,7 @@ import (
 
 	"github.com/legobuild/lego/cas"
 	"github.com/legobuild/lego/engine"
-	"github.com/legobuild/lego/executors/local"
+	"github.com/legobuild/lego/executors/containerd"
 	"github.com/legobuild/lego/starlark"
 )
 
@@ -97,6 +97,8 @@ func runBuild(args []string) error {
 	bep := fs.String("build_event_json_file", "", "write one JSON build event per line to this file")
 	memory := fs.String("local_memory", "", "memory the build's actions may use at once (e.g. 16GiB; default: unlimited)")
 	progressMode := fs.String("progress", "auto", "auto, tty (live status) or lines (one line per finished action) or none")
+	execMode := fs.String("executor", "auto", "auto (containerd for actions that name an image, local otherwise), local or containerd")
+	ctrdAddr := fs.String("containerd_address", containerd.DefaultAddress, "containerd's socket")
 	cpuProfile := fs.String("cpu_profile", "", "write a Go CPU profile of lego itself to this file")
 	memProfile := fs.String("mem_profile", "", "write a Go allocation profile of lego itself to this file at the end")
 	pats, err := parseInterleaved(fs, args)
@@ -166,9 +168,14 @@ func runBuild(args []string) error {
 		defer w.Close()
 		listeners = append(listeners, w)
 	}
+	exe, err := newRouter(ctx, *execMode, *ctrdAddr, store)
+	if err != nil {
+		return err
+	}
+	defer exe.Close()
 	sum, berr := engine.Build(ctx, g, targets, engine.Options{
 		Jobs: *jobs, KeepGoing: *keepGoing, Memory: memCap,
-		Store: store, Files: files, Executor: local.New(store, local.Options{}),
+		Store: store, Files: files, Executor: exe,
 		Listener: listeners, History: engine.OpenHistory(stateDir(l.Root())),
 	})
 	prog.stop()

@@ -32,6 +32,7 @@ var commands = []command{
 	{"clean", "clean [--expunge]          remove lego-out (and the cache with --expunge)", runClean},
 	{"gc", "gc --max_size=SIZE            shrink the cache to SIZE, least recently used first", runGC},
 	{"version", "version                  print the version", runVersion},
+	{"tool", "tool NAME [flags]           run one of the tools rules use as actions (oci-pull, oci-archive, debian-image, oci-append)", runTool},
 }
 
 func main() {
@@ -100,6 +101,9 @@ func usage() {
 // withRC prepends the defaults of .legorc files (home, then workspace):
 // lines "COMMAND --flag..." or "common --flag...".
 func withRC(cmd string, args []string) ([]string, error) {
+	if cmd == "tool" {
+		return args, nil // actions: their arguments are all they read
+	}
 	var files []string
 	if home, err := os.UserHomeDir(); err == nil {
 		files = append(files, filepath.Join(home, ".legorc"))

@@ -39,28 +39,66 @@ type Options struct {
 	// key: it carries secrets and host-specific settings (e.g. the devices
 	// a GPU executor picked). TMPDIR is always set by the executor itself.
 	ExtraEnv map[string]string
+	// Runner runs the process in the prepared exec root; nil runs it as a
+	// host process. Worker names the runner in ExecutionMetadata.
+	Runner Runner
+	Worker string
+}
+
+// Runner runs an action's process once its exec root holds the inputs.
+// The executor does the rest: materializing inputs beforehand, and
+// afterwards checking inputs, finding undeclared and missing outputs and
+// storing logs and outputs. The containerd executor is this executor with
+// a runner that starts a container.
+type Runner interface {
+	Run(ctx context.Context, p *Process) (*Outcome, error)
+}
+
+// Process is what a Runner runs.
+type Process struct {
+	Request *executors.Request
+	Root    string   // the exec root on the host
+	Tmp     string   // scratch dir on the host, outside Root; TMPDIR in Env
+	WorkDir string   // working directory relative to Root ("" = Root)
+	Env     []string // the exact environment, "K=V", later entries win
+	// Outputs are the declared outputs relative to Root: the only paths
+	// the process may create.
+	Outputs        []string
+	Stdout, Stderr *os.File
+}
+
+// Outcome is what happened to a process that ran.
+type Outcome struct {
+	ExitCode  int32
+	TimedOut  error // wraps executors.ErrTimeout
+	Cancelled error
+	// Err is a failure of the runner's own checks after a normal exit
+	// (e.g. an OOM kill explained); the action fails with it.
+	Err error
 }
 
 // Executor runs actions as local processes. It is safe for concurrent use.
 type Executor struct {
 	store    *cas.Disk
 	extraEnv []string // "K=V", sorted for a stable environment order
+	runner   Runner
+	worker   string
 }
 
 var _ executors.Executor = (*Executor)(nil)
 
 // New returns an executor that reads inputs from and writes outputs to store.
 func New(store *cas.Disk, opts Options) *Executor {
-	e := &Executor{store: store}
+	e := &Executor{store: store, runner: opts.Runner, worker: opts.Worker}
+	if e.runner == nil {
+		e.runner, e.worker = hostRunner{}, "local"
+	}
 	for k, v := range opts.ExtraEnv {
 		e.extraEnv = append(e.extraEnv, k+"="+v)
 	}
 	sort.Strings(e.extraEnv)
 	return e
 }
-
-// worker names this executor in ExecutionMetadata.
-const worker = "local"
 
 // Execute implements executors.Executor.
 func (e *Executor) Execute(ctx context.Context, req *executors.Request) (*repb.ActionResult, error) {
@@ -73,7 +111,7 @@ func (e *Executor) Execute(ctx context.Context, req *executors.Request) (*repb.A
 	if len(req.Command.Arguments) == 0 {
 		return nil, errors.New("local executor: command has no arguments")
 	}
-	md := &repb.ExecutedActionMetadata{Worker: worker, WorkerStartTimestamp: timestamppb.Now()}
+	md := &repb.ExecutedActionMetadata{Worker: e.worker, WorkerStartTimestamp: timestamppb.Now()}
 
 	// The exec root and the scratch dir (TMPDIR, outside the action's tree)
 	// are store temp dirs, on the store's filesystem so that inputs can be
@@ -119,13 +157,18 @@ func (e *Executor) Execute(ctx context.Context, req *executors.Request) (*repb.A
 	defer stderr.Close()
 
 	md.ExecutionStartTimestamp = timestamppb.Now()
-	run, err := e.run(ctx, sb, req, wd, stdout, stderr)
+	proc := &Process{Request: req, Root: root, Tmp: tmp, WorkDir: wd, Env: e.environ(req.Command, tmp),
+		Stdout: stdout, Stderr: stderr}
+	for _, o := range outs {
+		proc.Outputs = append(proc.Outputs, o.rel)
+	}
+	run, err := e.runner.Run(ctx, proc)
 	md.ExecutionCompletedTimestamp = timestamppb.Now()
 	if err != nil {
 		return nil, err
 	}
 
-	res := &repb.ActionResult{ExitCode: run.exitCode, ExecutionMetadata: md}
+	res := &repb.ActionResult{ExitCode: run.ExitCode, ExecutionMetadata: md}
 	md.OutputUploadStartTimestamp = timestamppb.Now()
 	finish := func(err error) (*repb.ActionResult, error) {
 		md.OutputUploadCompletedTimestamp = timestamppb.Now()
@@ -136,8 +179,8 @@ func (e *Executor) Execute(ctx context.Context, req *executors.Request) (*repb.A
 	// Inputs are checked whatever happened: even a killed action may have
 	// written through a hardlink into the store.
 	inErr := sb.checkInputs()
-	if run.cancelled != nil {
-		return nil, errors.Join(run.cancelled, inErr)
+	if run.Cancelled != nil {
+		return nil, errors.Join(run.Cancelled, inErr)
 	}
 	// Logs are stored before any rule check so that failure reports can
 	// show them.
@@ -147,10 +190,10 @@ func (e *Executor) Execute(ctx context.Context, req *executors.Request) (*repb.A
 	if res.StderrDigest, err = sb.storeCopy(stderr); err != nil {
 		return nil, fmt.Errorf("storing stderr: %w", err)
 	}
-	if run.timedOut != nil || inErr != nil {
-		return finish(errors.Join(run.timedOut, inErr))
+	if run.TimedOut != nil || run.Err != nil || inErr != nil {
+		return finish(errors.Join(run.TimedOut, run.Err, inErr))
 	}
-	if run.exitCode != 0 {
+	if run.ExitCode != 0 {
 		// Outputs of a failed action are not collected: nothing may use them.
 		return finish(nil)
 	}
@@ -436,17 +479,13 @@ func (sb *sandbox) mark(rel string, isOutput bool) (*node, error) {
 	return n, nil
 }
 
-// runResult is what happened to the process.
-type runResult struct {
-	exitCode  int32
-	timedOut  error
-	cancelled error
-}
+// hostRunner runs the process on the host, in its own process group.
+type hostRunner struct{}
 
-func (e *Executor) run(ctx context.Context, sb *sandbox, req *executors.Request, wd string, stdout, stderr *os.File) (*runResult, error) {
-	cmd := req.Command
-	env, pathVar, hasPath := e.environ(cmd, sb.tmp)
-	cwd := filepath.Join(sb.root, wd)
+func (hostRunner) Run(ctx context.Context, p *Process) (*Outcome, error) {
+	cmd := p.Request.Command
+	cwd := filepath.Join(p.Root, p.WorkDir)
+	pathVar, hasPath := LookupEnv(p.Env, "PATH")
 	argv0, err := lookPath(cmd.Arguments[0], pathVar, hasPath, cwd)
 	if err != nil {
 		return nil, err
@@ -457,15 +496,15 @@ func (e *Executor) run(ctx context.Context, sb *sandbox, req *executors.Request,
 	c := &exec.Cmd{
 		Path:        argv0,
 		Args:        cmd.Arguments,
-		Env:         env,
+		Env:         p.Env,
 		Dir:         cwd,
-		Stdout:      stdout,
-		Stderr:      stderr,
+		Stdout:      p.Stdout,
+		Stderr:      p.Stderr,
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 	}
 	var timeout time.Duration
 	var timer <-chan time.Time
-	if t := req.Action.Timeout; t != nil && t.AsDuration() > 0 {
+	if t := p.Request.Action.Timeout; t != nil && t.AsDuration() > 0 {
 		timeout = t.AsDuration()
 		tm := time.NewTimer(timeout)
 		defer tm.Stop()
@@ -481,13 +520,13 @@ func (e *Executor) run(ctx context.Context, sb *sandbox, req *executors.Request,
 		close(exited)
 	}()
 
-	r := &runResult{}
+	r := &Outcome{}
 	select {
 	case <-exited:
 	case <-ctx.Done():
-		r.cancelled = fmt.Errorf("action cancelled: %w", ctx.Err())
+		r.Cancelled = fmt.Errorf("action cancelled: %w", ctx.Err())
 	case <-timer:
-		r.timedOut = fmt.Errorf("%w after %v", executors.ErrTimeout, timeout)
+		r.TimedOut = fmt.Errorf("%w after %v", executors.ErrTimeout, timeout)
 	}
 	// Kill the whole group in every case: on cancel or timeout, and after a
 	// normal exit too, so that no background child keeps writing into the
@@ -500,9 +539,9 @@ func (e *Executor) run(ctx context.Context, sb *sandbox, req *executors.Request,
 		return nil, fmt.Errorf("waiting for %s: lost the process", cmd.Arguments[0])
 	}
 	if ws, ok := c.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		r.exitCode = 128 + int32(ws.Signal()) // as shells report it
+		r.ExitCode = 128 + int32(ws.Signal()) // as shells report it
 	} else {
-		r.exitCode = int32(c.ProcessState.ExitCode())
+		r.ExitCode = int32(c.ProcessState.ExitCode())
 	}
 	return r, nil
 }
@@ -519,21 +558,24 @@ func waitExit(pid int) {
 }
 
 // environ returns exactly the Command's variables, then ExtraEnv, then
-// TMPDIR; later entries win (os/exec keeps the last of duplicates). It also
-// returns the effective PATH, used to resolve argv[0].
-func (e *Executor) environ(cmd *repb.Command, tmp string) (env []string, pathVar string, hasPath bool) {
-	env = make([]string, 0, len(cmd.EnvironmentVariables)+len(e.extraEnv)+1)
+// TMPDIR; later entries win (os/exec keeps the last of duplicates).
+func (e *Executor) environ(cmd *repb.Command, tmp string) []string {
+	env := make([]string, 0, len(cmd.EnvironmentVariables)+len(e.extraEnv)+1)
 	for _, v := range cmd.EnvironmentVariables {
 		env = append(env, v.Name+"="+v.Value)
 	}
 	env = append(env, e.extraEnv...)
-	env = append(env, "TMPDIR="+tmp)
-	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
-			pathVar, hasPath = v, true
+	return append(env, "TMPDIR="+tmp)
+}
+
+// LookupEnv returns the last value of name in env ("K=V" entries).
+func LookupEnv(env []string, name string) (string, bool) {
+	for i := len(env) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(env[i], name+"="); ok {
+			return v, true
 		}
 	}
-	return env, pathVar, hasPath
+	return "", false
 }
 
 // lookPath resolves argv[0] like execvp, but against the action's PATH

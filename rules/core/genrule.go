@@ -32,6 +32,8 @@ func (Genrule) Attrs() []engine.AttrSpec {
 		{Name: "env", Type: engine.AttrStringDict, Doc: "environment variables of the command"},
 		{Name: "resources", Type: engine.AttrStringDict, Doc: "cpu, memory, gpus, gpu_memory"},
 		{Name: "timeout", Type: engine.AttrInt, Doc: "seconds; 0 = none"},
+		{Name: "image", Type: engine.AttrLabel, Doc: "an image target to run the command in (a container); none = a host process"},
+		{Name: "network", Type: engine.AttrBool, Doc: "let the command use the network (containers have none otherwise)"},
 	}
 }
 
@@ -71,6 +73,14 @@ func (Genrule) Analyze(ctx *engine.Context) error {
 	if t := ctx.Attr("timeout").(int64); t > 0 {
 		a.Timeout = secs(t)
 	}
+	if l := ctx.Attr("image").(engine.Label); l != (engine.Label{}) {
+		info := engine.ImageOf(ctx.Dep(l))
+		if info == nil {
+			return fmt.Errorf("attribute image: %s is a %s, not an image", l, ctx.Dep(l).Kind())
+		}
+		a.Image = info.Manifest
+	}
+	a.Network = ctx.Attr("network").(bool)
 	return ctx.AddAction(a)
 }
 

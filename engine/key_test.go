@@ -1,0 +1,79 @@
+package engine
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
+
+	"github.com/legobuild/lego/cas"
+	"github.com/legobuild/lego/executors"
+)
+
+// An action in an image is keyed by the image's manifest digest and its
+// network setting, not by the host's tools.
+func TestImageActionKey(t *testing.T) {
+	store, err := cas.Open(filepath.Join(t.TempDir(), "cas"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	manifest := func(hexByte string, size int64) *repb.Digest {
+		b, _ := json.Marshal(ImageManifest{Digest: "sha256:" + strings.Repeat(hexByte, 64), Size: size})
+		d, err := store.Put(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	imgA, imgB := manifest("a", 321), manifest("b", 321)
+	key := func(img *repb.Digest, network bool) *keyed {
+		t.Helper()
+		man := &File{Path: "lego-out/p/img.manifest.json"}
+		a := &Action{
+			Args: []string{"/bin/bash", "-c", "python3 -V > lego-out/p/o"}, Env: map[string]string{"X": "1"},
+			Inputs: []*File{man}, Outputs: []*File{{Path: "lego-out/p/o"}}, Tools: []string{"/bin/bash"},
+			Image: man, Network: network,
+		}
+		inputs := func(f *File) (*artifact, error) { return &artifact{digest: img}, nil }
+		tool := func(p string) (*repb.Digest, error) {
+			t.Errorf("host tool %s digested for an action in an image", p)
+			return cas.DigestOf(nil), nil
+		}
+		k, err := computeKey(a, inputs, tool, store.Get)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	k := key(imgA, false)
+	props := map[string]string{}
+	for _, p := range k.action.Platform.GetProperties() {
+		props[p.Name] = p.Value
+	}
+	if props[executors.PropImage] != "sha256:"+strings.Repeat("a", 64) || props[executors.PropImageSize] != "321" {
+		t.Errorf("platform %v lacks the image", props)
+	}
+	if _, ok := props[executors.PropNetwork]; ok {
+		t.Errorf("network property set without network: %v", props)
+	}
+	if key(imgA, false).key.Hash != k.key.Hash {
+		t.Error("the key is not stable")
+	}
+	if key(imgB, false).key.Hash == k.key.Hash {
+		t.Error("another image gives the same key")
+	}
+	if key(imgA, true).key.Hash == k.key.Hash {
+		t.Error("network = True gives the same key")
+	}
+
+	bad, _ := store.Put([]byte("not json"))
+	man := &File{Path: "lego-out/p/img.manifest.json"}
+	a := &Action{Args: []string{"true"}, Inputs: []*File{man}, Outputs: []*File{{Path: "lego-out/p/o"}}, Image: man}
+	_, err = computeKey(a, func(*File) (*artifact, error) { return &artifact{digest: bad}, nil }, nil, store.Get)
+	if err == nil || !strings.Contains(err.Error(), "img.manifest.json") {
+		t.Errorf("bad manifest file: %v", err)
+	}
+}
