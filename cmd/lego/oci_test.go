@@ -196,7 +196,7 @@ func TestImageRunStepIsReproducible(t *testing.T) {
 	for i := range 2 {
 		root := t.TempDir()
 		writeFiles(t, root, map[string]string{
-			"WORKSPACE": "",
+			"WORKSPACE":    "",
 			"app/data.txt": "data\n",
 			"app/BUILD": `
 oci_archive(name = "base", src = "base.tar")
