@@ -11,6 +11,7 @@ import (
 
 	"github.com/legobuild/lego/cas"
 	"github.com/legobuild/lego/engine"
+	"github.com/legobuild/lego/executors"
 )
 
 func runQuery(args []string) error {
@@ -220,19 +221,8 @@ func runGC(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("gc: %s -> %s (removed %d action results, %d blobs)\n", human(st.Before), human(st.After), st.RemovedActions, st.RemovedBlobs)
+	fmt.Printf("gc: %s -> %s (removed %d action results, %d blobs)\n", executors.FormatSize(st.Before), executors.FormatSize(st.After), st.RemovedActions, st.RemovedBlobs)
 	return nil
-}
-
-func human(n int64) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
-	f := float64(n)
-	i := 0
-	for f >= 1024 && i < len(units)-1 {
-		f /= 1024
-		i++
-	}
-	return fmt.Sprintf("%.1f %s", f, units[i])
 }
 
 func runVersion(args []string) error {

@@ -120,7 +120,7 @@ func (r *runner) Run(ctx context.Context, p *local.Process) (*local.Outcome, err
 	}
 	out.ExitCode = int32(code)
 	if out.Cancelled == nil && out.TimedOut == nil && req.Limits.Memory > 0 && oomKilled(cleanup, c) {
-		out.Err = fmt.Errorf("OOM-killed: the action exceeded its memory limit of %s", humanBytes(req.Limits.Memory))
+		out.Err = fmt.Errorf("OOM-killed: the action exceeded its memory limit of %s", executors.FormatSize(req.Limits.Memory))
 	}
 	// Deleting the task waits for the log copies to finish and unmounts
 	// the rootfs, which the layer diff below needs.
@@ -238,18 +238,4 @@ func (r *runner) remove(ctx context.Context, c ctrd.Container) {
 		_, _ = t.Delete(ctx, ctrd.WithProcessKill)
 	}
 	_ = c.Delete(ctx, ctrd.WithSnapshotCleanup)
-}
-
-func humanBytes(n int64) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
-	f := float64(n)
-	i := 0
-	for f >= 1024 && i < len(units)-1 {
-		f /= 1024
-		i++
-	}
-	if f == float64(int64(f)) {
-		return fmt.Sprintf("%d %s", int64(f), units[i])
-	}
-	return fmt.Sprintf("%.1f %s", f, units[i])
 }

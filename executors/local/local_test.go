@@ -19,6 +19,7 @@ import (
 
 	"github.com/legobuild/lego/cas"
 	"github.com/legobuild/lego/executors"
+	"github.com/legobuild/lego/internal/testenv"
 )
 
 var hostPath = []*repb.Command_EnvironmentVariable{{Name: "PATH", Value: "/usr/bin:/bin"}}
@@ -33,64 +34,17 @@ func newStore(t testing.TB) *cas.Disk {
 }
 
 // file is an input file for inputRoot.
-type file struct {
-	content string
-	exec    bool
-}
+type file = testenv.File
 
 // inputRoot stores files (keyed by slash path) and their Directory messages
 // in the store and returns the root digest and the directories by key.
 func inputRoot(t testing.TB, s *cas.Disk, files map[string]file) (*repb.Digest, map[string]*repb.Directory) {
 	t.Helper()
-	type dir struct {
-		files map[string]file
-		dirs  map[string]*dir
+	root, dirs, err := testenv.InputRoot(s, files)
+	if err != nil {
+		t.Fatal(err)
 	}
-	newDir := func() *dir { return &dir{files: map[string]file{}, dirs: map[string]*dir{}} }
-	root := newDir()
-	for p, f := range files {
-		parts := strings.Split(p, "/")
-		d := root
-		for _, name := range parts[:len(parts)-1] {
-			if d.dirs[name] == nil {
-				d.dirs[name] = newDir()
-			}
-			d = d.dirs[name]
-		}
-		d.files[parts[len(parts)-1]] = f
-	}
-	all := map[string]*repb.Directory{}
-	var store func(d *dir) *repb.Digest
-	store = func(d *dir) *repb.Digest {
-		msg := &repb.Directory{}
-		for _, name := range sortedKeys(d.files) {
-			f := d.files[name]
-			dg, err := s.Put([]byte(f.content))
-			if err != nil {
-				t.Fatal(err)
-			}
-			msg.Files = append(msg.Files, &repb.FileNode{Name: name, Digest: dg, IsExecutable: f.exec})
-		}
-		for _, name := range sortedKeys(d.dirs) {
-			msg.Directories = append(msg.Directories, &repb.DirectoryNode{Name: name, Digest: store(d.dirs[name])})
-		}
-		dg, err := s.PutProto(msg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		all[cas.Key(dg)] = msg
-		return dg
-	}
-	return store(root), all
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	var ks []string
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
+	return root, dirs
 }
 
 func request(t testing.TB, s *cas.Disk, root *repb.Digest, cmd *repb.Command) *executors.Request {
@@ -135,10 +89,10 @@ func mustRun(t testing.TB, e *Executor, req *executors.Request) *repb.ActionResu
 func TestSeesExactlyItsInputs(t *testing.T) {
 	s := newStore(t)
 	root, _ := inputRoot(t, s, map[string]file{
-		"a.txt":          {content: "alpha\n"},
-		"sub/tool":       {content: "#!/bin/sh\necho tool ran\n", exec: true},
-		"sub/deeper/c":   {content: "gamma"},
-		"sub/deeper/dup": {content: "alpha\n"}, // same blob as a.txt
+		"a.txt":          {Content: "alpha\n"},
+		"sub/tool":       {Content: "#!/bin/sh\necho tool ran\n", Exec: true},
+		"sub/deeper/c":   {Content: "gamma"},
+		"sub/deeper/dup": {Content: "alpha\n"}, // same blob as a.txt
 	})
 	if _, err := s.Put([]byte("in the store but not an input")); err != nil {
 		t.Fatal(err)
@@ -232,7 +186,7 @@ func TestTmpdirIsPrivateAndOutsideTheExecRoot(t *testing.T) {
 
 func TestOutputFilesAndDirectories(t *testing.T) {
 	s := newStore(t)
-	root, _ := inputRoot(t, s, map[string]file{"src/in.txt": {content: "input"}})
+	root, _ := inputRoot(t, s, map[string]file{"src/in.txt": {Content: "input"}})
 	cmd := shell(`
 		set -e
 		printf 'binary' > bin/tool && chmod 755 bin/tool
@@ -326,7 +280,7 @@ func TestOutputFilesAndDirectories(t *testing.T) {
 
 func TestDeprecatedOutputFieldsAndWorkingDirectory(t *testing.T) {
 	s := newStore(t)
-	root, _ := inputRoot(t, s, map[string]file{"pkg/in": {content: "x"}})
+	root, _ := inputRoot(t, s, map[string]file{"pkg/in": {Content: "x"}})
 	cmd := &repb.Command{
 		Arguments:         []string{"/bin/sh", "-c", `cat in > out/f && mkdir d && : > d/g`},
 		WorkingDirectory:  "pkg",
@@ -352,7 +306,7 @@ func TestDeprecatedOutputFieldsAndWorkingDirectory(t *testing.T) {
 
 func TestSymlinkOutputsAreResolvedInsideTheRoot(t *testing.T) {
 	s := newStore(t)
-	root, _ := inputRoot(t, s, map[string]file{"in": {content: "input"}})
+	root, _ := inputRoot(t, s, map[string]file{"in": {Content: "input"}})
 	res := mustRun(t, New(s, Options{}), request(t, s, root,
 		shell(`echo real > real && ln -s real alias && ln -s in in_alias`, "alias", "in_alias", "real")))
 	got := map[string]string{}
@@ -372,7 +326,7 @@ func TestSymlinkOutputsAreResolvedInsideTheRoot(t *testing.T) {
 
 func TestOutputHardlinkedToAnInputLeavesTheBlobAlone(t *testing.T) {
 	s := newStore(t)
-	root, _ := inputRoot(t, s, map[string]file{"tool": {content: "#!/bin/sh\necho ok\n", exec: true}})
+	root, _ := inputRoot(t, s, map[string]file{"tool": {Content: "#!/bin/sh\necho ok\n", Exec: true}})
 	res := mustRun(t, New(s, Options{}), request(t, s, root, shell(
 		`ln tool out && mkdir d && ln tool d/t`, "out", "d")))
 	if len(res.OutputFiles) != 1 || get(t, s, res.OutputFiles[0].Digest) != "#!/bin/sh\necho ok\n" {
@@ -444,7 +398,7 @@ func TestMissingDeclaredOutput(t *testing.T) {
 
 func TestUndeclaredOutputs(t *testing.T) {
 	s := newStore(t)
-	root, _ := inputRoot(t, s, map[string]file{"in/f": {content: "f"}})
+	root, _ := inputRoot(t, s, map[string]file{"in/f": {Content: "f"}})
 	_, err := New(s, Options{}).Execute(context.Background(), request(t, s, root,
 		shell(`: > stray; : > in/new; mkdir -p newdir/deep; : > newdir/deep/x; echo unique-ok > out/ok; : > out/extra`, "out/ok")))
 	want := "undeclared output(s): in/new, newdir, out/extra, stray"
@@ -482,7 +436,7 @@ func TestModifiedInputIsAnErrorAndNeverServed(t *testing.T) {
 		for _, exec := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/exec=%v", tc.name, exec), func(t *testing.T) {
 				s := newStore(t)
-				root, _ := inputRoot(t, s, map[string]file{"victim": {content: "original", exec: exec}, "other": {content: "o"}})
+				root, _ := inputRoot(t, s, map[string]file{"victim": {Content: "original", Exec: exec}, "other": {Content: "o"}})
 				d := cas.DigestOf([]byte("original"))
 				res, err := New(s, Options{}).Execute(context.Background(), request(t, s, root, shell(tc.script)))
 				if err == nil || !strings.Contains(err.Error(), "modified input(s): victim") {
@@ -513,7 +467,7 @@ func TestModifiedInputIsAnErrorAndNeverServed(t *testing.T) {
 
 func TestDeletingOrTouchingAnInputIsAllowed(t *testing.T) {
 	s := newStore(t)
-	root, _ := inputRoot(t, s, map[string]file{"a": {content: "a"}, "b": {content: "b"}})
+	root, _ := inputRoot(t, s, map[string]file{"a": {Content: "a"}, "b": {Content: "b"}})
 	mustRun(t, New(s, Options{}), request(t, s, root, shell(`rm a; touch -d '2001-01-01' b`)))
 	if get(t, s, cas.DigestOf([]byte("a"))) != "a" || get(t, s, cas.DigestOf([]byte("b"))) != "b" {
 		t.Errorf("blobs changed")
@@ -625,7 +579,7 @@ func TestCancelKillsPromptly(t *testing.T) {
 
 func TestExecRootRemovedEvenWhenReadOnly(t *testing.T) {
 	s := newStore(t)
-	root, _ := inputRoot(t, s, map[string]file{"in": {content: "in"}})
+	root, _ := inputRoot(t, s, map[string]file{"in": {Content: "in"}})
 	res, err := New(s, Options{}).Execute(context.Background(), request(t, s, root,
 		shell(`pwd; mkdir -p ro/x && : > ro/x/f && chmod 555 ro/x ro && chmod 555 .`, "missing")))
 	if err == nil {
@@ -643,7 +597,7 @@ func TestExecRootRemovedEvenWhenReadOnly(t *testing.T) {
 
 func TestArgv0ResolvedInTheActionsPath(t *testing.T) {
 	s := newStore(t)
-	root, _ := inputRoot(t, s, map[string]file{"bin/hello": {content: "#!/bin/sh\necho hello from input\n", exec: true}})
+	root, _ := inputRoot(t, s, map[string]file{"bin/hello": {Content: "#!/bin/sh\necho hello from input\n", Exec: true}})
 	cmd := &repb.Command{
 		Arguments:            []string{"hello"},
 		EnvironmentVariables: []*repb.Command_EnvironmentVariable{{Name: "PATH", Value: "bin:/usr/bin:/bin"}},
@@ -667,7 +621,7 @@ func TestArgv0ResolvedInTheActionsPath(t *testing.T) {
 
 func TestBadPathsRejected(t *testing.T) {
 	s := newStore(t)
-	root, _ := inputRoot(t, s, map[string]file{"in": {content: "in"}})
+	root, _ := inputRoot(t, s, map[string]file{"in": {Content: "in"}})
 	for _, out := range []string{"../escape", "/abs", "in", "in/under"} {
 		if _, err := New(s, Options{}).Execute(context.Background(), request(t, s, root, shell(`true`, out))); err == nil {
 			t.Errorf("output %q accepted", out)
@@ -688,7 +642,7 @@ func TestBadPathsRejected(t *testing.T) {
 
 func TestConcurrentActionsSharingInputs(t *testing.T) {
 	s := newStore(t)
-	root, dirs := inputRoot(t, s, map[string]file{"shared": {content: "same blob"}})
+	root, dirs := inputRoot(t, s, map[string]file{"shared": {Content: "same blob"}})
 	e := New(s, Options{})
 	errs := make(chan error, 16)
 	for i := range 16 {
@@ -713,7 +667,7 @@ func TestConcurrentActionsSharingInputs(t *testing.T) {
 
 func BenchmarkExecuteTrue(b *testing.B) {
 	s := newStore(b)
-	root, dirs := inputRoot(b, s, map[string]file{"input.txt": {content: "input"}})
+	root, dirs := inputRoot(b, s, map[string]file{"input.txt": {Content: "input"}})
 	req := request(b, s, root, &repb.Command{Arguments: []string{"/bin/true"}})
 	req.Dirs = dirs
 	e := New(s, Options{})
@@ -731,7 +685,7 @@ func BenchmarkExecuteTrue(b *testing.B) {
 // GOMAXPROCS trivial actions at a time.
 func BenchmarkExecuteTrueParallel(b *testing.B) {
 	s := newStore(b)
-	root, dirs := inputRoot(b, s, map[string]file{"input.txt": {content: "input"}})
+	root, dirs := inputRoot(b, s, map[string]file{"input.txt": {Content: "input"}})
 	req := request(b, s, root, &repb.Command{Arguments: []string{"/bin/true"}})
 	req.Dirs = dirs
 	e := New(s, Options{})
