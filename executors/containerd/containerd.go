@@ -30,7 +30,8 @@ import (
 	"github.com/legobuild/lego/executors/local"
 )
 
-// Namespace is the containerd namespace of everything lego creates.
+// Namespace is the default containerd namespace of everything lego
+// creates.
 const Namespace = "lego"
 
 // DefaultAddress is containerd's usual socket.
@@ -53,8 +54,9 @@ type Executor struct {
 
 // Options configure an Executor.
 type Options struct {
-	Address  string            // containerd socket; "" = DefaultAddress
-	ExtraEnv map[string]string // as local.Options.ExtraEnv
+	Address   string            // containerd socket; "" = DefaultAddress
+	Namespace string            // "" = Namespace
+	ExtraEnv  map[string]string // as local.Options.ExtraEnv
 }
 
 // New connects to containerd. The error says how to start containerd when
@@ -64,7 +66,11 @@ func New(ctx context.Context, store *cas.Disk, o Options) (*Executor, error) {
 	if addr == "" {
 		addr = DefaultAddress
 	}
-	r := &runner{store: store, addr: addr, imports: map[string]*importOnce{}}
+	ns := o.Namespace
+	if ns == "" {
+		ns = Namespace
+	}
+	r := &runner{store: store, addr: addr, ns: ns, imports: map[string]*importOnce{}}
 	if err := r.connect(ctx); err != nil {
 		return nil, err
 	}
@@ -101,6 +107,7 @@ func NotReachable(addr string, err error) error {
 type runner struct {
 	store   *cas.Disk
 	addr    string
+	ns      string
 	client  *ctrd.Client
 	seq     atomic.Int64
 	mu      sync.Mutex
@@ -111,7 +118,7 @@ func (r *runner) connect(ctx context.Context) error {
 	if _, err := os.Stat(r.addr); err != nil {
 		return NotReachable(r.addr, err)
 	}
-	c, err := ctrd.New(r.addr, ctrd.WithDefaultNamespace(Namespace), ctrd.WithTimeout(5*time.Second))
+	c, err := ctrd.New(r.addr, ctrd.WithDefaultNamespace(r.ns), ctrd.WithTimeout(5*time.Second))
 	if err != nil {
 		return NotReachable(r.addr, err)
 	}
@@ -122,7 +129,7 @@ func (r *runner) connect(ctx context.Context) error {
 		return NotReachable(r.addr, err)
 	}
 	r.client = c
-	r.sweep(namespaces.WithNamespace(ctx, Namespace))
+	r.sweep(namespaces.WithNamespace(ctx, r.ns))
 	return nil
 }
 

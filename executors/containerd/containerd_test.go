@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,7 +16,9 @@ import (
 	"time"
 
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
+	ctrd "github.com/containerd/containerd"
 	"github.com/containerd/containerd/namespaces"
+	"github.com/containerd/containerd/oci"
 	"github.com/containerd/containerd/snapshots"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -33,6 +36,8 @@ var (
 	ctx   context.Context  // namespaced
 	setup = errors.New("") // set by TestMain
 )
+
+const testNamespace = "lego-executor-test"
 
 func TestMain(m *testing.M) {
 	os.Exit(testMain(m))
@@ -61,8 +66,10 @@ func testMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "debian image:", err)
 		return 1
 	}
-	ctx = namespaces.WithNamespace(context.Background(), Namespace)
-	if exe, err = New(ctx, store, Options{Address: addr}); err != nil {
+	// A namespace of its own: the CLI tests may use the same containerd
+	// at the same time, in namespace lego.
+	ctx = namespaces.WithNamespace(context.Background(), testNamespace)
+	if exe, err = New(ctx, store, Options{Address: addr, Namespace: testNamespace}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -369,4 +376,46 @@ func TestUnreachableContainerdSaysHowToStartIt(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "apt-get install containerd runc") || !strings.Contains(err.Error(), "none.sock") {
 		t.Errorf("err = %v", err)
 	}
+}
+
+// A container that a killed lego left behind is removed by the next
+// executor that connects; one whose owner still runs is kept.
+func TestStaleContainersAreSwept(t *testing.T) {
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	img, err := exe.r.image(ctx, image.Digest, image.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(id string, pid int) {
+		labels := map[string]string{labelPID: strconv.Itoa(pid), labelBoot: bootID()}
+		if _, err := exe.Client().NewContainer(ctx, id, ctrd.WithNewSnapshot(id, img), ctrd.WithNewSpec(oci.WithImageConfig(img)),
+			ctrd.WithContainerLabels(labels)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mk("lego-stale", dead.Process.Pid)
+	mk("lego-live", os.Getpid())
+	e, err := New(ctx, store, Options{Address: addr, Namespace: testNamespace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+	cs, err := exe.Client().Containers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 1 || cs[0].ID() != "lego-live" {
+		var ids []string
+		for _, c := range cs {
+			ids = append(ids, c.ID())
+		}
+		t.Errorf("containers after the sweep: %v, want [lego-live]", ids)
+	}
+	for _, c := range cs {
+		exe.r.remove(ctx, c)
+	}
+	noLeftovers(t)
 }

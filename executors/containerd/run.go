@@ -31,7 +31,7 @@ import (
 const cleanupTimeout = 30 * time.Second
 
 func (r *runner) Run(ctx context.Context, p *local.Process) (*local.Outcome, error) {
-	ctx = namespaces.WithNamespace(ctx, Namespace)
+	ctx = namespaces.WithNamespace(ctx, r.ns)
 	req := p.Request
 	manifest := executors.Property(req, executors.PropImage)
 	size, err := strconv.ParseInt(executors.Property(req, executors.PropImageSize), 10, 64)
