@@ -92,6 +92,13 @@ genrule(
 genrule(name = "host", outs = ["host.txt"], cmd = "echo host > $@")
 genrule(name = "fails", outs = ["never.txt"], image = ":py", cmd = "echo doomed >&2; exit 3")
 genrule(name = "sleeps", outs = ["slept.txt"], image = ":py", cmd = "sleep 120; touch $@")
+genrule(
+    name = "hog",
+    outs = ["hog.txt"],
+    image = ":py",
+    resources = {"memory": "64MiB"},
+    cmd = "python3 -c 'x = bytearray(512 << 20)' && touch $@",
+)
 `,
 	})
 	return root
@@ -126,6 +133,12 @@ func TestDebianImageActions(t *testing.T) {
 	nc := lego(t, root, "build", "//img:fails", "--cache_dir="+cache, "--containerd_address="+filepath.Join(t.TempDir(), "none.sock"))
 	if nc.code == 0 || !strings.Contains(nc.stderr, "apt-get install containerd runc") || strings.Contains(nc.stderr, "exit code 3") {
 		t.Errorf("no containerd: exit %d\n%s", nc.code, nc.stderr)
+	}
+
+	// The memory of resources is the container's limit.
+	h := lego(t, root, "build", "//img:hog", "--cache_dir="+cache, "--containerd_address="+addr)
+	if h.code == 0 || !strings.Contains(h.stderr, "OOM-killed: the action exceeded its memory limit of 64 MiB") {
+		t.Errorf("memory hog: exit %d\n%s", h.code, h.stderr)
 	}
 
 	// A failing action in the image: its exit code and stderr are
