@@ -315,24 +315,8 @@ func listImages(ii v1.ImageIndex) ([]indexedImage, error) {
 // regular files named oci-layout, index.json or blobs/..., nothing else, so
 // a hostile archive cannot write outside dir.
 func extractLayout(src, dir string) error {
-	rc, err := openArchive(src)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	tr := tar.NewReader(rc)
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		n := cleanName(hdr.Name)
-		if hdr.Typeflag != tar.TypeReg || !(n == "oci-layout" || n == "index.json" || strings.HasPrefix(n, "blobs/")) {
-			continue
-		}
+	isLayout := func(n string) bool { return n == "oci-layout" || n == "index.json" || strings.HasPrefix(n, "blobs/") }
+	return eachEntry(src, isLayout, func(n string, r io.Reader) error {
 		p := filepath.Join(dir, filepath.FromSlash(n))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return err
@@ -342,7 +326,7 @@ func extractLayout(src, dir string) error {
 			return err
 		}
 		h := sha256.New()
-		_, err = io.Copy(io.MultiWriter(f, h), tr)
+		_, err = io.Copy(io.MultiWriter(f, h), r)
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
@@ -354,5 +338,6 @@ func extractLayout(src, dir string) error {
 		if hexName, ok := strings.CutPrefix(n, "blobs/sha256/"); ok && hex.EncodeToString(h.Sum(nil)) != hexName {
 			return fmt.Errorf("blob %s does not match its digest", n)
 		}
-	}
+		return nil
+	})
 }
