@@ -2,6 +2,8 @@
 # on a machine with no NVIDIA driver (see DESIGN.md, pitfalls).
 LDFLAGS := -ldflags=-extldflags=-Wl,-z,lazy
 GO ?= go
+# go-nvml's cgo prolog calls functions NVML marks deprecated.
+export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 
 .PHONY: build test vet bench example clean
 
@@ -20,6 +22,8 @@ test: vet
 bench: build
 	$(GO) run ./bench -lego bin/lego -n $${BENCH_SIZES:-1000,10000,100000}
 	$(GO) test $(LDFLAGS) -run '^$$' -bench . -benchtime 2s ./cas/... ./engine/... ./executors/local/...
+	# GPU scheduling: 200 mixed jobs on 8 mock GPUs, simulated
+	$(GO) test $(LDFLAGS) -run '^$$' -bench Schedule200 -benchtime 20x ./executors/gpu/
 	# containerd overhead beside local, median of 50 (needs containerd: the
 	# tests' setup starts one when LEGO_TEST_CONTAINERD is not set)
 	$(GO) test $(LDFLAGS) -run '^$$' -bench TrueOverhead -benchtime 50x ./executors/containerd/

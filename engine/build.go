@@ -23,11 +23,14 @@ type Options struct {
 	Jobs      int // concurrent actions (cpu capacity); 0 = number of cores
 	KeepGoing bool
 	Memory    int64 // memory capacity in bytes for admission; 0 = unlimited
-	Store     *cas.Disk
-	Files     *cas.FileCache
-	Executor  executors.Executor
-	Listener  Listener
-	History   *History
+	// GPUClass is the GPU model class actions that name none are keyed
+	// with: the machine's, or "cpu" when they run without GPUs.
+	GPUClass string
+	Store    *cas.Disk
+	Files    *cas.FileCache
+	Executor executors.Executor
+	Listener Listener
+	History  *History
 }
 
 // Summary is what a build did.
@@ -40,6 +43,8 @@ type Summary struct {
 	// Ran lists the executed actions (Action.Describe), sorted.
 	Ran    []string
 	Errors []error
+	// GPUSeconds sums the GPU time of executed actions per target label.
+	GPUSeconds map[string]float64
 }
 
 type node struct {
@@ -60,6 +65,8 @@ type builder struct {
 	check   chan struct{}
 	sources sync.Map // path -> *sourceOnce
 	tools   sync.Map // host path -> *sourceOnce
+	gpuMu   sync.Mutex
+	gpuSecs map[string]float64 // target label -> GPU-seconds
 
 	mu        sync.Mutex
 	sum       Summary
@@ -141,6 +148,7 @@ func Build(ctx context.Context, g *Graph, targets []*Target, o Options) (*Summar
 	s := &b.sum
 	s.Skipped = s.Total - s.Executed - s.Cached - s.Failed
 	sort.Strings(s.Ran)
+	s.GPUSeconds = b.gpuSecs
 	if len(b.used) > 0 {
 		if err := o.Store.RecordUse(b.used); err != nil {
 			s.Errors = append(s.Errors, fmt.Errorf("record cache use: %w", err))
@@ -245,7 +253,7 @@ func (b *builder) run(n *node) (cached bool, err error) {
 	if a.IsWrite {
 		return b.runWrite(n)
 	}
-	k, err := computeKey(a, func(f *File) (*artifact, error) { return b.input(n, f) }, b.tool, b.o.Store.Get)
+	k, err := computeKey(a, func(f *File) (*artifact, error) { return b.input(n, f) }, b.tool, b.o.Store.Get, b.o.GPUClass)
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", a.Describe(), err)
 	}
@@ -260,9 +268,6 @@ func (b *builder) run(n *node) (cached bool, err error) {
 	}
 	release()
 
-	if a.Resources.GPUs > 0 {
-		return false, fmt.Errorf("%s needs %d GPU(s), but no GPU is available to lego on this machine", a.Describe(), a.Resources.GPUs)
-	}
 	if err := b.pool.acquire(b.ctx, a.Resources); err != nil {
 		if errors.Is(err, context.Canceled) {
 			return false, err
@@ -270,14 +275,25 @@ func (b *builder) run(n *node) (cached bool, err error) {
 		return false, fmt.Errorf("%s: %w", a.Describe(), err)
 	}
 	defer b.pool.release(a.Resources)
+	var rec *ActionRecord
+	var estimate time.Duration
 	if b.o.History != nil {
-		b.o.History.record(b.recordOf(a, k))
+		rec = b.recordOf(a, k)
+		estimate = b.o.History.record(rec)
 	}
 	start := time.Now()
 	b.o.Listener.Event(&Event{Type: EvActionStarted, Time: start, Label: a.Owner.String(),
 		Action: a.Describe(), Mnemonic: a.Mnemonic, Key: k.key.Hash})
 	res, err := b.o.Executor.Execute(b.ctx, &executors.Request{Action: k.action, Command: k.command, Dirs: k.dirs,
-		Limits: executors.Limits{CPU: a.Resources.CPU, Memory: a.Resources.Memory}})
+		Limits: executors.Limits{CPU: a.Resources.CPU, Memory: a.Resources.Memory,
+			GPUs: a.Resources.GPUs, GPUMemory: a.Resources.GPUMemory, GPUModel: a.Resources.GPUModel},
+		Estimate: estimate})
+	if rec != nil {
+		b.o.History.ranFor(rec, time.Since(start))
+	}
+	if usage, ok := executors.GPUUsageOf(res); ok {
+		b.addGPU(a.Owner.String(), usage.GPUSeconds)
+	}
 	if err != nil {
 		if b.ctx.Err() != nil {
 			return false, context.Canceled
@@ -298,9 +314,22 @@ func (b *builder) run(n *node) (cached bool, err error) {
 		return false, fmt.Errorf("%s: %w", a.Describe(), err)
 	}
 	n.outs = outs
-	b.o.Listener.Event(&Event{Type: EvActionExecuted, Time: time.Now(), Label: a.Owner.String(),
-		Action: a.Describe(), Mnemonic: a.Mnemonic, Key: k.key.Hash, Duration: time.Since(start)})
+	ev := &Event{Type: EvActionExecuted, Time: time.Now(), Label: a.Owner.String(),
+		Action: a.Describe(), Mnemonic: a.Mnemonic, Key: k.key.Hash, Duration: time.Since(start)}
+	if usage, ok := executors.GPUUsageOf(res); ok {
+		ev.GPUs, ev.GPUSeconds, ev.GPUPeakMemory = usage.Devices, usage.GPUSeconds, usage.PeakMemory
+	}
+	b.o.Listener.Event(ev)
 	return false, nil
+}
+
+func (b *builder) addGPU(label string, secs float64) {
+	b.gpuMu.Lock()
+	defer b.gpuMu.Unlock()
+	if b.gpuSecs == nil {
+		b.gpuSecs = map[string]float64{}
+	}
+	b.gpuSecs[label] += secs
 }
 
 func (b *builder) runWrite(n *node) (bool, error) {

@@ -14,6 +14,11 @@ type Event struct {
 	Duration time.Duration `json:"duration_ns,omitempty"`
 	Success  *bool         `json:"success,omitempty"`
 	Error    string        `json:"error,omitempty"`
+	// action_executed of a GPU action: the devices (UUIDs), GPU-seconds
+	// and peak GPU memory in bytes.
+	GPUs          []string `json:"gpus,omitempty"`
+	GPUSeconds    float64  `json:"gpu_seconds,omitempty"`
+	GPUPeakMemory int64    `json:"gpu_peak_memory_bytes,omitempty"`
 	// build_started/build_finished
 	Total    int `json:"total,omitempty"`
 	Executed int `json:"executed,omitempty"`

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 )
 
 // ActionRecord is what lego remembers of an action to say why it reran.
@@ -21,6 +22,9 @@ type ActionRecord struct {
 	Inputs   map[string]string `json:"inputs,omitempty"`
 	Attrs    map[string]string `json:"attrs,omitempty"`
 	Reasons  []string          `json:"reasons,omitempty"`
+	// Duration is how long the action ran: the GPU scheduler's estimate
+	// for its next run.
+	Duration time.Duration `json:"duration_ns,omitempty"`
 }
 
 func (r *ActionRecord) id() string { return r.Label + " " + r.Output }
@@ -60,13 +64,26 @@ func (h *History) load() {
 	}
 }
 
-// ran records an executed action and computes why it ran.
-func (h *History) record(r *ActionRecord) {
+// record records an executed action and computes why it ran. It returns
+// how long the action took last time it ran, 0 if unknown.
+func (h *History) record(r *ActionRecord) time.Duration {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.load()
-	r.Reasons = diffRecords(h.prev[r.id()], r)
+	old := h.prev[r.id()]
+	r.Reasons = diffRecords(old, r)
 	h.ran = append(h.ran, r)
+	if old == nil {
+		return 0
+	}
+	return old.Duration
+}
+
+// ranFor sets the duration of a recorded action once it has run.
+func (h *History) ranFor(r *ActionRecord, d time.Duration) {
+	h.mu.Lock()
+	r.Duration = d
+	h.mu.Unlock()
 }
 
 func diffRecords(old, cur *ActionRecord) []string {

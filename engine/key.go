@@ -140,7 +140,7 @@ func (m *merkle) digest(out map[string]*repb.Directory) (*repb.Digest, error) {
 
 // computeKey builds the REAPI Action for a and its digest. inputs gives the
 // built state of every input; tools maps a host tool path to its digest.
-func computeKey(a *Action, inputs func(*File) (*artifact, error), tool func(string) (*repb.Digest, error), blob func(*repb.Digest) ([]byte, error)) (*keyed, error) {
+func computeKey(a *Action, inputs func(*File) (*artifact, error), tool func(string) (*repb.Digest, error), blob func(*repb.Digest) ([]byte, error), gpuClass string) (*keyed, error) {
 	root := &merkle{}
 	k := &keyed{inputs: make(map[string]string, len(a.Inputs)), dirs: map[string]*repb.Directory{}}
 	for _, in := range a.Inputs {
@@ -177,6 +177,17 @@ func computeKey(a *Action, inputs func(*File) (*artifact, error), tool func(stri
 		props = append(props,
 			&repb.Platform_Property{Name: executors.PropImage, Value: m.Digest},
 			&repb.Platform_Property{Name: executors.PropImageSize, Value: strconv.FormatInt(m.Size, 10)})
+	}
+	if a.Resources.GPUs > 0 {
+		// The model class, not the devices: numerics differ between
+		// models, and the UUIDs are whichever were free.
+		class := a.Resources.GPUModel
+		if class == "" {
+			class = gpuClass
+		}
+		props = append(props,
+			&repb.Platform_Property{Name: executors.PropGPUs, Value: strconv.Itoa(a.Resources.GPUs)},
+			&repb.Platform_Property{Name: executors.PropGPUModel, Value: class})
 	}
 	if a.Network {
 		props = append(props, &repb.Platform_Property{Name: executors.PropNetwork, Value: "true"})

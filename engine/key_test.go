@@ -42,7 +42,7 @@ func TestImageActionKey(t *testing.T) {
 			t.Errorf("host tool %s digested for an action in an image", p)
 			return cas.DigestOf(nil), nil
 		}
-		k, err := computeKey(a, inputs, tool, store.Get)
+		k, err := computeKey(a, inputs, tool, store.Get, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,8 +72,42 @@ func TestImageActionKey(t *testing.T) {
 	bad, _ := store.Put([]byte("not json"))
 	man := &File{Path: "lego-out/p/img.manifest.json"}
 	a := &Action{Args: []string{"true"}, Inputs: []*File{man}, Outputs: []*File{{Path: "lego-out/p/o"}}, Image: man}
-	_, err = computeKey(a, func(*File) (*artifact, error) { return &artifact{digest: bad}, nil }, nil, store.Get)
+	_, err = computeKey(a, func(*File) (*artifact, error) { return &artifact{digest: bad}, nil }, nil, store.Get, "")
 	if err == nil || !strings.Contains(err.Error(), "img.manifest.json") {
 		t.Errorf("bad manifest file: %v", err)
+	}
+}
+
+// A GPU action is keyed by its GPU count and model class (declared, or
+// the machine's), never by the devices it will get.
+func TestGPUActionKey(t *testing.T) {
+	key := func(res Resources, class string) map[string]string {
+		t.Helper()
+		a := &Action{Args: []string{"/bin/true"}, Outputs: []*File{{Path: "lego-out/p/o"}}, Resources: res}
+		k, err := computeKey(a, nil, nil, nil, class)
+		if err != nil {
+			t.Fatal(err)
+		}
+		props := map[string]string{"key": k.key.Hash}
+		for _, p := range k.action.Platform.GetProperties() {
+			props[p.Name] = p.Value
+		}
+		return props
+	}
+	h100 := key(Resources{GPUs: 2}, "H100")
+	if h100[executors.PropGPUs] != "2" || h100[executors.PropGPUModel] != "H100" {
+		t.Errorf("platform %v", h100)
+	}
+	if a100 := key(Resources{GPUs: 2}, "A100"); a100["key"] == h100["key"] {
+		t.Error("another GPU model gives the same key")
+	}
+	if cpu := key(Resources{GPUs: 2}, "cpu"); cpu["key"] == h100["key"] {
+		t.Error("running without GPUs gives the same key")
+	}
+	if declared := key(Resources{GPUs: 2, GPUModel: "H100"}, "A100"); declared["key"] != h100["key"] {
+		t.Error("a declared gpu_model does not win over the machine's")
+	}
+	if none := key(Resources{}, "H100"); none[executors.PropGPUModel] != "" {
+		t.Errorf("an action without GPUs is keyed by the GPU model: %v", none)
 	}
 }

@@ -48,8 +48,10 @@ func ParseResources(m map[string]string) (Resources, error) {
 			r.GPUs, err = strconv.Atoi(v)
 		case "gpu_memory":
 			r.GPUMemory, err = ParseSize(v)
+		case "gpu_model":
+			r.GPUModel = v
 		default:
-			return r, fmt.Errorf("resources: unknown key %q (known: cpu, memory, gpus, gpu_memory)", k)
+			return r, fmt.Errorf("resources: unknown key %q (known: cpu, memory, gpus, gpu_memory, gpu_model)", k)
 		}
 		if err != nil {
 			return r, fmt.Errorf("resources: %s=%q: %v", k, v, err)

@@ -200,7 +200,8 @@ type Resources struct {
 	CPU       float64 // cores
 	Memory    int64   // bytes
 	GPUs      int
-	GPUMemory int64 // bytes per GPU
+	GPUMemory int64  // bytes per GPU
+	GPUModel  string // model class, e.g. "H100"; "" = the machine's
 }
 
 // Action is one command (or file write) that a target's analysis produced.

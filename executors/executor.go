@@ -9,8 +9,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/structpb"
 )
 
 // Request is one REAPI action to run. Executors know nothing of targets or the engine.
@@ -25,14 +28,28 @@ type Request struct {
 	// Limits bound the process. They are not in the action key: they
 	// change whether an action fits, not what it computes.
 	Limits Limits
+	// Env is added to the process's environment for this run only (e.g.
+	// CUDA_VISIBLE_DEVICES); it is not in the key.
+	Env []string
+	// Devices are the UUIDs of the GPUs the process may use, chosen by
+	// the GPU executor; a container executor exposes exactly these.
+	Devices []string
+	// Estimate is how long the action took last time (0 = unknown): a
+	// hint for schedulers.
+	Estimate time.Duration
 }
 
 // Limits are the resources an executor lets an action use: CPUs (0 = no
-// limit) and memory in bytes (0 = no limit). Executors that cannot enforce
-// them (the local one) use them for nothing but admission upstream.
+// limit), memory in bytes (0 = no limit) and GPUs (with the memory each
+// must have, and a model class such as "H100"; "" = any). Executors that
+// cannot enforce CPU and memory (the local one) leave them to admission
+// upstream.
 type Limits struct {
-	CPU    float64
-	Memory int64
+	CPU       float64
+	Memory    int64
+	GPUs      int
+	GPUMemory int64
+	GPUModel  string
 }
 
 // Platform property names lego sets on actions. They are part of the key.
@@ -47,6 +64,11 @@ const (
 	// writes the filesystem changes the action made, as an OCI layer
 	// (an image's run step).
 	PropLayerOutput = "lego.layer_output"
+	// PropGPUs is the number of GPUs an action uses, and PropGPUModel
+	// their model class ("H100", or "cpu" when run without GPUs):
+	// numerics differ between models, device UUIDs do not matter.
+	PropGPUs     = "lego.gpus"
+	PropGPUModel = "lego.gpu_model"
 )
 
 // Property returns the value of the platform property name of a command or
@@ -127,4 +149,57 @@ func FormatSize(n int64) string {
 		return fmt.Sprintf("%d %s", int64(f), units[i])
 	}
 	return fmt.Sprintf("%.1f %s", f, units[i])
+}
+
+// GPUUsage is what a GPU action cost, carried in its result's
+// ExecutionMetadata.AuxiliaryMetadata (the GPU executor writes it).
+type GPUUsage struct {
+	Devices    []string // UUIDs
+	GPUSeconds float64
+	PeakMemory int64 // bytes, summed over the devices, as NVML saw it
+}
+
+const gpuUsageKind = "lego.gpu_usage"
+
+// Marshal encodes u for AuxiliaryMetadata.
+func (u GPUUsage) Marshal() (*anypb.Any, error) {
+	devs := make([]any, len(u.Devices))
+	for i, d := range u.Devices {
+		devs[i] = d
+	}
+	st, err := structpb.NewStruct(map[string]any{
+		"kind": gpuUsageKind, "devices": devs, "gpu_seconds": u.GPUSeconds, "peak_memory_bytes": float64(u.PeakMemory),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return anypb.New(st)
+}
+
+// GPUUsageOf reads the GPU usage an action result carries, if any.
+func GPUUsageOf(res *repb.ActionResult) (GPUUsage, bool) {
+	for _, a := range res.GetExecutionMetadata().GetAuxiliaryMetadata() {
+		st := &structpb.Struct{}
+		if a.UnmarshalTo(st) != nil {
+			continue
+		}
+		m := st.AsMap()
+		if m["kind"] != gpuUsageKind {
+			continue
+		}
+		var u GPUUsage
+		if devs, ok := m["devices"].([]any); ok {
+			for _, d := range devs {
+				if s, ok := d.(string); ok {
+					u.Devices = append(u.Devices, s)
+				}
+			}
+		}
+		u.GPUSeconds, _ = m["gpu_seconds"].(float64)
+		if p, ok := m["peak_memory_bytes"].(float64); ok {
+			u.PeakMemory = int64(p)
+		}
+		return u, true
+	}
+	return GPUUsage{}, false
 }

@@ -22,3 +22,5 @@ export PATH="$(go env GOPATH 2>/dev/null || echo /root/go)/bin:$PATH"
 # An older go (1.21+) fetches the toolchain go.mod asks for from the module proxy.
 export GOTOOLCHAIN="${GOTOOLCHAIN:-auto}"
 go version >/dev/null
+# go-nvml's cgo prolog calls functions NVML marks deprecated: quiet.
+export CGO_CFLAGS="${CGO_CFLAGS:--O2 -g -Wno-deprecated-declarations}"

@@ -99,6 +99,7 @@ func runBuild(args []string) error {
 	progressMode := fs.String("progress", "auto", "auto, tty (live status) or lines (one line per finished action) or none")
 	execMode := fs.String("executor", "auto", "auto (containerd for actions that name an image, local otherwise), local or containerd")
 	ctrdAddr := fs.String("containerd_address", containerd.DefaultAddress, "containerd's socket")
+	gpuFallback := fs.String("gpu_fallback", "none", "none (actions needing GPUs fail on a machine without them) or cpu (run them without GPUs)")
 	cpuProfile := fs.String("cpu_profile", "", "write a Go CPU profile of lego itself to this file")
 	memProfile := fs.String("mem_profile", "", "write a Go allocation profile of lego itself to this file at the end")
 	pats, err := parseInterleaved(fs, args)
@@ -168,13 +169,19 @@ func runBuild(args []string) error {
 		defer w.Close()
 		listeners = append(listeners, w)
 	}
-	exe, err := newRouter(ctx, *execMode, *ctrdAddr, store)
+	router, err := newRouter(ctx, *execMode, *ctrdAddr, store)
 	if err != nil {
 		return err
 	}
-	defer exe.Close()
+	defer router.Close()
+	exe, closeGPU, err := gpuExecutor(g, targets, router, *gpuFallback)
+	if err != nil {
+		return err
+	}
+	defer closeGPU()
+	gpuClass, _ := exe.Class() // checked above for the actions that need it
 	sum, berr := engine.Build(ctx, g, targets, engine.Options{
-		Jobs: *jobs, KeepGoing: *keepGoing, Memory: memCap,
+		Jobs: *jobs, KeepGoing: *keepGoing, Memory: memCap, GPUClass: gpuClass,
 		Store: store, Files: files, Executor: exe,
 		Listener: listeners, History: engine.OpenHistory(stateDir(l.Root())),
 	})
@@ -185,6 +192,7 @@ func runBuild(args []string) error {
 	for _, e := range sum.Errors {
 		fmt.Fprintln(os.Stderr, "ERROR: "+e.Error())
 	}
+	printGPUHours(sum.GPUSeconds)
 	fmt.Fprintf(os.Stderr, "INFO: %d targets, %d actions: %d executed, %d cached%s%s; %.2fs\n",
 		len(targets), sum.Total, sum.Executed, sum.Cached, failedNote(sum), allCached(sum), time.Since(start).Seconds())
 	if berr != nil {

@@ -15,6 +15,7 @@ import (
 	ctrd "github.com/containerd/containerd"
 	"github.com/containerd/containerd/cio"
 	"github.com/containerd/containerd/content"
+	"github.com/containerd/containerd/contrib/nvidia"
 	"github.com/containerd/containerd/diff"
 	"github.com/containerd/containerd/namespaces"
 	"github.com/containerd/containerd/oci"
@@ -56,6 +57,11 @@ func (r *runner) Run(ctx context.Context, p *local.Process) (*local.Outcome, err
 	}
 	if executors.Property(req, executors.PropNetwork) == "true" {
 		opts = append(opts, oci.WithHostNamespace(specs.NetworkNamespace), oci.WithHostHostsFile, oci.WithHostResolvconf)
+	}
+	if len(req.Devices) > 0 {
+		// The device nodes and driver libraries come from
+		// nvidia-container-cli, run as a prestart hook.
+		opts = append(opts, nvidia.WithGPUs(nvidia.WithDeviceUUIDs(req.Devices...), nvidia.WithAllCapabilities))
 	}
 	if m := req.Limits.Memory; m > 0 {
 		opts = append(opts, oci.WithMemoryLimit(uint64(m)), oci.WithMemorySwap(m))

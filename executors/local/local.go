@@ -157,7 +157,7 @@ func (e *Executor) Execute(ctx context.Context, req *executors.Request) (*repb.A
 	defer stderr.Close()
 
 	md.ExecutionStartTimestamp = timestamppb.Now()
-	proc := &Process{Request: req, Root: root, Tmp: tmp, WorkDir: wd, Env: e.environ(req.Command, tmp),
+	proc := &Process{Request: req, Root: root, Tmp: tmp, WorkDir: wd, Env: e.environ(req, tmp),
 		Stdout: stdout, Stderr: stderr}
 	for _, o := range outs {
 		proc.Outputs = append(proc.Outputs, o.rel)
@@ -557,14 +557,17 @@ func waitExit(pid int) {
 	}
 }
 
-// environ returns exactly the Command's variables, then ExtraEnv, then
-// TMPDIR; later entries win (os/exec keeps the last of duplicates).
-func (e *Executor) environ(cmd *repb.Command, tmp string) []string {
-	env := make([]string, 0, len(cmd.EnvironmentVariables)+len(e.extraEnv)+1)
+// environ returns exactly the Command's variables, then ExtraEnv, then the
+// request's Env, then TMPDIR; later entries win (os/exec keeps the last of
+// duplicates).
+func (e *Executor) environ(req *executors.Request, tmp string) []string {
+	cmd := req.Command
+	env := make([]string, 0, len(cmd.EnvironmentVariables)+len(e.extraEnv)+len(req.Env)+1)
 	for _, v := range cmd.EnvironmentVariables {
 		env = append(env, v.Name+"="+v.Value)
 	}
 	env = append(env, e.extraEnv...)
+	env = append(env, req.Env...)
 	return append(env, "TMPDIR="+tmp)
 }
 
