@@ -319,14 +319,7 @@ func TestBigJobIsNotStarved(t *testing.T) {
 	}
 }
 
-func newStore(t testing.TB) *cas.Disk {
-	t.Helper()
-	s, err := cas.Open(filepath.Join(t.TempDir(), "cas"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
+func newStore(t testing.TB) *cas.Disk { return testenv.Store(t) }
 
 func shellRequest(t testing.TB, s *cas.Disk, script string, gpus int) *executors.Request {
 	t.Helper()

@@ -24,14 +24,7 @@ import (
 
 var hostPath = []*repb.Command_EnvironmentVariable{{Name: "PATH", Value: "/usr/bin:/bin"}}
 
-func newStore(t testing.TB) *cas.Disk {
-	t.Helper()
-	s, err := cas.Open(filepath.Join(t.TempDir(), "cas"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
+func newStore(t testing.TB) *cas.Disk { return testenv.Store(t) }
 
 // file is an input file for inputRoot.
 type file = testenv.File

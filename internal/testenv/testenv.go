@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"testing"
 	"time"
 
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
@@ -229,4 +230,15 @@ func InputRoot(s *cas.Disk, files map[string]File) (*repb.Digest, map[string]*re
 	}
 	dg, err := put(root)
 	return dg, all, err
+}
+
+// Store opens an empty CAS in a temporary directory of the test.
+func Store(tb testing.TB) *cas.Disk {
+	tb.Helper()
+	s, err := cas.Open(filepath.Join(tb.TempDir(), "cas"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
 }
