@@ -268,6 +268,27 @@ func (b *builder) run(n *node) (cached bool, err error) {
 	}
 	release()
 
+	var rec *ActionRecord
+	var estimate time.Duration
+	if b.o.History != nil {
+		rec = b.recordOf(a, k)
+		estimate = b.o.History.record(rec)
+	}
+	req := &executors.Request{Action: k.action, Command: k.command, Dirs: k.dirs,
+		Limits: executors.Limits{CPU: a.Resources.CPU, Memory: a.Resources.Memory,
+			GPUs: a.Resources.GPUs, GPUMemory: a.Resources.GPUMemory, GPUModel: a.Resources.GPUModel},
+		Estimate: estimate}
+	// Devices first: an action waiting for GPUs holds no CPU slot.
+	if r, ok := b.o.Executor.(executors.Reserver); ok && a.Resources.GPUs > 0 {
+		free, err := r.Reserve(b.ctx, req)
+		if err != nil {
+			if b.ctx.Err() != nil {
+				return false, context.Canceled
+			}
+			return false, fmt.Errorf("%s: %w", a.Describe(), err)
+		}
+		defer free()
+	}
 	if err := b.pool.acquire(b.ctx, a.Resources); err != nil {
 		if errors.Is(err, context.Canceled) {
 			return false, err
@@ -275,19 +296,10 @@ func (b *builder) run(n *node) (cached bool, err error) {
 		return false, fmt.Errorf("%s: %w", a.Describe(), err)
 	}
 	defer b.pool.release(a.Resources)
-	var rec *ActionRecord
-	var estimate time.Duration
-	if b.o.History != nil {
-		rec = b.recordOf(a, k)
-		estimate = b.o.History.record(rec)
-	}
 	start := time.Now()
 	b.o.Listener.Event(&Event{Type: EvActionStarted, Time: start, Label: a.Owner.String(),
 		Action: a.Describe(), Mnemonic: a.Mnemonic, Key: k.key.Hash})
-	res, err := b.o.Executor.Execute(b.ctx, &executors.Request{Action: k.action, Command: k.command, Dirs: k.dirs,
-		Limits: executors.Limits{CPU: a.Resources.CPU, Memory: a.Resources.Memory,
-			GPUs: a.Resources.GPUs, GPUMemory: a.Resources.GPUMemory, GPUModel: a.Resources.GPUModel},
-		Estimate: estimate})
+	res, err := b.o.Executor.Execute(b.ctx, req)
 	if rec != nil {
 		b.o.History.ranFor(rec, time.Since(start))
 	}

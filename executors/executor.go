@@ -101,6 +101,14 @@ type Executor interface {
 	Execute(ctx context.Context, req *Request) (*repb.ActionResult, error)
 }
 
+// Reserver is an executor that hands out scarce devices (GPUs) itself. The
+// engine calls Reserve before admitting the action for CPU and memory, so
+// that an action waiting for devices holds nothing else; Reserve records
+// what it reserved in req, and the release it returns frees it.
+type Reserver interface {
+	Reserve(ctx context.Context, req *Request) (release func(), err error)
+}
+
 // ErrTimeout is wrapped by the error of an action killed for exceeding
 // Action.Timeout, so callers can tell it from other failures.
 var ErrTimeout = errors.New("action timed out")

@@ -109,6 +109,32 @@ func jobOf(lim executors.Limits, est time.Duration) Job {
 	return Job{GPUs: lim.GPUs, Memory: uint64(lim.GPUMemory), Model: lim.GPUModel, Estimate: est}
 }
 
+// Reserve implements executors.Reserver: it waits for the action's
+// devices and records them in req, so that the engine admits the action
+// for CPU and memory only once its GPUs are free (a GPU action waiting in
+// the queue must not hold a CPU slot).
+func (e *Executor) Reserve(ctx context.Context, req *executors.Request) (func(), error) {
+	lim := req.Limits
+	if lim.GPUs <= 0 || len(req.Devices) > 0 || e.alloc == nil || len(e.nv.Inventory.Devices) == 0 {
+		return func() {}, nil // Execute decides
+	}
+	devs, release, err := e.alloc.Acquire(ctx, jobOf(lim, req.Estimate))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("action cancelled: %w", ctx.Err())
+		}
+		return nil, err
+	}
+	uuids := make([]string, len(devs))
+	for i, d := range devs {
+		uuids[i] = d.UUID
+	}
+	list := strings.Join(uuids, ",")
+	req.Env = append(append([]string(nil), req.Env...), "CUDA_VISIBLE_DEVICES="+list, "NVIDIA_VISIBLE_DEVICES="+list)
+	req.Devices = uuids
+	return release, nil
+}
+
 // Execute implements executors.Executor.
 func (e *Executor) Execute(ctx context.Context, req *executors.Request) (*repb.ActionResult, error) {
 	lim := req.Limits
@@ -121,22 +147,23 @@ func (e *Executor) Execute(ctx context.Context, req *executors.Request) (*repb.A
 		}
 		return nil, e.Check("the action", lim)
 	}
-	devs, release, err := e.alloc.Acquire(ctx, jobOf(lim, req.Estimate))
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("action cancelled: %w", ctx.Err())
-		}
-		return nil, err
-	}
-	defer release()
-	uuids := make([]string, len(devs))
-	for i, d := range devs {
-		uuids[i] = d.UUID
-	}
 	r := *req
-	list := strings.Join(uuids, ",")
-	r.Env = append(append([]string(nil), req.Env...), "CUDA_VISIBLE_DEVICES="+list, "NVIDIA_VISIBLE_DEVICES="+list)
-	r.Devices = uuids
+	if len(r.Devices) == 0 { // not reserved beforehand
+		release, err := e.Reserve(ctx, &r)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+	}
+	var devs []Device
+	for _, u := range r.Devices {
+		for _, d := range e.nv.Inventory.Devices {
+			if d.UUID == u {
+				devs = append(devs, d)
+			}
+		}
+	}
+	uuids := r.Devices
 
 	stop := e.watch(devs)
 	start := time.Now()

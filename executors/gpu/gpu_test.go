@@ -416,3 +416,32 @@ func TestNoGPUFailsBeforeStartingOrFallsBack(t *testing.T) {
 		t.Errorf("fallback process saw devices %q", b)
 	}
 }
+
+// The engine reserves devices before admitting an action for CPU; Execute
+// then runs on those devices without asking again.
+func TestReserveThenExecute(t *testing.T) {
+	nv := open(t, dgx8(t))
+	s := newStore(t)
+	e := New(local.New(s, local.Options{}), nv, nil, FallbackNone)
+	req := shellRequest(t, s, `echo "$CUDA_VISIBLE_DEVICES" > out`, 8)
+	release, err := e.Reserve(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(req.Devices) != 8 || e.Allocator().InUse() != 8 {
+		t.Fatalf("reserved %v, %d in use", req.Devices, e.Allocator().InUse())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := e.Execute(ctx, req)
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("execute on reserved devices: %v %v", res, err)
+	}
+	if b, _ := s.Get(res.OutputFiles[0].Digest); string(b) != strings.Join(req.Devices, ",")+"\n" {
+		t.Errorf("process saw %q", b)
+	}
+	release()
+	if e.Allocator().InUse() != 0 {
+		t.Errorf("%d in use after release", e.Allocator().InUse())
+	}
+}
