@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -21,15 +22,16 @@ const (
 	AttrStringList
 	AttrStringDict
 	AttrLabelDict // string keys, label values (e.g. an image's files)
+	AttrIntList
 )
 
-var attrTypeNames = [...]string{"string", "int", "bool", "label", "label_list", "string_list", "dict", "string_keyed_label_dict"}
+var attrTypeNames = [...]string{"string", "int", "bool", "label", "label_list", "string_list", "dict", "string_keyed_label_dict", "int_list"}
 
 func (t AttrType) String() string { return attrTypeNames[t] }
 
 // AttrSpec declares one attribute of a rule. Values held in Target.Attrs
 // have the Go types string, int64, bool, Label, []Label, []string,
-// map[string]string and map[string]Label.
+// map[string]string, map[string]Label and []int64.
 type AttrSpec struct {
 	Name      string
 	Type      AttrType
@@ -58,6 +60,8 @@ func (s AttrSpec) ZeroValue() any {
 		return []string(nil)
 	case AttrLabelDict:
 		return map[string]Label(nil)
+	case AttrIntList:
+		return []int64(nil)
 	}
 	return map[string]string(nil)
 }
@@ -132,6 +136,12 @@ func FormatAttr(v any) string {
 		s := make([]string, len(v))
 		for i, l := range v {
 			s[i] = l.String()
+		}
+		return "[" + strings.Join(s, ", ") + "]"
+	case []int64:
+		s := make([]string, len(v))
+		for i, n := range v {
+			s[i] = strconv.FormatInt(n, 10)
 		}
 		return "[" + strings.Join(s, ", ") + "]"
 	case map[string]Label:

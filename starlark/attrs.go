@@ -47,6 +47,7 @@ var attrModule = &starlarkstruct.Module{Name: "attr", Members: sl.StringDict{
 	"string_dict":             attrBuiltin("string_dict", engine.AttrStringDict),
 	"dict":                    attrBuiltin("dict", engine.AttrStringDict),
 	"string_keyed_label_dict": attrBuiltin("string_keyed_label_dict", engine.AttrLabelDict),
+	"int_list":                attrBuiltin("int_list", engine.AttrIntList),
 }}
 
 // typeError is the one sentence a wrong attribute type gets.
@@ -145,6 +146,24 @@ func convertAttr(kind string, s engine.AttrSpec, v sl.Value, pkg string) (any, e
 			}
 		}
 		return m, nil
+	case engine.AttrIntList:
+		seq, ok := v.(sl.Indexable)
+		if !ok || v.Type() == "string" {
+			return bad()
+		}
+		out := make([]int64, seq.Len())
+		for i := range out {
+			x, ok := seq.Index(i).(sl.Int)
+			var n int64
+			if ok {
+				n, ok = x.Int64()
+			}
+			if !ok {
+				return nil, fmt.Errorf("%s: attribute %s: expected int_list, element %d is %s (%s)", kind, s.Name, i, seq.Index(i).Type(), clipValue(seq.Index(i)))
+			}
+			out[i] = n
+		}
+		return out, nil
 	case engine.AttrLabelDict:
 		d, ok := v.(*sl.Dict)
 		if !ok {
@@ -181,6 +200,12 @@ func toStarlark(v any) sl.Value {
 		vs := make([]sl.Value, len(v))
 		for i, s := range v {
 			vs[i] = sl.String(s)
+		}
+		return sl.NewList(vs)
+	case []int64:
+		vs := make([]sl.Value, len(v))
+		for i, n := range v {
+			vs[i] = sl.MakeInt64(n)
 		}
 		return sl.NewList(vs)
 	case map[string]string:

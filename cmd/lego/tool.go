@@ -20,10 +20,14 @@ import (
 // only their arguments and inputs and write only the outputs they are
 // given.
 var tools = map[string]func(ctx context.Context, args []string) error{
-	"oci-pull":     toolPull,
-	"oci-archive":  toolArchive,
-	"debian-image": toolDebian,
-	"oci-append":   toolAppend,
+	"oci-pull":      toolPull,
+	"oci-archive":   toolArchive,
+	"debian-image":  toolDebian,
+	"oci-append":    toolAppend,
+	"traj-filter":   toolFilter,
+	"traj-mask":     toolMask,
+	"curriculum":    toolCurriculum,
+	"traj-generate": toolGenerate,
 }
 
 func runTool(args []string) error {

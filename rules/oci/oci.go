@@ -8,30 +8,16 @@ package oci
 
 import (
 	"fmt"
-	"os"
 	"path"
 	"sort"
 	"strings"
 
 	"github.com/legobuild/lego/engine"
+	"github.com/legobuild/lego/rules/legotool"
 )
 
 // Rules lists the image rule classes.
 func Rules() []engine.Rule { return []engine.Rule{Pull{}, Archive{}, Debian{}, Image{}} }
-
-// Binary is the lego binary image actions run; "" = this process's own.
-var Binary string
-
-func binary() (string, error) {
-	if Binary != "" {
-		return Binary, nil
-	}
-	p, err := os.Executable()
-	if err != nil {
-		return "", fmt.Errorf("finding the lego binary: %w", err)
-	}
-	return p, nil
-}
 
 // toolEnv is the environment of image tools: debootstrap and chroot live
 // in sbin.
@@ -52,32 +38,12 @@ func declareImage(ctx *engine.Context, name string) (*engine.ImageInfo, error) {
 
 // toolAction is an action running `lego tool NAME ARGS... --out L --manifest M`.
 func toolAction(ctx *engine.Context, name string, info *engine.ImageInfo, inputs []*engine.File, args ...string) error {
-	bin, err := binary()
+	args = append(args, "--out", info.Layout.Path, "--manifest", info.Manifest.Path)
+	a, err := legotool.Action(name, toolEnv, inputs, []*engine.File{info.Layout, info.Manifest}, args...)
 	if err != nil {
 		return err
 	}
-	argv := append([]string{bin, "tool", name}, args...)
-	argv = append(argv, "--out", info.Layout.Path, "--manifest", info.Manifest.Path)
-	return ctx.AddAction(&engine.Action{
-		Mnemonic: mnemonic(name),
-		Args:     argv,
-		Env:      engine.ActionEnv(toolEnv),
-		Inputs:   inputs,
-		Outputs:  []*engine.File{info.Layout, info.Manifest},
-		Tools:    []string{bin},
-	})
-}
-
-func mnemonic(tool string) string {
-	var b strings.Builder
-	for _, part := range strings.Split(tool, "-") {
-		if part == "oci" {
-			b.WriteString("OCI")
-		} else if part != "" {
-			b.WriteString(strings.ToUpper(part[:1]) + part[1:])
-		}
-	}
-	return b.String()
+	return ctx.AddAction(a)
 }
 
 // provide makes the target an image whose default files are its manifest

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/legobuild/lego/rules/swe/curriculum"
+	"github.com/legobuild/lego/rules/swe/filter"
+	"github.com/legobuild/lego/rules/swe/format"
+	"github.com/legobuild/lego/rules/swe/mask"
+)
+
+// The data-plane tools write a directory: on failure it is removed, so no
+// partial output is ever left (the action fails anyway).
+func dirTool(name string, args []string, setup func(fs *flag.FlagSet) func(out string) error) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	out := fs.String("out", "", "output directory")
+	run := setup(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *out == "" || fs.NArg() > 0 {
+		return fmt.Errorf("needs --out DIR and no positional arguments")
+	}
+	if err := run(*out); err != nil {
+		os.RemoveAll(*out)
+		return err
+	}
+	return nil
+}
+
+func toolFilter(_ context.Context, args []string) error {
+	return dirTool("traj-filter", args, func(fs *flag.FlagSet) func(string) error {
+		var in, keep list
+		fs.Var(&in, "in", "trajectory file or directory (repeatable)")
+		fs.Var(&keep, "keep", "resolved or semi_resolved (repeatable)")
+		maxTurns := fs.Int("max_turns", 100, "drop trajectories with more assistant turns (0 = no limit)")
+		return func(out string) error {
+			_, err := filter.Run(in, out, filter.Options{Keep: keep, MaxTurns: *maxTurns})
+			return err
+		}
+	})
+}
+
+func toolMask(_ context.Context, args []string) error {
+	return dirTool("traj-mask", args, func(fs *flag.FlagSet) func(string) error {
+		in := fs.String("in", "", "trajectory file or filter output directory")
+		sft := fs.String("format", format.ShareGPT, "sharegpt or openai")
+		name := fs.String("name", "", "dataset name in dataset_info.json (default: the output directory's name)")
+		var errs, exempt list
+		fs.Var(&errs, "error_pattern", "[name=]regex over tool results that masks a turn (repeatable; none = the defaults)")
+		fs.Var(&exempt, "exempt_pattern", "[name=]regex over tool calls that spares a turn (repeatable; none = the defaults)")
+		return func(out string) error {
+			m, err := mask.New(errs, exempt)
+			if err != nil {
+				return err
+			}
+			if *name == "" {
+				*name = filepath.Base(out)
+			}
+			_, err = mask.Run(*in, out, *name, *sft, m)
+			return err
+		}
+	})
+}
+
+func toolCurriculum(_ context.Context, args []string) error {
+	return dirTool("curriculum", args, func(fs *flag.FlagSet) func(string) error {
+		in := fs.String("in", "", "masked dataset directory")
+		name := fs.String("name", "", "dataset name prefix (default: the output directory's name)")
+		cumulative := fs.Bool("cumulative", true, "stage k holds bins 1..k")
+		var bins intList
+		fs.Var(&bins, "bin", "upper turn count of a bin (repeatable, increasing; none = 50, 70, 100)")
+		return func(out string) error {
+			if len(bins) == 0 {
+				bins = curriculum.DefaultBins
+			}
+			if *name == "" {
+				*name = filepath.Base(out)
+			}
+			_, err := curriculum.Run(*in, out, *name, bins, *cumulative)
+			return err
+		}
+	})
+}
+
+func toolGenerate(_ context.Context, args []string) error {
+	fs := flag.NewFlagSet("traj-generate", flag.ContinueOnError)
+	n := fs.Int("n", 100, "trajectories")
+	seed := fs.Int64("seed", 1, "random seed")
+	out := fs.String("out", "", "JSONL file to write (.gz/.zst compress)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	w, err := format.Create(*out)
+	if err != nil {
+		return err
+	}
+	if err := format.Generate(w, *n, *seed); err != nil {
+		w.Abort()
+		return err
+	}
+	return w.Commit()
+}
+
+// intList is a repeatable int flag.
+type intList []int
+
+func (l *intList) String() string { return fmt.Sprint(*l) }
+func (l *intList) Set(v string) error {
+	var n int
+	if _, err := fmt.Sscan(v, &n); err != nil {
+		return fmt.Errorf("%q is not an integer", v)
+	}
+	*l = append(*l, n)
+	return nil
+}

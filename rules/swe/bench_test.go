@@ -1,0 +1,78 @@
+package swe_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/legobuild/lego/rules/swe/curriculum"
+	"github.com/legobuild/lego/rules/swe/filter"
+	"github.com/legobuild/lego/rules/swe/format"
+	"github.com/legobuild/lego/rules/swe/mask"
+)
+
+// BenchmarkDataPlane runs filter, masking and curriculum over the
+// trajectory set of SWE-Lego's size: 18,000 trajectories of 10-100 turns,
+// about 1 GB (LEGO_BENCH_TRAJ overrides the count). It reports input MB/s
+// end to end and the process's peak RSS. The input is generated once and
+// kept in the temp dir.
+func BenchmarkDataPlane(b *testing.B) {
+	n := 18000
+	if s := os.Getenv("LEGO_BENCH_TRAJ"); s != "" {
+		n, _ = strconv.Atoi(s)
+	}
+	in := filepath.Join(os.TempDir(), fmt.Sprintf("lego-bench-traj-%d.jsonl", n))
+	if _, err := os.Stat(in); err != nil {
+		w, err := format.Create(in)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := format.Generate(w, n, 1); err != nil {
+			b.Fatal(err)
+		}
+		if err := w.Commit(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	st, err := os.Stat(in)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := mask.New(nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(st.Size())
+	b.ResetTimer()
+	var stages [3]time.Duration
+	for range b.N {
+		dir := b.TempDir()
+		t0 := time.Now()
+		if _, err := filter.Run([]string{in}, filepath.Join(dir, "f"), filter.Options{Keep: []string{"resolved", "semi_resolved"}, MaxTurns: 100}); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if _, err := mask.Run(filepath.Join(dir, "f"), filepath.Join(dir, "m"), "m", format.ShareGPT, m); err != nil {
+			b.Fatal(err)
+		}
+		t2 := time.Now()
+		if _, err := curriculum.Run(filepath.Join(dir, "m"), filepath.Join(dir, "c"), "c", curriculum.DefaultBins, true); err != nil {
+			b.Fatal(err)
+		}
+		stages[0] += t1.Sub(t0)
+		stages[1] += t2.Sub(t1)
+		stages[2] += time.Since(t2)
+		os.RemoveAll(dir)
+	}
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	b.ReportMetric(float64(ru.Maxrss)/1024, "peak-RSS-MB")
+	b.ReportMetric(float64(st.Size())/1e6, "input-MB")
+	for i, name := range []string{"filter-s", "mask-s", "curriculum-s"} {
+		b.ReportMetric(stages[i].Seconds()/float64(b.N), name)
+	}
+}

@@ -1,0 +1,124 @@
+package curriculum
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/legobuild/lego/rules/swe/format"
+)
+
+// File names in the output directory (stages are stage1.jsonl, ...).
+const (
+	InfoFile      = "dataset_info.json"
+	StatsFile     = "stats.json"
+	HistogramFile = "turns.svg"
+)
+
+// StageFile names stage k (0-based) of a curriculum.
+func StageFile(k int) string { return fmt.Sprintf("stage%d.jsonl", k+1) }
+
+// Run splits the SFT dataset in the directory in (a masked_dataset's
+// output: dataset_info.json naming one data file) into stage datasets in
+// outDir, with their dataset_info.json, stats and a histogram.
+func Run(in, outDir, name string, bins []int, cumulative bool) (*Stats, error) {
+	if err := CheckBins(bins); err != nil {
+		return nil, err
+	}
+	src, info, err := readInfo(in)
+	if err != nil {
+		return nil, err
+	}
+	r, err := format.Open(src)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	ws := make([]*format.Writer, len(bins))
+	abort := func() {
+		for _, w := range ws {
+			if w != nil {
+				w.Abort()
+			}
+		}
+	}
+	for k := range bins {
+		if ws[k], err = format.Create(filepath.Join(outDir, StageFile(k))); err != nil {
+			abort()
+			return nil, err
+		}
+	}
+	stats := NewStats(bins, cumulative)
+	type item struct {
+		line []byte
+		h    format.SFTHeader
+	}
+	err = format.Map(r, func(n int, b []byte) (item, error) {
+		var h format.SFTHeader
+		if err := format.DecodeLine(src, n, b, &h); err != nil {
+			return item{}, err
+		}
+		return item{b, h}, nil
+	}, func(it item) error {
+		stats.Add(it.h.Turns, it.h.Resolved)
+		for _, s := range Stages(Bin(it.h.Turns, bins), len(bins), cumulative) {
+			if _, err := ws[s].Write(it.line); err != nil {
+				return err
+			}
+			if _, err := ws[s].Write([]byte{'\n'}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		abort()
+		return nil, err
+	}
+	infos := map[string]format.DatasetInfo{}
+	for k, w := range ws {
+		if err := w.Commit(); err != nil {
+			return nil, err
+		}
+		e := info
+		e.FileName = StageFile(k)
+		infos[fmt.Sprintf("%s_stage%d", name, k+1)] = e
+	}
+	stats.Finish()
+	if err := format.WriteJSON(filepath.Join(outDir, InfoFile), infos); err != nil {
+		return nil, err
+	}
+	if err := format.WriteJSON(filepath.Join(outDir, StatsFile), stats); err != nil {
+		return nil, err
+	}
+	f, err := os.Create(filepath.Join(outDir, HistogramFile))
+	if err != nil {
+		return nil, err
+	}
+	err = stats.Histogram(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return stats, err
+}
+
+// readInfo finds the one dataset a dataset_info.json in dir describes.
+func readInfo(dir string) (string, format.DatasetInfo, error) {
+	p := filepath.Join(dir, InfoFile)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return "", format.DatasetInfo{}, fmt.Errorf("reading the input dataset: %w", err)
+	}
+	var infos map[string]format.DatasetInfo
+	if err := json.Unmarshal(b, &infos); err != nil {
+		return "", format.DatasetInfo{}, fmt.Errorf("%s: %v", p, err)
+	}
+	if len(infos) != 1 {
+		return "", format.DatasetInfo{}, fmt.Errorf("%s: describes %d datasets, want one", p, len(infos))
+	}
+	for _, e := range infos {
+		return filepath.Join(dir, e.FileName), e, nil
+	}
+	panic("unreachable")
+}

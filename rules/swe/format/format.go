@@ -1,0 +1,217 @@
+// Package format is the one place where the data of the SWE-Lego pipeline
+// is defined, read and written. All of it is JSON Lines, optionally gzip-
+// or zstd-compressed (by file suffix when writing, by magic bytes when
+// reading), streamed record by record.
+//
+// Task instances (SWE-bench / SWE-rebench schema), one per line:
+//
+//	{"instance_id", "repo", "base_commit", "patch", "test_patch",
+//	 "problem_statement", "hints_text", "created_at", "version",
+//	 "FAIL_TO_PASS", "PASS_TO_PASS", "environment_setup_commit",
+//	 "install_config", "image"}
+//
+// FAIL_TO_PASS and PASS_TO_PASS are lists of test names, or those lists
+// JSON-encoded in a string: both are accepted.
+//
+// Trajectories, one per line: OpenAI-style chat messages with tool calls
+// for the four agent tools (execute_bash, str_replace_editor, think,
+// finish) and their results, plus metadata:
+//
+//	{"instance_id": "repo__name-123", "resolved": true, "semi_resolved": false,
+//	 "turns": 12, "teacher": "...", "seed": 0, "patch": "<final diff>",
+//	 "gold_patch": "<reference diff, optional>",
+//	 "messages": [
+//	   {"role": "system", "content": "..."},
+//	   {"role": "user", "content": "<problem statement>"},
+//	   {"role": "assistant", "content": "<thought>", "tool_calls": [
+//	     {"id": "c1", "type": "function",
+//	      "function": {"name": "execute_bash", "arguments": "{\"command\": \"ls\"}"}}]},
+//	   {"role": "tool", "tool_call_id": "c1", "name": "execute_bash", "content": "<output>"},
+//	   ...]}
+//
+// A turn is one assistant message. SFT datasets are LLaMA-Factory's
+// sharegpt format or its OpenAI-messages variant (see sft.go), each
+// assistant-side message carrying the boolean turn_mask the SWE-Lego
+// trainer reads (true = no loss), and described by a dataset_info.json.
+package format
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+)
+
+// Tools are the agent's tools.
+var Tools = []string{"execute_bash", "str_replace_editor", "think", "finish"}
+
+// StringList is a list of strings that may arrive JSON-encoded in a string.
+type StringList []string
+
+func (l *StringList) UnmarshalJSON(b []byte) error {
+	var list []string
+	if err := json.Unmarshal(b, &list); err == nil {
+		*l = list
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		// A type error, so that json names the field.
+		return &json.UnmarshalTypeError{Value: jsonKind(b), Type: reflect.TypeOf([]string(nil))}
+	}
+	if strings.TrimSpace(s) == "" {
+		*l = nil
+		return nil
+	}
+	if err := json.Unmarshal([]byte(s), &list); err != nil {
+		return fmt.Errorf("string does not hold a JSON list: %v", err)
+	}
+	*l = list
+	return nil
+}
+
+func jsonKind(b []byte) string {
+	switch c := strings.TrimSpace(string(b)); {
+	case c == "":
+		return "nothing"
+	case c[0] == '{':
+		return "object"
+	case c[0] == 't' || c[0] == 'f':
+		return "bool"
+	case c[0] == 'n':
+		return "null"
+	}
+	return "number"
+}
+
+// Task is a task instance.
+type Task struct {
+	InstanceID             string          `json:"instance_id"`
+	Repo                   string          `json:"repo"`
+	BaseCommit             string          `json:"base_commit"`
+	Patch                  string          `json:"patch"`
+	TestPatch              string          `json:"test_patch"`
+	ProblemStatement       string          `json:"problem_statement"`
+	HintsText              string          `json:"hints_text,omitempty"`
+	CreatedAt              string          `json:"created_at,omitempty"`
+	Version                string          `json:"version,omitempty"`
+	FailToPass             StringList      `json:"FAIL_TO_PASS"`
+	PassToPass             StringList      `json:"PASS_TO_PASS"`
+	EnvironmentSetupCommit string          `json:"environment_setup_commit,omitempty"`
+	InstallConfig          json.RawMessage `json:"install_config,omitempty"`
+	Image                  string          `json:"image,omitempty"`
+}
+
+// Trajectory is one agent run on one task.
+type Trajectory struct {
+	InstanceID   string    `json:"instance_id"`
+	Resolved     bool      `json:"resolved"`
+	SemiResolved bool      `json:"semi_resolved,omitempty"`
+	Turns        int       `json:"turns"`
+	Teacher      string    `json:"teacher,omitempty"`
+	Seed         int64     `json:"seed,omitempty"`
+	Patch        string    `json:"patch,omitempty"`
+	GoldPatch    string    `json:"gold_patch,omitempty"`
+	Messages     []Message `json:"messages"`
+}
+
+// Message is one chat message.
+type Message struct {
+	Role       string     `json:"role"` // system, user, assistant or tool
+	Content    string     `json:"content"`
+	ToolCalls  []ToolCall `json:"tool_calls,omitempty"`
+	ToolCallID string     `json:"tool_call_id,omitempty"`
+	Name       string     `json:"name,omitempty"`
+}
+
+// ToolCall is a call an assistant message makes.
+type ToolCall struct {
+	ID       string       `json:"id"`
+	Type     string       `json:"type"`
+	Function FunctionCall `json:"function"`
+}
+
+// FunctionCall names the tool and holds its arguments as a JSON string.
+type FunctionCall struct {
+	Name      string `json:"name"`
+	Arguments string `json:"arguments"`
+}
+
+// AssistantTurns counts the assistant messages.
+func (t *Trajectory) AssistantTurns() int {
+	n := 0
+	for _, m := range t.Messages {
+		if m.Role == "assistant" {
+			n++
+		}
+	}
+	return n
+}
+
+// Check reports what makes a trajectory unusable for training, or "".
+func (t *Trajectory) Check() string {
+	if t.InstanceID == "" {
+		return "no instance_id"
+	}
+	if len(t.Messages) == 0 {
+		return "no messages"
+	}
+	calls := map[string]bool{}
+	sawAssistant := false
+	for i, m := range t.Messages {
+		switch m.Role {
+		case "system":
+			if i != 0 {
+				return fmt.Sprintf("message %d: system message after the start", i)
+			}
+		case "user":
+		case "assistant":
+			sawAssistant = true
+			for _, c := range m.ToolCalls {
+				calls[c.ID] = true
+			}
+		case "tool":
+			if m.ToolCallID != "" && !calls[m.ToolCallID] {
+				return fmt.Sprintf("message %d: result for unknown tool call %q", i, m.ToolCallID)
+			}
+		default:
+			return fmt.Sprintf("message %d: unknown role %q", i, m.Role)
+		}
+	}
+	if !sawAssistant {
+		return "no assistant turn"
+	}
+	return ""
+}
+
+// PatchFiles lists the files a unified diff changes (its "+++ b/…" and
+// "--- a/…" paths), sorted and unique.
+func PatchFiles(diff string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, line := range strings.Split(diff, "\n") {
+		var p string
+		switch {
+		case strings.HasPrefix(line, "+++ "):
+			p = strings.TrimPrefix(line, "+++ ")
+		case strings.HasPrefix(line, "--- "):
+			p = strings.TrimPrefix(line, "--- ")
+		default:
+			continue
+		}
+		if i := strings.IndexByte(p, '\t'); i >= 0 {
+			p = p[:i]
+		}
+		if p == "/dev/null" {
+			continue
+		}
+		p = strings.TrimPrefix(strings.TrimPrefix(p, "a/"), "b/")
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

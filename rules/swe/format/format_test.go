@@ -1,0 +1,110 @@
+package format
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestCompressedRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"a.jsonl", "a.jsonl.gz", "a.jsonl.zst"} {
+		p := filepath.Join(dir, name)
+		w, err := Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := Generate(w, 20, 7); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s exists before Commit", name)
+		}
+		if err := w.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		r, err := Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		err = Map(r, func(n int, b []byte) (string, error) {
+			var tr Trajectory
+			if err := DecodeLine(p, n, b, &tr); err != nil {
+				return "", err
+			}
+			if tr.AssistantTurns() != tr.Turns || tr.Turns < 10 || tr.Turns > 100 || tr.Check() != "" {
+				return "", fmt.Errorf("line %d: %d turns, %q", n, tr.AssistantTurns(), tr.Check())
+			}
+			return tr.InstanceID, nil
+		}, func(id string) error { ids = append(ids, id); return nil })
+		r.Close()
+		if err != nil || len(ids) != 20 || ids[0] != "org0__repo0-0" || ids[19] != "org19__repo19-19" {
+			t.Errorf("%s: %v, %d ids in order %v", name, err, len(ids), ids)
+		}
+	}
+}
+
+func TestBadLinesNameFileLineAndField(t *testing.T) {
+	cases := []struct{ line, want string }{
+		{`{"instance_id": "a", "resolved": "yes"}`, "in.jsonl:3: field resolved: got JSON string, want bool"},
+		{`{"instance_id": "a", "messages": [{"role": 1}]}`, "in.jsonl:3: field messages.role: got JSON number, want string"},
+		{`{"instance_id": "a",`, "in.jsonl:3: not JSON"},
+		{`{"FAIL_TO_PASS": 3}`, "in.jsonl:3: field FAIL_TO_PASS"},
+	}
+	for _, c := range cases {
+		input := "{\"instance_id\": \"ok\"}\n\n" + c.line + "\n"
+		var v any = &Trajectory{}
+		if strings.Contains(c.line, "FAIL") {
+			v = &Task{}
+		}
+		err := Map(strings.NewReader(input), func(n int, b []byte) (int, error) {
+			return n, DecodeLine("in.jsonl", n, b, v)
+		}, func(int) error { return nil })
+		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want prefix %q", c.line, err, c.want)
+		}
+	}
+}
+
+func TestStringListAcceptsBothForms(t *testing.T) {
+	for _, in := range []string{`{"FAIL_TO_PASS": ["a", "b"]}`, `{"FAIL_TO_PASS": "[\"a\", \"b\"]"}`} {
+		var task Task
+		if err := DecodeLine("t", 1, []byte(in), &task); err != nil || strings.Join(task.FailToPass, ",") != "a,b" {
+			t.Errorf("%s: %v %v", in, task.FailToPass, err)
+		}
+	}
+}
+
+func TestMapKeepsOrderAcrossBatches(t *testing.T) {
+	var in bytes.Buffer
+	const n = 20000
+	for i := range n {
+		fmt.Fprintf(&in, "{\"i\": %d, \"pad\": %q}\n", i, strings.Repeat("x", 500))
+	}
+	next := 1
+	err := Map(io.Reader(&in), func(line int, b []byte) (int, error) { return line, nil }, func(line int) error {
+		if line != next {
+			return fmt.Errorf("got line %d, want %d", line, next)
+		}
+		next++
+		return nil
+	})
+	if err != nil || next != n+1 {
+		t.Errorf("%v, stopped at %d", err, next)
+	}
+}
+
+func TestPatchFiles(t *testing.T) {
+	diff := "--- a/x.py\n+++ b/x.py\n@@\n--- /dev/null\n+++ b/new.py\n"
+	if got := strings.Join(PatchFiles(diff), ","); got != "new.py,x.py" {
+		t.Errorf("PatchFiles = %s", got)
+	}
+	if err := CheckFormat("alpaca"); err == nil || !strings.Contains(err.Error(), "sharegpt, openai") {
+		t.Errorf("CheckFormat: %v", err)
+	}
+}

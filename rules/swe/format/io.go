@@ -1,0 +1,321 @@
+package format
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// LineError is a bad line of a JSONL file.
+type LineError struct {
+	File  string
+	Line  int
+	Field string // "" when the line is not JSON at all
+	Msg   string
+}
+
+func (e *LineError) Error() string {
+	if e.Field == "" {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s:%d: field %s: %s", e.File, e.Line, e.Field, e.Msg)
+}
+
+// DecodeLine unmarshals one JSONL line into v, naming the field a type
+// error is in.
+func DecodeLine(file string, line int, b []byte, v any) error {
+	err := json.Unmarshal(b, v)
+	if err == nil {
+		return nil
+	}
+	le := &LineError{File: file, Line: line, Msg: err.Error()}
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &te):
+		le.Field = te.Field
+		le.Msg = fmt.Sprintf("got JSON %s, want %s", te.Value, te.Type)
+	case errors.As(err, &se):
+		le.Msg = fmt.Sprintf("not JSON: %v (at byte %d)", se, se.Offset)
+	default:
+		// A field's own UnmarshalJSON: json names the Go field in its error.
+		if f := fieldOf(err.Error()); f != "" {
+			le.Field = f
+		}
+	}
+	return le
+}
+
+// fieldOf digs the JSON field out of a json error message such as
+// "json: cannot unmarshal ... into Go struct field Task.FAIL_TO_PASS of type ...".
+func fieldOf(msg string) string {
+	const k = "Go struct field "
+	i := strings.Index(msg, k)
+	if i < 0 {
+		return ""
+	}
+	f := msg[i+len(k):]
+	if j := strings.IndexByte(f, ' '); j >= 0 {
+		f = f[:j]
+	}
+	if j := strings.IndexByte(f, '.'); j >= 0 {
+		f = f[j+1:]
+	}
+	return f
+}
+
+// Open opens a JSONL file, decompressing gzip or zstd by magic bytes.
+func Open(path string) (io.ReadCloser, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	br := bufio.NewReaderSize(f, 1<<20)
+	magic, _ := br.Peek(4)
+	switch {
+	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return readCloser{zr, func() error { zr.Close(); return f.Close() }}, nil
+	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		zr, err := zstd.NewReader(br)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return readCloser{zr, func() error { zr.Close(); return f.Close() }}, nil
+	}
+	return readCloser{br, f.Close}, nil
+}
+
+type readCloser struct {
+	io.Reader
+	close func() error
+}
+
+func (r readCloser) Close() error { return r.close() }
+
+// Writer writes a JSONL file, compressed by suffix (.gz, .zst). Nothing
+// is at path until Commit: a failed step leaves no partial output.
+type Writer struct {
+	path string
+	tmp  *os.File
+	buf  *bufio.Writer
+	z    io.WriteCloser
+	w    io.Writer
+}
+
+// Create starts a JSONL file at path.
+func Create(path string) (*Writer, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
+	if err != nil {
+		return nil, err
+	}
+	w := &Writer{path: path, tmp: tmp, buf: bufio.NewWriterSize(tmp, 1<<20)}
+	w.w = w.buf
+	switch {
+	case strings.HasSuffix(path, ".gz"):
+		w.z = gzip.NewWriter(w.buf)
+		w.w = w.z
+	case strings.HasSuffix(path, ".zst"):
+		zw, err := zstd.NewWriter(w.buf)
+		if err != nil {
+			w.Abort()
+			return nil, err
+		}
+		w.z, w.w = zw, zw
+	}
+	return w, nil
+}
+
+// Write writes raw bytes (whole lines).
+func (w *Writer) Write(b []byte) (int, error) { return w.w.Write(b) }
+
+// Commit flushes and moves the file into place.
+func (w *Writer) Commit() error {
+	var err error
+	if w.z != nil {
+		err = w.z.Close()
+	}
+	if ferr := w.buf.Flush(); err == nil {
+		err = ferr
+	}
+	if cerr := w.tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(w.tmp.Name(), w.path)
+	}
+	if err != nil {
+		os.Remove(w.tmp.Name())
+	}
+	return err
+}
+
+// Abort drops what was written.
+func (w *Writer) Abort() {
+	w.tmp.Close()
+	os.Remove(w.tmp.Name())
+}
+
+// WriteJSON writes v as a JSON file (not JSONL), atomically.
+func WriteJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	w, err := Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(append(b, '\n')); err != nil {
+		w.Abort()
+		return err
+	}
+	return w.Commit()
+}
+
+// maxLine bounds one JSONL record (a trajectory is about 60 KB; some
+// agents' observations are large).
+const maxLine = 256 << 20
+
+// Map streams the lines of r through fn on all cores and hands the results
+// to sink in input order. Empty lines are skipped. The first error stops
+// it. Memory stays bounded: lines travel in batches, a few per worker.
+func Map[T any](r io.Reader, fn func(line int, b []byte) (T, error), sink func(T) error) error {
+	type batch struct {
+		first int
+		lines [][]byte
+		out   []T
+		err   error
+		done  chan struct{}
+	}
+	workers := runtime.GOMAXPROCS(0)
+	jobs := make(chan *batch, workers*2)
+	order := make(chan *batch, workers*2)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range jobs {
+				b.out = make([]T, 0, len(b.lines))
+				for i, l := range b.lines {
+					v, err := fn(b.first+i, l)
+					if err != nil {
+						b.err = err
+						break
+					}
+					b.out = append(b.out, v)
+				}
+				b.lines = nil
+				close(b.done)
+			}
+		}()
+	}
+	readErr := make(chan error, 1)
+	stop := make(chan struct{})
+	go func() {
+		defer close(order)
+		defer close(jobs)
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 1<<20), maxLine)
+		n := 0
+		const batchBytes = 4 << 20
+		cur := &batch{first: 1, done: make(chan struct{})}
+		size := 0
+		send := func() bool {
+			select {
+			case order <- cur:
+			case <-stop:
+				return false
+			}
+			jobs <- cur
+			return true
+		}
+		for sc.Scan() {
+			n++
+			line := sc.Bytes()
+			if len(bytes.TrimSpace(line)) == 0 {
+				continue
+			}
+			if len(cur.lines) == 0 {
+				cur.first = n
+			}
+			// Line numbers must stay exact: a batch holds consecutive
+			// lines only, so a skipped blank line ends it.
+			if len(cur.lines) > 0 && cur.first+len(cur.lines) != n {
+				if !send() {
+					readErr <- nil
+					return
+				}
+				cur = &batch{first: n, done: make(chan struct{})}
+				size = 0
+			}
+			cur.lines = append(cur.lines, append([]byte(nil), line...))
+			size += len(line)
+			if size >= batchBytes {
+				if !send() {
+					readErr <- nil
+					return
+				}
+				cur = &batch{done: make(chan struct{})}
+				size = 0
+			}
+		}
+		if len(cur.lines) > 0 && !send() {
+			readErr <- nil
+			return
+		}
+		readErr <- sc.Err()
+	}()
+	var err error
+	for b := range order {
+		<-b.done
+		if err != nil {
+			continue
+		}
+		if b.err != nil {
+			err = b.err
+			close(stop)
+			continue
+		}
+		for _, v := range b.out {
+			if err = sink(v); err != nil {
+				close(stop)
+				break
+			}
+		}
+	}
+	wg.Wait()
+	if rerr := <-readErr; err == nil && rerr != nil {
+		err = rerr
+	}
+	return err
+}
+
+// DataPath is the data file of an input: the input itself, or name inside
+// it when it is a directory (the output directory of an earlier step).
+func DataPath(in, name string) string {
+	if st, err := os.Stat(in); err == nil && st.IsDir() {
+		return filepath.Join(in, name)
+	}
+	return in
+}

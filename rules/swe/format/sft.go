@@ -1,0 +1,182 @@
+package format
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// SFT formats: LLaMA-Factory's "sharegpt" layout, and its OpenAI-messages
+// variant (also loaded with formatting "sharegpt", with other tags).
+const (
+	ShareGPT = "sharegpt"
+	OpenAI   = "openai"
+)
+
+// Formats lists the SFT formats.
+var Formats = []string{ShareGPT, OpenAI}
+
+// CheckFormat says which formats exist when f is not one.
+func CheckFormat(f string) error {
+	for _, x := range Formats {
+		if f == x {
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown format %q (supported: %s)", f, strings.Join(Formats, ", "))
+}
+
+// Tags are a format's LLaMA-Factory column and role names.
+type Tags struct {
+	Messages    string `json:"-"` // column of the message list
+	RoleTag     string `json:"role_tag"`
+	ContentTag  string `json:"content_tag"`
+	UserTag     string `json:"user_tag"`
+	AssistTag   string `json:"assistant_tag"`
+	ObserveTag  string `json:"observation_tag"`
+	FunctionTag string `json:"function_tag"`
+	SystemTag   string `json:"system_tag"`
+}
+
+// TagsOf returns the tags of an SFT format.
+func TagsOf(f string) Tags {
+	if f == OpenAI {
+		return Tags{Messages: "messages", RoleTag: "role", ContentTag: "content", UserTag: "user", AssistTag: "assistant",
+			ObserveTag: "tool", FunctionTag: "function_call", SystemTag: "system"}
+	}
+	return Tags{Messages: "conversations", RoleTag: "from", ContentTag: "value", UserTag: "human", AssistTag: "gpt",
+		ObserveTag: "observation", FunctionTag: "function_call", SystemTag: "system"}
+}
+
+// DatasetInfo is one entry of LLaMA-Factory's dataset_info.json.
+type DatasetInfo struct {
+	FileName   string            `json:"file_name"`
+	Formatting string            `json:"formatting"`
+	Columns    map[string]string `json:"columns"`
+	Tags       Tags              `json:"tags"`
+}
+
+// InfoFor describes a JSONL file of format f.
+func InfoFor(file, f string) DatasetInfo {
+	t := TagsOf(f)
+	return DatasetInfo{FileName: file, Formatting: "sharegpt",
+		Columns: map[string]string{"messages": t.Messages, "system": "system", "tools": "tools"}, Tags: t}
+}
+
+// Turn is one SFT message. Mask is set on assistant-side messages only:
+// true means the turn is not trained on (the SWE-Lego trainer's turn_mask).
+type Turn struct {
+	Role    string // user, assistant, function_call, observation
+	Content string
+	Mask    *bool
+}
+
+// SFT is one training example built from a trajectory: alternating
+// prompt-side (user, observation) and response-side (assistant,
+// function_call) turns, as LLaMA-Factory requires.
+type SFT struct {
+	InstanceID string
+	NumTurns   int   // assistant turns of the source trajectory
+	Resolved   *bool // nil when unknown
+	System     string
+	Tools      string // JSON list of the tools' schemas
+	Turns      []Turn
+}
+
+// Marshal renders e as one JSONL line of format f (no newline).
+func (e *SFT) Marshal(f string) ([]byte, error) {
+	t := TagsOf(f)
+	msgs := make([]map[string]any, 0, len(e.Turns)+1)
+	if f == OpenAI && e.System != "" {
+		msgs = append(msgs, map[string]any{t.RoleTag: t.SystemTag, t.ContentTag: e.System})
+	}
+	for _, turn := range e.Turns {
+		m := map[string]any{t.RoleTag: tagOf(t, turn.Role), t.ContentTag: turn.Content}
+		if turn.Mask != nil {
+			m["turn_mask"] = *turn.Mask
+		}
+		msgs = append(msgs, m)
+	}
+	rec := map[string]any{t.Messages: msgs, "tools": e.Tools, "instance_id": e.InstanceID, "turns": e.NumTurns}
+	if f == ShareGPT && e.System != "" {
+		rec["system"] = e.System
+	}
+	if e.Resolved != nil {
+		rec["resolved"] = *e.Resolved
+	}
+	return json.Marshal(rec)
+}
+
+func tagOf(t Tags, role string) string {
+	switch role {
+	case "user":
+		return t.UserTag
+	case "assistant":
+		return t.AssistTag
+	case "function_call":
+		return t.FunctionTag
+	case "observation":
+		return t.ObserveTag
+	}
+	return role
+}
+
+// SFTHeader is what curriculum needs of an SFT line without decoding its
+// messages.
+type SFTHeader struct {
+	InstanceID string `json:"instance_id"`
+	Turns      int    `json:"turns"`
+	Resolved   *bool  `json:"resolved"`
+}
+
+// ToolSchemas is the JSON of the four tools' OpenAI function schemas, the
+// "tools" column of every example.
+var ToolSchemas = func() string {
+	str := map[string]any{"type": "string"}
+	intT := map[string]any{"type": "integer"}
+	fn := func(name, desc string, props map[string]any, req ...string) map[string]any {
+		return map[string]any{"type": "function", "function": map[string]any{"name": name, "description": desc,
+			"parameters": map[string]any{"type": "object", "properties": props, "required": req}}}
+	}
+	tools := []any{
+		fn("execute_bash", "Run a bash command.", map[string]any{"command": str, "is_input": str, "timeout": intT}, "command"),
+		fn("str_replace_editor", "View, create and edit files.", map[string]any{"command": str, "path": str, "file_text": str,
+			"old_str": str, "new_str": str, "insert_line": intT, "view_range": map[string]any{"type": "array", "items": intT}}, "command", "path"),
+		fn("think", "Think without acting.", map[string]any{"thought": str}, "thought"),
+		fn("finish", "Finish the task.", map[string]any{"message": str}),
+	}
+	b, _ := json.Marshal(tools)
+	return string(b)
+}()
+
+// CallJSON renders tool calls as a function_call turn's content:
+// {"name": ..., "arguments": {...}} for one call, a list for several.
+// Arguments that are not a JSON object stay a string.
+func CallJSON(calls []ToolCall) string {
+	items := make([]map[string]any, len(calls))
+	for i, c := range calls {
+		var args any
+		if json.Unmarshal([]byte(c.Function.Arguments), &args) != nil {
+			args = c.Function.Arguments
+		}
+		items[i] = map[string]any{"name": c.Function.Name, "arguments": args}
+	}
+	var b []byte
+	if len(items) == 1 {
+		b, _ = json.Marshal(items[0])
+	} else {
+		b, _ = json.Marshal(items)
+	}
+	return string(b)
+}
+
+// SortedKeys returns m's keys in order (for stable stats).
+func SortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}

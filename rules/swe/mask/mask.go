@@ -1,0 +1,288 @@
+// Package mask turns trajectories into SFT examples with step-level error
+// masking: an assistant turn whose tool result shows an error gets
+// turn_mask = true (no loss), unless its command reproduces the bug or
+// runs tests, where errors are expected. Every turn stays in the example:
+// a masked turn is still context for the turns after it.
+//
+// Default error patterns (regular expressions over a turn's tool results):
+//
+//	traceback          Traceback \(most recent call last\)
+//	command_not_found  command not found
+//	no_such_file       No such file or directory
+//	syntax_error       (SyntaxError|IndentationError|TabError):
+//	nonzero_exit       exit code [1-9][0-9]*            (OpenHands: "[The command completed with exit code 1.]")
+//	editor_error       No replacement was performed|did not appear verbatim|Invalid `?path`? parameter|is not a valid path|does not exist\. Please provide a valid path
+//	tool_error         (?i)invalid tool call|unknown tool|missing required (parameter|argument)|parameter `?\w+`? is required|invalid arguments
+//
+// A tool call that names none of the four tools or whose arguments are not
+// a JSON object is masked too ("invalid_tool_call").
+//
+// Default exempt patterns (over the tool call's arguments):
+//
+//	pytest|py\.test|unittest|nosetests|\btox\b|runtests|manage\.py test|\bmake test|reproduc|repro\w*\.py|\btest_\w*\.py|_test\.py
+package mask
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/legobuild/lego/rules/swe/format"
+)
+
+// Pattern is a named regular expression.
+type Pattern struct {
+	Name string
+	Re   *regexp.Regexp
+	t    *trigger
+}
+
+// Match tells whether text matches; lower caches text lowercased.
+func (p Pattern) match(text string, lower *string) bool {
+	return p.t.may(text, lower) && p.Re.MatchString(text)
+}
+
+// DefaultErrors are the error patterns used when none are given.
+var DefaultErrors = []string{
+	`traceback=Traceback \(most recent call last\)`,
+	`command_not_found=command not found`,
+	`no_such_file=No such file or directory`,
+	`syntax_error=(SyntaxError|IndentationError|TabError):`,
+	`nonzero_exit=exit code [1-9][0-9]*`,
+	"editor_error=No replacement was performed|did not appear verbatim|Invalid `?path`? parameter|is not a valid path|does not exist\\. Please provide a valid path",
+	"tool_error=(?i)invalid tool call|unknown tool|missing required (parameter|argument)|parameter `?\\w+`? is required|invalid arguments",
+}
+
+// DefaultExempt are the exempt patterns used when none are given.
+var DefaultExempt = []string{
+	`tests=pytest|py\.test|unittest|nosetests|\btox\b|runtests|manage\.py test|\bmake test|\btest_\w*\.py|_test\.py`,
+	`reproduce=reproduc|repro\w*\.py`,
+}
+
+// Compile reads patterns written "name=regex" or just "regex" (named by
+// itself).
+func Compile(specs []string) ([]Pattern, error) {
+	out := make([]Pattern, 0, len(specs))
+	for _, s := range specs {
+		name, re := s, s
+		if i := strings.IndexByte(s, '='); i > 0 && isName(s[:i]) {
+			name, re = s[:i], s[i+1:]
+		}
+		r, err := regexp.Compile(re)
+		if err != nil {
+			return nil, fmt.Errorf("pattern %q: %v", s, err)
+		}
+		out = append(out, Pattern{Name: name, Re: r, t: triggerOf(r)})
+	}
+	return out, nil
+}
+
+func isName(s string) bool {
+	for _, c := range s {
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// Masker decides turn masks.
+type Masker struct {
+	errors, exempt []Pattern
+}
+
+// New makes a masker; nil or empty lists mean the defaults.
+func New(errorSpecs, exemptSpecs []string) (*Masker, error) {
+	if len(errorSpecs) == 0 {
+		errorSpecs = DefaultErrors
+	}
+	if len(exemptSpecs) == 0 {
+		exemptSpecs = DefaultExempt
+	}
+	m := &Masker{}
+	var err error
+	if m.errors, err = Compile(errorSpecs); err != nil {
+		return nil, fmt.Errorf("error_patterns: %w", err)
+	}
+	if m.exempt, err = Compile(exemptSpecs); err != nil {
+		return nil, fmt.Errorf("exempt_patterns: %w", err)
+	}
+	return m, nil
+}
+
+// Decision is what happened to one assistant turn.
+type Decision struct {
+	Masked  bool
+	Reason  string // the error pattern (or "invalid_tool_call") that masked it
+	Exempt  string // the exempt pattern that spared an erroring turn
+	Message int    // index of the assistant message in the trajectory
+}
+
+var knownTools = func() map[string]bool {
+	m := map[string]bool{}
+	for _, t := range format.Tools {
+		m[t] = true
+	}
+	return m
+}()
+
+// Decide returns one decision per assistant message of t, in order.
+func (m *Masker) Decide(t *format.Trajectory) []Decision {
+	var out []Decision
+	for i, msg := range t.Messages {
+		if msg.Role != "assistant" {
+			continue
+		}
+		d := Decision{Message: i}
+		if len(msg.ToolCalls) == 0 {
+			out = append(out, d)
+			continue
+		}
+		for _, c := range msg.ToolCalls {
+			var args map[string]any
+			if !knownTools[c.Function.Name] || json.Unmarshal([]byte(c.Function.Arguments), &args) != nil {
+				d.Masked, d.Reason = true, "invalid_tool_call"
+			}
+		}
+		if d.Masked {
+			out = append(out, d)
+			continue
+		}
+		results := resultsOf(t.Messages, i)
+		errName := ""
+	results:
+		for _, r := range results {
+			lower := ""
+			for _, p := range m.errors {
+				if p.match(r, &lower) {
+					errName = p.Name
+					break results
+				}
+			}
+		}
+		if errName != "" {
+			for _, c := range msg.ToolCalls {
+				lower := ""
+				for _, p := range m.exempt {
+					if d.Exempt == "" && p.match(c.Function.Arguments, &lower) {
+						d.Exempt = p.Name
+					}
+				}
+			}
+			if d.Exempt == "" {
+				d.Masked, d.Reason = true, errName
+			}
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// resultsOf returns the tool results answering the assistant message at
+// i: the tool messages that follow it, up to the next non-tool message.
+func resultsOf(msgs []format.Message, i int) []string {
+	var out []string
+	for j := i + 1; j < len(msgs) && msgs[j].Role == "tool"; j++ {
+		out = append(out, msgs[j].Content)
+	}
+	return out
+}
+
+// Stats count what masking did.
+type Stats struct {
+	Examples   int            `json:"examples"`
+	Turns      int            `json:"turns"`
+	Masked     int            `json:"masked_turns"`
+	Exempted   int            `json:"exempted_turns"`
+	PerPattern map[string]int `json:"masked_per_pattern"`
+	PerExempt  map[string]int `json:"exempted_per_pattern"`
+}
+
+// Add counts one example's decisions.
+func (s *Stats) Add(ds []Decision) {
+	if s.PerPattern == nil {
+		s.PerPattern, s.PerExempt = map[string]int{}, map[string]int{}
+	}
+	s.Examples++
+	for _, d := range ds {
+		s.Turns++
+		if d.Masked {
+			s.Masked++
+			s.PerPattern[d.Reason]++
+		}
+		if d.Exempt != "" {
+			s.Exempted++
+			s.PerExempt[d.Exempt]++
+		}
+	}
+}
+
+// Build makes the SFT example of t with its turn masks. Prompt-side
+// messages (user, tool results) and response-side ones (assistant) must
+// alternate, as LLaMA-Factory requires: consecutive tool results are
+// joined, consecutive assistant messages are joined (masked if any part
+// is), and a final tool result with no answer after it is dropped.
+// An assistant message's tool calls are written after its text as
+// <tool_call>{"name": ..., "arguments": ...}</tool_call> blocks, the
+// form Qwen3's chat template gives them, so no thought is lost.
+func Build(t *format.Trajectory, ds []Decision) (*format.SFT, error) {
+	e := &format.SFT{InstanceID: t.InstanceID, NumTurns: len(ds), Tools: format.ToolSchemas}
+	resolved := t.Resolved
+	e.Resolved = &resolved
+	byMsg := map[int]Decision{}
+	for _, d := range ds {
+		byMsg[d.Message] = d
+	}
+	for i, msg := range t.Messages {
+		switch msg.Role {
+		case "system":
+			e.System = msg.Content
+			continue
+		case "user", "tool":
+			role := "user"
+			if msg.Role == "tool" {
+				role = "observation"
+			}
+			if n := len(e.Turns); n > 0 && e.Turns[n-1].Mask == nil {
+				e.Turns[n-1].Content += "\n" + msg.Content // two prompt-side messages in a row
+				continue
+			}
+			e.Turns = append(e.Turns, format.Turn{Role: role, Content: msg.Content})
+		case "assistant":
+			if len(e.Turns) == 0 {
+				return nil, fmt.Errorf("message %d: the trajectory starts with an assistant turn, not a prompt", i)
+			}
+			content := renderAssistant(msg)
+			masked := byMsg[i].Masked
+			if n := len(e.Turns); e.Turns[n-1].Mask != nil {
+				prev := e.Turns[n-1]
+				merged := *prev.Mask || masked
+				e.Turns[n-1] = format.Turn{Role: "assistant", Content: prev.Content + "\n\n" + content, Mask: &merged}
+				continue
+			}
+			e.Turns = append(e.Turns, format.Turn{Role: "assistant", Content: content, Mask: &masked})
+		}
+	}
+	if n := len(e.Turns); n > 0 && e.Turns[n-1].Mask == nil {
+		e.Turns = e.Turns[:n-1]
+	}
+	if len(e.Turns) < 2 {
+		return nil, fmt.Errorf("no assistant turn after a prompt")
+	}
+	return e, nil
+}
+
+func renderAssistant(m format.Message) string {
+	var b strings.Builder
+	b.WriteString(m.Content)
+	for _, c := range m.ToolCalls {
+		if b.Len() > 0 {
+			b.WriteString("\n")
+		}
+		b.WriteString("<tool_call>\n")
+		b.WriteString(format.CallJSON([]format.ToolCall{c}))
+		b.WriteString("\n</tool_call>")
+	}
+	return b.String()
+}

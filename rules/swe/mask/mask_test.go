@@ -1,0 +1,178 @@
+package mask
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/legobuild/lego/rules/swe/format"
+)
+
+// traj builds a trajectory from steps: each is "tool|arguments|result";
+// a step without "|" is an assistant message with no tool call.
+func traj(steps ...string) *format.Trajectory {
+	t := &format.Trajectory{InstanceID: "x__y-1", Resolved: true, Messages: []format.Message{
+		{Role: "system", Content: "sys"}, {Role: "user", Content: "fix the bug"},
+	}}
+	for i, s := range steps {
+		parts := strings.SplitN(s, "|", 3)
+		if len(parts) == 1 {
+			t.Messages = append(t.Messages, format.Message{Role: "assistant", Content: s})
+			continue
+		}
+		id := "c" + string(rune('a'+i))
+		t.Messages = append(t.Messages,
+			format.Message{Role: "assistant", Content: "step", ToolCalls: []format.ToolCall{{ID: id, Type: "function",
+				Function: format.FunctionCall{Name: parts[0], Arguments: parts[1]}}}},
+			format.Message{Role: "tool", ToolCallID: id, Content: parts[2]})
+	}
+	return t
+}
+
+func TestMaskDecisions(t *testing.T) {
+	m, err := New(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		step   string
+		masked string // reason, "" = trained
+		exempt string
+	}{
+		{"clean command", `execute_bash|{"command": "ls"}|a b c` + "\n[The command completed with exit code 0.]", "", ""},
+		{"traceback", `execute_bash|{"command": "python x.py"}|Traceback (most recent call last):` + "\n  File \"x.py\"", "traceback", ""},
+		{"command not found", `execute_bash|{"command": "rg foo"}|bash: rg: command not found`, "command_not_found", ""},
+		{"missing file", `execute_bash|{"command": "cat nope"}|cat: nope: No such file or directory`, "no_such_file", ""},
+		{"non-zero exit", `execute_bash|{"command": "grep -q x f"}|[The command completed with exit code 1.]`, "nonzero_exit", ""},
+		{"syntax error", `execute_bash|{"command": "python -c 'x='"}|SyntaxError: invalid syntax`, "syntax_error", ""},
+		{"editor miss", `str_replace_editor|{"command": "str_replace", "path": "/a.py", "old_str": "x"}|ERROR: No replacement was performed, old_str did not appear verbatim`, "editor_error", ""},
+		{"invalid JSON arguments", `execute_bash|{"command": |whatever`, "invalid_tool_call", ""},
+		{"unknown tool", `browse|{"url": "x"}|ok`, "invalid_tool_call", ""},
+		{"pytest failure is exempt", `execute_bash|{"command": "python -m pytest tests/test_a.py"}|FAILED test_a` + "\n[The command completed with exit code 1.]", "", "tests"},
+		{"reproduction is exempt", `execute_bash|{"command": "python reproduce_issue.py"}|Traceback (most recent call last):`, "", "reproduce"},
+		{"clean test run is not counted exempt", `execute_bash|{"command": "pytest -q"}|3 passed`, "", ""},
+		{"think", `think|{"thought": "hmm"}|Your thought has been logged.`, "", ""},
+		{"plain text turn", `I will now finish.`, "", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tr := traj(c.step)
+			ds := m.Decide(tr)
+			if len(ds) != 1 {
+				t.Fatalf("%d decisions", len(ds))
+			}
+			d := ds[0]
+			if d.Masked != (c.masked != "") || d.Reason != c.masked || d.Exempt != c.exempt {
+				t.Errorf("decision %+v, want masked by %q, exempt %q", d, c.masked, c.exempt)
+			}
+		})
+	}
+}
+
+// A masked turn stays in the example, as context and as a response with
+// turn_mask true; every message's text survives.
+func TestBuildKeepsContext(t *testing.T) {
+	m, _ := New(nil, nil)
+	tr := traj(
+		`execute_bash|{"command": "cat a.py"}|print(1)`,
+		`execute_bash|{"command": "python a.py"}|Traceback (most recent call last): boom`,
+		`execute_bash|{"command": "pytest"}|1 failed`+"\nexit code 1",
+		`finish|{"message": "done"}|ok`,
+	)
+	ds := m.Decide(tr)
+	e, err := Build(tr, ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var roles, masks []string
+	for _, turn := range e.Turns {
+		roles = append(roles, turn.Role)
+		if turn.Mask != nil {
+			masks = append(masks, map[bool]string{true: "1", false: "0"}[*turn.Mask])
+		}
+	}
+	if got := strings.Join(roles, ","); got != "user,assistant,observation,assistant,observation,assistant,observation,assistant" {
+		t.Errorf("roles %s", got)
+	}
+	if got := strings.Join(masks, ""); got != "0100" {
+		t.Errorf("masks %s, want 0100 (only the traceback turn)", got)
+	}
+	if e.System != "sys" || e.NumTurns != 4 {
+		t.Errorf("system %q, turns %d", e.System, e.NumTurns)
+	}
+	all := e.System
+	for _, turn := range e.Turns {
+		all += "\n" + turn.Content
+	}
+	// All but the last tool result, which has no answer after it: the
+	// only thing left out, as LLaMA-Factory needs prompt/response pairs.
+	for _, msg := range tr.Messages[:len(tr.Messages)-1] {
+		if !strings.Contains(all, msg.Content) {
+			t.Errorf("message %q was dropped", msg.Content)
+		}
+		for _, c := range msg.ToolCalls {
+			if !strings.Contains(all, `"name":"`+c.Function.Name+`"`) {
+				t.Errorf("tool call %s was dropped", c.Function.Name)
+			}
+		}
+	}
+	if last := e.Turns[len(e.Turns)-1]; last.Role != "assistant" {
+		t.Errorf("the example ends with %s", last.Role)
+	}
+}
+
+func TestCustomPatterns(t *testing.T) {
+	m, err := New([]string{"oops=OOPS", `panic: \w+`}, []string{"mytest=run_tests\\.sh"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := traj(
+		`execute_bash|{"command": "go run ."}|panic: nil map`,
+		`execute_bash|{"command": "./run_tests.sh"}|OOPS`,
+		`execute_bash|{"command": "python x.py"}|Traceback (most recent call last):`,
+	)
+	ds := m.Decide(tr)
+	got := []string{ds[0].Reason, ds[1].Exempt, ds[2].Reason}
+	if strings.Join(got, ",") != `panic: \w+,mytest,` {
+		t.Errorf("decisions %+v", ds)
+	}
+	if _, err := New([]string{"bad=("}, nil); err == nil || !strings.Contains(err.Error(), "error_patterns") {
+		t.Errorf("bad regex: %v", err)
+	}
+}
+
+func TestStats(t *testing.T) {
+	m, _ := New(nil, nil)
+	var s Stats
+	s.Add(m.Decide(traj(`execute_bash|{"command": "x"}|bash: x: command not found`, `execute_bash|{"command": "pytest"}|exit code 2`, "done")))
+	b, _ := json.Marshal(s)
+	if s.Turns != 3 || s.Masked != 1 || s.Exempted != 1 || s.PerPattern["command_not_found"] != 1 || s.PerExempt["tests"] != 1 {
+		t.Errorf("stats %s", b)
+	}
+}
+
+// The literal prefilter never changes a verdict: on texts built around
+// each default pattern's literals, with and without them, pattern and
+// regexp agree.
+func TestPrefilterAgreesWithRegexp(t *testing.T) {
+	pats, err := Compile(append(append([]string(nil), DefaultErrors...), DefaultExempt...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := []string{"", "all good", "[The command completed with exit code 0.]", "exit code 12", "EXIT CODE 1",
+		"Invalid tool call", "INVALID TOOL CALL here", "parameter `path` is required", "Parameter path is Required",
+		"IndentationError: x", "TabError:", "python -m pytest -x", "python repro_bug.py", "test_foo.py", "foo_test.py",
+		"No replacement was performed", "bash: x: command not found", "Traceback (most recent call last):"}
+	for _, p := range pats {
+		if p.t == nil && p.Name != "tests" {
+			t.Errorf("pattern %s has no trigger: it always runs the regexp", p.Name)
+		}
+		for _, s := range texts {
+			lower := ""
+			if got, want := p.match(s, &lower), p.Re.MatchString(s); got != want {
+				t.Errorf("%s on %q: prefiltered %v, regexp %v", p.Name, s, got, want)
+			}
+		}
+	}
+}
