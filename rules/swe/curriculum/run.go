@@ -55,8 +55,8 @@ func Run(in, outDir, name string, bins []int, cumulative bool) (*Stats, error) {
 		h    format.SFTHeader
 	}
 	err = format.Map(r, func(n int, b []byte) (item, error) {
-		var h format.SFTHeader
-		if err := format.DecodeLine(src, n, b, &h); err != nil {
+		h, err := format.SFTHeaderOf(src, n, b)
+		if err != nil {
 			return item{}, err
 		}
 		return item{b, h}, nil

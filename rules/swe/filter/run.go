@@ -39,21 +39,26 @@ func Run(inputs []string, outDir string, o Options) (*Report, error) {
 			return nil, err
 		}
 		err = format.Map(r, func(n int, b []byte) (item, error) {
-			var t format.Trajectory
-			if err := format.DecodeLine(path, n, b, &t); err != nil {
+			// Metadata and message shapes only: the content is copied
+			// through as it is, never decoded.
+			t, err := format.TrajectoryMeta(path, n, b)
+			if err != nil {
 				return item{}, err
 			}
-			it := item{line: b, sum: Sum(b), verdict: Judge(&t, o), where: fmt.Sprintf("%s:%d", filepath.Base(path), n)}
+			it := item{line: b, sum: Sum(b), verdict: Judge(t, o), where: fmt.Sprintf("%s:%d", filepath.Base(path), n)}
 			if it.verdict.Keep && it.verdict.Kind == SemiResolved && !t.SemiResolved {
 				// Found semi-resolved by its patch: say so in the output.
-				t.SemiResolved = true
-				var merr error
-				if it.line, merr = marshal(&t); merr != nil {
-					return item{}, merr
+				var full format.Trajectory
+				if err := format.DecodeLine(path, n, b, &full); err != nil {
+					return item{}, err
+				}
+				full.SemiResolved = true
+				if it.line, err = marshal(&full); err != nil {
+					return item{}, err
 				}
 			}
 			t.Messages = nil
-			it.t = t
+			it.t = *t
 			return it, nil
 		}, func(it item) error {
 			v := it.verdict

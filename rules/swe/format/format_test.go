@@ -108,3 +108,40 @@ func TestPatchFiles(t *testing.T) {
 		t.Errorf("CheckFormat: %v", err)
 	}
 }
+
+// The fast scanner agrees with encoding/json on what it reads, and
+// rejects what is not JSON.
+func TestScannerAgreesWithDecoder(t *testing.T) {
+	var buf bytes.Buffer
+	if err := Generate(&buf, 30, 11); err != nil {
+		t.Fatal(err)
+	}
+	extra := `{"instance_id": "q\"uote\\d", "resolved": null, "seed": -3, "messages": [{"role": "user", "content": "a\\\"]}"}, {"role": "assistant", "tool_calls": [{"id": "x", "function": {"name": "think", "arguments": "{}"}}], "content": null}]}`
+	lines := append(strings.Split(strings.TrimSpace(buf.String()), "\n"), extra)
+	for n, line := range lines {
+		var want Trajectory
+		if err := DecodeLine("f", n, []byte(line), &want); err != nil {
+			t.Fatal(err)
+		}
+		got, err := TrajectoryMeta("f", n, []byte(line))
+		if err != nil {
+			t.Fatalf("line %d: %v", n, err)
+		}
+		if got.InstanceID != want.InstanceID || got.Resolved != want.Resolved || got.Seed != want.Seed || got.Turns != want.Turns ||
+			got.Patch != want.Patch || got.GoldPatch != want.GoldPatch || got.AssistantTurns() != want.AssistantTurns() || got.Check() != want.Check() {
+			t.Errorf("line %d: scanner %+v", n, got)
+		}
+	}
+	for _, bad := range []string{`{"instance_id": "a", "messages": [tru]}`, `{"instance_id": "a"`, `{"instance_id": "a", "content": "unterminated}`, `[1]`} {
+		if _, err := TrajectoryMeta("f.jsonl", 4, []byte(bad)); err == nil || !strings.HasPrefix(err.Error(), "f.jsonl:4: not JSON") {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
+	if _, err := TrajectoryMeta("f.jsonl", 2, []byte(`{"resolved": "yes"}`)); err == nil || err.Error() != "f.jsonl:2: field resolved: got JSON string, want bool" {
+		t.Errorf("type error: %v", err)
+	}
+	h, err := SFTHeaderOf("s", 1, []byte(`{"conversations": [{"value": "x\"}"}], "instance_id": "i", "resolved": false, "turns": 42}`))
+	if err != nil || h.Turns != 42 || h.InstanceID != "i" || h.Resolved == nil || *h.Resolved {
+		t.Errorf("header %+v, %v", h, err)
+	}
+}

@@ -1,0 +1,347 @@
+package format
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+)
+
+// A small JSON scanner for the hot paths: it finds the members of an
+// object and the elements of an array as raw byte slices, skipping strings
+// with memchr, so a step that needs a few fields of a 60 KB trajectory
+// does not decode (or even validate character by character) the rest.
+// Whatever it returns as raw is decoded with encoding/json when needed.
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+var errTruncated = fmt.Errorf("unexpected end of JSON")
+
+// skipString returns the index just past the string starting at b[i].
+func skipString(b []byte, i int) (int, error) {
+	j := i + 1
+	for {
+		k := bytes.IndexByte(b[j:], '"')
+		if k < 0 {
+			return 0, errTruncated
+		}
+		j += k
+		n := 0 // backslashes before the quote: odd means escaped
+		for p := j - 1; p > i && b[p] == '\\'; p-- {
+			n++
+		}
+		j++
+		if n%2 == 0 {
+			return j, nil
+		}
+	}
+}
+
+// skipValue returns the index just past the value starting at or after i.
+func skipValue(b []byte, i int) (int, error) {
+	i = skipSpace(b, i)
+	if i >= len(b) {
+		return 0, errTruncated
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for i < len(b) {
+			switch c := b[i]; c {
+			case '"':
+				j, err := skipString(b, i)
+				if err != nil {
+					return 0, err
+				}
+				i = j
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1, nil
+				}
+			}
+			i++
+		}
+		return 0, errTruncated
+	default:
+		j := i
+		for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\n' && b[j] != '\t' && b[j] != '\r' {
+			j++
+		}
+		if lit := string(b[i:j]); lit != "true" && lit != "false" && lit != "null" {
+			if _, err := strconv.ParseFloat(lit, 64); err != nil {
+				return 0, fmt.Errorf("invalid literal %q at byte %d", clip(lit), i)
+			}
+		}
+		return j, nil
+	}
+}
+
+// Members calls fn with the raw key (unquoted only when it has no escapes)
+// and raw value of each member of the object in b.
+func Members(b []byte, fn func(key string, val []byte) error) error {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return fmt.Errorf("want a JSON object")
+	}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return nil
+	}
+	for {
+		i = skipSpace(b, i)
+		if i >= len(b) || b[i] != '"' {
+			return fmt.Errorf("want a member name at byte %d", i)
+		}
+		end, err := skipString(b, i)
+		if err != nil {
+			return err
+		}
+		key := string(b[i+1 : end-1])
+		i = skipSpace(b, end)
+		if i >= len(b) || b[i] != ':' {
+			return fmt.Errorf("want ':' at byte %d", i)
+		}
+		vs := skipSpace(b, i+1)
+		ve, err := skipValue(b, vs)
+		if err != nil {
+			return err
+		}
+		if err := fn(key, b[vs:ve]); err != nil {
+			return err
+		}
+		i = skipSpace(b, ve)
+		if i >= len(b) {
+			return errTruncated
+		}
+		if b[i] == '}' {
+			return nil
+		}
+		if b[i] != ',' {
+			return fmt.Errorf("want ',' or '}' at byte %d", i)
+		}
+		i++
+	}
+}
+
+// Elements calls fn with each raw element of the array in b.
+func Elements(b []byte, fn func(val []byte) error) error {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '[' {
+		return fmt.Errorf("want a JSON array")
+	}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		return nil
+	}
+	for {
+		vs := skipSpace(b, i)
+		ve, err := skipValue(b, vs)
+		if err != nil {
+			return err
+		}
+		if err := fn(b[vs:ve]); err != nil {
+			return err
+		}
+		i = skipSpace(b, ve)
+		if i >= len(b) {
+			return errTruncated
+		}
+		if b[i] == ']' {
+			return nil
+		}
+		if b[i] != ',' {
+			return fmt.Errorf("want ',' or ']' at byte %d", i)
+		}
+		i++
+	}
+}
+
+// kind names a raw JSON value's type as encoding/json does in errors.
+func kind(v []byte) string {
+	if len(v) == 0 {
+		return "nothing"
+	}
+	switch v[0] {
+	case '"':
+		return "string"
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case 't', 'f':
+		return "bool"
+	case 'n':
+		return "null"
+	}
+	return "number"
+}
+
+// rawString decodes a raw JSON string (null = "").
+func rawString(v []byte) (string, bool) {
+	if len(v) == 4 && string(v) == "null" {
+		return "", true
+	}
+	if len(v) < 2 || v[0] != '"' {
+		return "", false
+	}
+	if bytes.IndexByte(v, '\\') < 0 {
+		return string(v[1 : len(v)-1]), true
+	}
+	var s string
+	return s, json.Unmarshal(v, &s) == nil
+}
+
+// TrajectoryMeta reads a trajectory's metadata and the shape of its
+// messages (roles and tool-call ids, no content) from a JSONL line, with
+// the errors DecodeLine would give for these fields.
+func TrajectoryMeta(file string, line int, b []byte) (*Trajectory, error) {
+	t := &Trajectory{}
+	bad := func(field, want string, v []byte) error {
+		return &LineError{File: file, Line: line, Field: field, Msg: fmt.Sprintf("got JSON %s, want %s", kind(v), want)}
+	}
+	str := func(field string, v []byte, dst *string) error {
+		s, ok := rawString(v)
+		if !ok {
+			return bad(field, "string", v)
+		}
+		*dst = s
+		return nil
+	}
+	err := Members(b, func(key string, v []byte) error {
+		switch key {
+		case "instance_id":
+			return str(key, v, &t.InstanceID)
+		case "teacher":
+			return str(key, v, &t.Teacher)
+		case "patch":
+			return str(key, v, &t.Patch)
+		case "gold_patch":
+			return str(key, v, &t.GoldPatch)
+		case "resolved", "semi_resolved":
+			dst := &t.Resolved
+			if key == "semi_resolved" {
+				dst = &t.SemiResolved
+			}
+			switch string(v) {
+			case "true":
+				*dst = true
+			case "false", "null":
+			default:
+				return bad(key, "bool", v)
+			}
+		case "turns", "seed":
+			if string(v) == "null" {
+				return nil
+			}
+			n, err := strconv.ParseInt(string(v), 10, 64)
+			if err != nil {
+				return bad(key, "int", v)
+			}
+			if key == "turns" {
+				t.Turns = int(n)
+			} else {
+				t.Seed = n
+			}
+		case "messages":
+			if string(v) == "null" {
+				return nil
+			}
+			if kind(v) != "array" {
+				return bad(key, "array", v)
+			}
+			return Elements(v, func(m []byte) error {
+				var msg Message
+				err := Members(m, func(k string, mv []byte) error {
+					switch k {
+					case "role":
+						return str("messages.role", mv, &msg.Role)
+					case "tool_call_id":
+						return str("messages.tool_call_id", mv, &msg.ToolCallID)
+					case "tool_calls":
+						if string(mv) == "null" {
+							return nil
+						}
+						return Elements(mv, func(c []byte) error {
+							var call ToolCall
+							err := Members(c, func(ck string, cv []byte) error {
+								if ck == "id" {
+									return str("messages.tool_calls.id", cv, &call.ID)
+								}
+								return nil
+							})
+							msg.ToolCalls = append(msg.ToolCalls, call)
+							return err
+						})
+					}
+					return nil
+				})
+				t.Messages = append(t.Messages, msg)
+				return err
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		if _, ok := err.(*LineError); ok {
+			return nil, err
+		}
+		return nil, &LineError{File: file, Line: line, Msg: "not JSON: " + err.Error()}
+	}
+	return t, nil
+}
+
+func clip(s string) string {
+	if len(s) > 20 {
+		return s[:20] + "..."
+	}
+	return s
+}
+
+// SFTHeaderOf reads the metadata of an SFT line.
+func SFTHeaderOf(file string, line int, b []byte) (SFTHeader, error) {
+	var h SFTHeader
+	err := Members(b, func(key string, v []byte) error {
+		switch key {
+		case "instance_id":
+			s, ok := rawString(v)
+			if !ok {
+				return &LineError{File: file, Line: line, Field: key, Msg: "got JSON " + kind(v) + ", want string"}
+			}
+			h.InstanceID = s
+		case "turns":
+			n, err := strconv.Atoi(string(v))
+			if err != nil {
+				return &LineError{File: file, Line: line, Field: key, Msg: "got JSON " + kind(v) + ", want int"}
+			}
+			h.Turns = n
+		case "resolved":
+			switch string(v) {
+			case "true", "false":
+				r := string(v) == "true"
+				h.Resolved = &r
+			case "null":
+			default:
+				return &LineError{File: file, Line: line, Field: key, Msg: "got JSON " + kind(v) + ", want bool"}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		if le, ok := err.(*LineError); ok {
+			return h, le
+		}
+		return h, &LineError{File: file, Line: line, Msg: "not JSON: " + err.Error()}
+	}
+	return h, nil
+}
