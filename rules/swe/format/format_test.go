@@ -2,6 +2,7 @@ package format
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -143,5 +144,52 @@ func TestScannerAgreesWithDecoder(t *testing.T) {
 	h, err := SFTHeaderOf("s", 1, []byte(`{"conversations": [{"value": "x\"}"}], "instance_id": "i", "resolved": false, "turns": 42}`))
 	if err != nil || h.Turns != 42 || h.InstanceID != "i" || h.Resolved == nil || *h.Resolved {
 		t.Errorf("header %+v, %v", h, err)
+	}
+}
+
+// The fast decoder and writer give exactly what encoding/json gives.
+func TestFastPathsMatchEncodingJSON(t *testing.T) {
+	var buf bytes.Buffer
+	if err := Generate(&buf, 40, 13); err != nil {
+		t.Fatal(err)
+	}
+	tricky := []string{
+		`{"instance_id": "a\u00e9\ud83d\ude00\/", "resolved": true, "messages": [{"role": "user", "content": "<b>&amp;\u2028\b\f\t\u0001 \"q\" \\"}, {"role": "assistant", "content": null, "tool_calls": [{"id": "c", "type": "function", "function": {"name": "execute_bash", "arguments": "{\"command\": \"echo \\u00e9 < x\"}"}}]}, {"role": "tool", "tool_call_id": "c", "content": "lone \ud800 surrogate"}]}`,
+		"{\"instance_id\": \"raw \xff byte\", \"messages\": []}",
+		`{"instance_id": "extra", "unknown_field": 1, "messages": []}`,
+	}
+	lines := append(strings.Split(strings.TrimSpace(buf.String()), "\n"), tricky...)
+	yes := true
+	for n, line := range lines {
+		var want Trajectory
+		if err := DecodeLine("f", n, []byte(line), &want); err != nil {
+			t.Fatal(err)
+		}
+		got, err := DecodeTrajectory("f", n, []byte(line))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wb, _ := json.Marshal(&want)
+		gb, _ := json.Marshal(got)
+		if !bytes.Equal(wb, gb) {
+			t.Errorf("line %d decodes differently:\n%s\n%s", n, gb, wb)
+		}
+		for _, f := range Formats {
+			e := &SFT{InstanceID: want.InstanceID, NumTurns: n, Resolved: &yes, System: "sys <&>", Tools: ToolSchemas}
+			mask := n%2 == 0
+			for _, m := range want.Messages {
+				e.Turns = append(e.Turns, Turn{Role: "user", Content: m.Content}, Turn{Role: "assistant", Content: m.Role + "\xfe", Mask: &mask})
+			}
+			slow, err := e.Marshal(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fast := e.AppendJSON(nil, f); !bytes.Equal(fast, slow) {
+				t.Errorf("line %d, %s: AppendJSON differs:\n%.300s\n%.300s", n, f, fast, slow)
+			}
+		}
+	}
+	if _, err := DecodeTrajectory("f.jsonl", 9, []byte(`{"instance_id": 5}`)); err == nil || !strings.HasPrefix(err.Error(), "f.jsonl:9: field instance_id") {
+		t.Errorf("bad line: %v", err)
 	}
 }

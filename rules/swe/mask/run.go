@@ -1,7 +1,6 @@
 package mask
 
 import (
-	"fmt"
 	"path/filepath"
 
 	"github.com/legobuild/lego/rules/swe/format"
@@ -37,22 +36,19 @@ func Run(in, outDir, name, sft string, m *Masker) (*Stats, error) {
 		ds   []Decision
 	}
 	err = format.Map(r, func(n int, b []byte) (item, error) {
-		var t format.Trajectory
-		if err := format.DecodeLine(path, n, b, &t); err != nil {
+		t, err := format.DecodeTrajectory(path, n, b)
+		if err != nil {
 			return item{}, err
 		}
 		if why := t.Check(); why != "" {
 			return item{}, &format.LineError{File: path, Line: n, Field: "messages", Msg: why}
 		}
-		ds := m.Decide(&t)
-		e, err := Build(&t, ds)
+		ds := m.Decide(t)
+		e, err := Build(t, ds)
 		if err != nil {
 			return item{}, &format.LineError{File: path, Line: n, Field: "messages", Msg: err.Error()}
 		}
-		line, err := e.Marshal(sft)
-		if err != nil {
-			return item{}, fmt.Errorf("%s:%d: %v", path, n, err)
-		}
+		line := e.AppendJSON(make([]byte, 0, len(b)+len(b)/8), sft)
 		return item{append(line, '\n'), ds}, nil
 	}, func(it item) error {
 		stats.Add(it.ds)

@@ -1,0 +1,354 @@
+package format
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// The masking step decodes every trajectory whole and writes every SFT
+// example: with encoding/json, the map-based marshalling and the
+// validate-then-decode of 60 KB lines cost most of its time. These are
+// the same operations on the JSON scanner, byte-compatible with
+// encoding/json (tests compare them on generated and hand-made data);
+// anything unusual falls back to encoding/json.
+
+// errFallback says: decode this line with encoding/json instead.
+var errFallback = fmt.Errorf("use encoding/json")
+
+// DecodeTrajectory decodes a trajectory line, fast when it can, else with
+// DecodeLine (which gives the exact error of a bad line).
+func DecodeTrajectory(file string, line int, b []byte) (*Trajectory, error) {
+	if t, err := decodeFast(b); err == nil {
+		return t, nil
+	}
+	var t Trajectory
+	if err := DecodeLine(file, line, b, &t); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// str decodes a raw JSON string as encoding/json does, or fails.
+func str(v []byte) (string, error) {
+	if len(v) == 4 && string(v) == "null" {
+		return "", nil
+	}
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return "", errFallback
+	}
+	v = v[1 : len(v)-1]
+	if bytes.IndexByte(v, '\\') < 0 {
+		if !utf8.Valid(v) {
+			return "", errFallback
+		}
+		return string(v), nil
+	}
+	out := make([]byte, 0, len(v))
+	for len(v) > 0 {
+		i := bytes.IndexByte(v, '\\')
+		if i < 0 {
+			out = append(out, v...)
+			break
+		}
+		out = append(out, v[:i]...)
+		if i+1 >= len(v) {
+			return "", errFallback
+		}
+		c := v[i+1]
+		v = v[i+2:]
+		switch c {
+		case '"', '\\', '/':
+			out = append(out, c)
+		case 'n':
+			out = append(out, '\n')
+		case 't':
+			out = append(out, '\t')
+		case 'r':
+			out = append(out, '\r')
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'u':
+			r, n := hex4(v)
+			if n == 0 {
+				return "", errFallback
+			}
+			v = v[n:]
+			if utf16.IsSurrogate(r) {
+				r2, n2 := rune(-1), 0
+				if len(v) >= 6 && v[0] == '\\' && v[1] == 'u' {
+					r2, n2 = hex4(v[2:])
+				}
+				if d := utf16.DecodeRune(r, r2); n2 > 0 && d != utf8.RuneError {
+					r = d
+					v = v[2+n2:]
+				} else {
+					r = utf8.RuneError
+				}
+			}
+			out = utf8.AppendRune(out, r)
+		default:
+			return "", errFallback
+		}
+	}
+	if !utf8.Valid(out) {
+		return "", errFallback
+	}
+	return string(out), nil
+}
+
+func hex4(v []byte) (rune, int) {
+	if len(v) < 4 {
+		return 0, 0
+	}
+	n, err := strconv.ParseUint(string(v[:4]), 16, 32)
+	if err != nil {
+		return 0, 0
+	}
+	return rune(n), 4
+}
+
+func boolOf(v []byte, dst *bool) error {
+	switch string(v) {
+	case "true":
+		*dst = true
+	case "false", "null":
+	default:
+		return errFallback
+	}
+	return nil
+}
+
+func intOf(v []byte) (int64, error) {
+	if string(v) == "null" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(string(v), 10, 64)
+	if err != nil {
+		return 0, errFallback
+	}
+	return n, nil
+}
+
+func decodeFast(b []byte) (*Trajectory, error) {
+	t := &Trajectory{}
+	err := Members(b, func(key string, v []byte) (err error) {
+		switch key {
+		case "instance_id":
+			t.InstanceID, err = str(v)
+		case "teacher":
+			t.Teacher, err = str(v)
+		case "patch":
+			t.Patch, err = str(v)
+		case "gold_patch":
+			t.GoldPatch, err = str(v)
+		case "resolved":
+			err = boolOf(v, &t.Resolved)
+		case "semi_resolved":
+			err = boolOf(v, &t.SemiResolved)
+		case "turns":
+			var n int64
+			n, err = intOf(v)
+			t.Turns = int(n)
+		case "seed":
+			t.Seed, err = intOf(v)
+		case "messages":
+			if string(v) == "null" {
+				return nil
+			}
+			err = Elements(v, func(m []byte) error {
+				msg, err := messageFast(m)
+				t.Messages = append(t.Messages, msg)
+				return err
+			})
+		default:
+			return errFallback // a field encoding/json would reject or we do not know
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func messageFast(m []byte) (Message, error) {
+	var msg Message
+	err := Members(m, func(k string, v []byte) (err error) {
+		switch k {
+		case "role":
+			msg.Role, err = str(v)
+		case "content":
+			msg.Content, err = str(v)
+		case "tool_call_id":
+			msg.ToolCallID, err = str(v)
+		case "name":
+			msg.Name, err = str(v)
+		case "tool_calls":
+			if string(v) == "null" {
+				return nil
+			}
+			err = Elements(v, func(c []byte) error {
+				var call ToolCall
+				err := Members(c, func(ck string, cv []byte) (err error) {
+					switch ck {
+					case "id":
+						call.ID, err = str(cv)
+					case "type":
+						call.Type, err = str(cv)
+					case "function":
+						err = Members(cv, func(fk string, fv []byte) (err error) {
+							switch fk {
+							case "name":
+								call.Function.Name, err = str(fv)
+							case "arguments":
+								call.Function.Arguments, err = str(fv)
+							default:
+								return errFallback
+							}
+							return err
+						})
+					default:
+						return errFallback
+					}
+					return err
+				})
+				msg.ToolCalls = append(msg.ToolCalls, call)
+				return err
+			})
+		default:
+			return errFallback
+		}
+		return err
+	})
+	return msg, err
+}
+
+// appendString appends s as encoding/json writes it (HTML-safe).
+func appendString(dst []byte, s string) []byte {
+	const hexd = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexd[c>>4], hexd[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexd[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// AppendJSON appends e as one JSONL line of format f, byte for byte what
+// Marshal writes (no newline).
+func (e *SFT) AppendJSON(dst []byte, f string) []byte {
+	t := TagsOf(f)
+	msg := func(dst []byte, role, content string, mask *bool) []byte {
+		// Keys in sorted order, as encoding/json writes maps.
+		ms := []member{
+			{t.RoleTag, func(d []byte) []byte { return appendString(append(appendString(d, t.RoleTag), ':'), role) }},
+			{t.ContentTag, func(d []byte) []byte { return appendString(append(appendString(d, t.ContentTag), ':'), content) }},
+		}
+		if mask != nil {
+			ms = append(ms, member{"turn_mask", func(d []byte) []byte { return strconv.AppendBool(append(d, `"turn_mask":`...), *mask) }})
+		}
+		return writeObject(dst, ms)
+	}
+	messages := func(dst []byte) []byte {
+		dst = appendString(dst, t.Messages)
+		dst = append(dst, ':', '[')
+		first := true
+		if f == OpenAI && e.System != "" {
+			dst = msg(dst, t.SystemTag, e.System, nil)
+			first = false
+		}
+		for _, turn := range e.Turns {
+			if !first {
+				dst = append(dst, ',')
+			}
+			first = false
+			dst = msg(dst, tagOf(t, turn.Role), turn.Content, turn.Mask)
+		}
+		return append(dst, ']')
+	}
+	ms := []member{
+		{t.Messages, messages},
+		{"instance_id", func(d []byte) []byte { return appendString(append(d, `"instance_id":`...), e.InstanceID) }},
+		{"tools", func(d []byte) []byte { return appendString(append(d, `"tools":`...), e.Tools) }},
+		{"turns", func(d []byte) []byte { return strconv.AppendInt(append(d, `"turns":`...), int64(e.NumTurns), 10) }},
+	}
+	if e.Resolved != nil {
+		ms = append(ms, member{"resolved", func(d []byte) []byte { return strconv.AppendBool(append(d, `"resolved":`...), *e.Resolved) }})
+	}
+	if f == ShareGPT && e.System != "" {
+		ms = append(ms, member{"system", func(d []byte) []byte { return appendString(append(d, `"system":`...), e.System) }})
+	}
+	return writeObject(dst, ms)
+}
+
+// member is one key of an object and how to write it.
+type member struct {
+	k string
+	w func([]byte) []byte
+}
+
+// writeObject writes the members sorted by key, as encoding/json does
+// for maps.
+func writeObject(dst []byte, ms []member) []byte {
+	for i := 1; i < len(ms); i++ {
+		for j := i; j > 0 && ms[j].k < ms[j-1].k; j-- {
+			ms[j], ms[j-1] = ms[j-1], ms[j]
+		}
+	}
+	dst = append(dst, '{')
+	for i, m := range ms {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = m.w(dst)
+	}
+	return append(dst, '}')
+}
