@@ -6,9 +6,10 @@
 package filter
 
 import (
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+
+	"github.com/cespare/xxhash/v2"
 
 	"github.com/legobuild/lego/rules/swe/format"
 )
@@ -101,15 +102,15 @@ func Judge(t *format.Trajectory, o Options) Verdict {
 // Dedup remembers what it has seen: the same line twice, or the same
 // run (instance, teacher, seed) recorded twice.
 type Dedup struct {
-	lines map[[32]byte]bool
+	lines map[uint64]bool
 	runs  map[string]bool
 }
 
 // NewDedup makes an empty Dedup.
-func NewDedup() *Dedup { return &Dedup{lines: map[[32]byte]bool{}, runs: map[string]bool{}} }
+func NewDedup() *Dedup { return &Dedup{lines: map[uint64]bool{}, runs: map[string]bool{}} }
 
 // Seen records the trajectory and says whether it was seen before.
-func (d *Dedup) Seen(sum [32]byte, t *format.Trajectory) bool {
+func (d *Dedup) Seen(sum uint64, t *format.Trajectory) bool {
 	run := fmt.Sprintf("%s\x00%s\x00%d", t.InstanceID, t.Teacher, t.Seed)
 	dup := d.lines[sum] || (t.Teacher != "" && d.runs[run])
 	d.lines[sum] = true
@@ -119,8 +120,9 @@ func (d *Dedup) Seen(sum [32]byte, t *format.Trajectory) bool {
 	return dup
 }
 
-// Sum is the digest Dedup compares lines by.
-func Sum(line []byte) [32]byte { return sha256.Sum256(line) }
+// Sum is the digest Dedup compares lines by: 64 bits of xxhash, for which
+// a collision among a few million lines is a one-in-a-million event.
+func Sum(line []byte) uint64 { return xxhash.Sum64(line) }
 
 // Report is what the filter did.
 type Report struct {

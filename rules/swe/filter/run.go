@@ -26,7 +26,7 @@ func Run(inputs []string, outDir string, o Options) (*Report, error) {
 	rep, dedup := NewReport(), NewDedup()
 	type item struct {
 		line    []byte
-		sum     [32]byte
+		sum     uint64
 		t       format.Trajectory // metadata only: messages dropped
 		verdict Verdict
 		where   string
