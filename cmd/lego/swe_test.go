@@ -34,7 +34,7 @@ curriculum(name = "stages", dataset = ":masked", bins = ` + bins + `)
 	build("[]", "[50, 70, 100]")
 	expect("//:filtered TrajFilter", "//:masked TrajMask", "//:stages Curriculum")
 	for k := 1; k <= 3; k++ {
-		if _, err := os.Stat(filepath.Join(root, "lego-out/stages", "stage"+string(rune('0'+k))+".jsonl")); err != nil {
+		if _, err := os.Stat(filepath.Join(root, "lego-out/stages", "stage"+string(rune('0'+k)), "bin1.jsonl")); err != nil {
 			t.Error(err)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/legobuild/lego/rules/swe/format"
 )
@@ -16,8 +17,12 @@ const (
 	HistogramFile = "turns.svg"
 )
 
-// StageFile names stage k (0-based) of a curriculum.
-func StageFile(k int) string { return fmt.Sprintf("stage%d.jsonl", k+1) }
+// BinFile names the data of bin k (0-based); StageDir names the folder of
+// stage k, which holds hard links to its bins' files. LLaMA-Factory loads
+// every file of a dataset folder, so the cumulative stages cost no copy:
+// each example is written once.
+func BinFile(k int) string  { return fmt.Sprintf("bin%d.jsonl", k+1) }
+func StageDir(k int) string { return fmt.Sprintf("stage%d", k+1) }
 
 // Run splits the SFT dataset in the directory in (a masked_dataset's
 // output: dataset_info.json naming one data file) into stage datasets in
@@ -44,7 +49,7 @@ func Run(in, outDir, name string, bins []int, cumulative bool) (*Stats, error) {
 		}
 	}
 	for k := range bins {
-		if ws[k], err = format.Create(filepath.Join(outDir, StageFile(k))); err != nil {
+		if ws[k], err = format.Create(filepath.Join(outDir, BinFile(k))); err != nil {
 			abort()
 			return nil, err
 		}
@@ -62,27 +67,41 @@ func Run(in, outDir, name string, bins []int, cumulative bool) (*Stats, error) {
 		return item{b, h}, nil
 	}, func(it item) error {
 		stats.Add(it.h.Turns, it.h.Resolved)
-		for _, s := range Stages(Bin(it.h.Turns, bins), len(bins), cumulative) {
-			if _, err := ws[s].Write(it.line); err != nil {
-				return err
-			}
-			if _, err := ws[s].Write([]byte{'\n'}); err != nil {
-				return err
-			}
+		b := Bin(it.h.Turns, bins)
+		if b < 0 {
+			return nil
 		}
-		return nil
+		if _, err := ws[b].Write(it.line); err != nil {
+			return err
+		}
+		_, err := ws[b].Write([]byte{'\n'})
+		return err
 	})
 	if err != nil {
 		abort()
 		return nil, err
 	}
-	infos := map[string]format.DatasetInfo{}
-	for k, w := range ws {
+	for _, w := range ws {
 		if err := w.Commit(); err != nil {
 			return nil, err
 		}
+	}
+	infos := map[string]format.DatasetInfo{}
+	for k := range bins {
+		dir := filepath.Join(outDir, StageDir(k))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		for b := range bins {
+			if !slices.Contains(Stages(b, len(bins), cumulative), k) {
+				continue
+			}
+			if err := os.Link(filepath.Join(outDir, BinFile(b)), filepath.Join(dir, BinFile(b))); err != nil {
+				return nil, err
+			}
+		}
 		e := info
-		e.FileName = StageFile(k)
+		e.FileName = StageDir(k)
 		infos[fmt.Sprintf("%s_stage%d", name, k+1)] = e
 	}
 	stats.Finish()
