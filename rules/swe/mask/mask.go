@@ -90,6 +90,8 @@ func isName(s string) bool {
 // Masker decides turn masks.
 type Masker struct {
 	errors, exempt []Pattern
+	errScan        *multi
+	exScan         *multi
 }
 
 // New makes a masker; nil or empty lists mean the defaults.
@@ -108,6 +110,7 @@ func New(errorSpecs, exemptSpecs []string) (*Masker, error) {
 	if m.exempt, err = Compile(exemptSpecs); err != nil {
 		return nil, fmt.Errorf("exempt_patterns: %w", err)
 	}
+	m.errScan, m.exScan = newMulti(m.errors), newMulti(m.exempt)
 	return m, nil
 }
 
@@ -151,21 +154,32 @@ func (m *Masker) Decide(t *format.Trajectory) []Decision {
 		}
 		results := resultsOf(t.Messages, i)
 		errName := ""
-	results:
+		hit := make([]bool, len(m.errors))
 		for _, r := range results {
-			lower := ""
-			for _, p := range m.errors {
-				if p.match(r, &lower) {
+			m.errScan.candidates(r, hit)
+		}
+		for pi, p := range m.errors {
+			if !hit[pi] {
+				continue
+			}
+			for _, r := range results {
+				if p.Re.MatchString(r) {
 					errName = p.Name
-					break results
+					break
 				}
+			}
+			if errName != "" {
+				break
 			}
 		}
 		if errName != "" {
+			ex := make([]bool, len(m.exempt))
 			for _, c := range msg.ToolCalls {
-				lower := ""
-				for _, p := range m.exempt {
-					if d.Exempt == "" && p.match(c.Function.Arguments, &lower) {
+				m.exScan.candidates(c.Function.Arguments, ex)
+			}
+			for pi, p := range m.exempt {
+				for _, c := range msg.ToolCalls {
+					if d.Exempt == "" && ex[pi] && p.Re.MatchString(c.Function.Arguments) {
 						d.Exempt = p.Name
 					}
 				}

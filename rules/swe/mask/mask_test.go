@@ -164,6 +164,16 @@ func TestPrefilterAgreesWithRegexp(t *testing.T) {
 		"Invalid tool call", "INVALID TOOL CALL here", "parameter `path` is required", "Parameter path is Required",
 		"IndentationError: x", "TabError:", "python -m pytest -x", "python repro_bug.py", "test_foo.py", "foo_test.py",
 		"No replacement was performed", "bash: x: command not found", "Traceback (most recent call last):"}
+	scan := newMulti(pats)
+	for _, s := range texts {
+		hit := make([]bool, len(pats))
+		scan.candidates(s, hit)
+		for i, p := range pats {
+			if p.Re.MatchString(s) && !hit[i] {
+				t.Errorf("the one-pass scan misses %s in %q", p.Name, s)
+			}
+		}
+	}
 	for _, p := range pats {
 		if p.t == nil && p.Name != "tests" {
 			t.Errorf("pattern %s has no trigger: it always runs the regexp", p.Name)

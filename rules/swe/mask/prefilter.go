@@ -105,3 +105,102 @@ func (t *trigger) may(text string, lower *string) bool {
 	}
 	return false
 }
+
+// multi finds, in one pass over a text, which patterns' trigger literals
+// occur in it, ignoring ASCII case: an Aho-Corasick automaton over all the
+// literals. A tool result is then scanned once, not once per literal, and
+// only the patterns it names run their regular expressions. Case is
+// ignored for every literal, which only widens the candidates: the
+// regular expression decides.
+type multi struct {
+	next   [][256]int32
+	out    [][]int32 // state -> patterns with a literal ending here
+	always []int32   // patterns without a trigger
+	n      int
+}
+
+var lowerASCII = func() (t [256]byte) {
+	for i := range t {
+		t[i] = byte(i)
+		if i >= 'A' && i <= 'Z' {
+			t[i] = byte(i) + 'a' - 'A'
+		}
+	}
+	return t
+}()
+
+func newMulti(pats []Pattern) *multi {
+	m := &multi{next: make([][256]int32, 1), out: make([][]int32, 1), n: len(pats)}
+	goTo := []map[byte]int32{{}}
+	for pi, p := range pats {
+		if p.t == nil {
+			m.always = append(m.always, int32(pi))
+			continue
+		}
+		for _, lit := range p.t.lits {
+			s := int32(0)
+			for i := 0; i < len(lit); i++ {
+				c := lowerASCII[lit[i]]
+				nx, ok := goTo[s][c]
+				if !ok {
+					nx = int32(len(goTo))
+					goTo = append(goTo, map[byte]int32{})
+					m.out = append(m.out, nil)
+					goTo[s][c] = nx
+				}
+				s = nx
+			}
+			if !slicesContains(m.out[s], int32(pi)) {
+				m.out[s] = append(m.out[s], int32(pi))
+			}
+		}
+	}
+	// Breadth first: failure links, then the full transition table.
+	m.next = make([][256]int32, len(goTo))
+	fail := make([]int32, len(goTo))
+	queue := []int32{}
+	for c, nx := range goTo[0] {
+		m.next[0][c] = nx
+		queue = append(queue, nx)
+	}
+	for len(queue) > 0 {
+		s := queue[0]
+		queue = queue[1:]
+		m.out[s] = append(m.out[s], m.out[fail[s]]...)
+		for c := range 256 {
+			if nx, ok := goTo[s][byte(c)]; ok {
+				fail[nx] = m.next[fail[s]][c]
+				m.next[s][c] = nx
+				queue = append(queue, nx)
+			} else {
+				m.next[s][c] = m.next[fail[s]][c]
+			}
+		}
+	}
+	return m
+}
+
+func slicesContains(xs []int32, x int32) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// candidates sets hit[i] for the patterns that may match text.
+func (m *multi) candidates(text string, hit []bool) {
+	for _, p := range m.always {
+		hit[p] = true
+	}
+	s := int32(0)
+	for i := 0; i < len(text); i++ {
+		s = m.next[s][lowerASCII[text[i]]]
+		if o := m.out[s]; o != nil {
+			for _, p := range o {
+				hit[p] = true
+			}
+		}
+	}
+}
