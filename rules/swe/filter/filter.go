@@ -6,7 +6,6 @@
 package filter
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/cespare/xxhash/v2"
@@ -160,5 +159,3 @@ func (r *Report) Add(v Verdict, where, instance string) {
 		r.Examples[v.Reason] = append(r.Examples[v.Reason], ex)
 	}
 }
-
-func marshal(t *format.Trajectory) ([]byte, error) { return json.Marshal(t) }

@@ -84,3 +84,23 @@ func TestRunReportsDrops(t *testing.T) {
 		t.Errorf("examples %v", ex)
 	}
 }
+
+// A trajectory found semi-resolved by its patch says so in the output.
+func TestRunMarksSemiResolved(t *testing.T) {
+	dir := t.TempDir()
+	gold := "--- a/x.py\n+++ b/x.py\n"
+	semi := tr(false, 2, gold+"--- a/y.py\n+++ b/y.py\n", gold)
+	semi.SemiResolved = false
+	b, _ := json.Marshal(semi)
+	in := filepath.Join(dir, "t.jsonl")
+	os.WriteFile(in, append(b, '\n'), 0o644)
+	rep, err := Run([]string{in}, filepath.Join(dir, "out"), Options{Keep: []string{Resolved, SemiResolved}})
+	if err != nil || rep.KeptSemi != 1 {
+		t.Fatalf("%+v %v", rep, err)
+	}
+	out, _ := os.ReadFile(filepath.Join(dir, "out", DataFile))
+	var got format.Trajectory
+	if err := json.Unmarshal(out, &got); err != nil || !got.SemiResolved || got.InstanceID != semi.InstanceID {
+		t.Errorf("output %s: %v", out, err)
+	}
+}

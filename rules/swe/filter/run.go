@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"bytes"
 	"fmt"
 	"path/filepath"
 
@@ -47,15 +48,10 @@ func Run(inputs []string, outDir string, o Options) (*Report, error) {
 			}
 			it := item{line: b, sum: Sum(b), verdict: Judge(t, o), where: fmt.Sprintf("%s:%d", filepath.Base(path), n)}
 			if it.verdict.Keep && it.verdict.Kind == SemiResolved && !t.SemiResolved {
-				// Found semi-resolved by its patch: say so in the output.
-				var full format.Trajectory
-				if err := format.DecodeLine(path, n, b, &full); err != nil {
-					return item{}, err
-				}
-				full.SemiResolved = true
-				if it.line, err = marshal(&full); err != nil {
-					return item{}, err
-				}
+				// Found semi-resolved by its patch: say so in the output,
+				// as a last member (the last of a repeated key wins).
+				end := bytes.LastIndexByte(b, '}')
+				it.line = append(append(append([]byte(nil), b[:end]...), `,"semi_resolved":true`...), b[end:]...)
 			}
 			t.Messages = nil
 			it.t = *t

@@ -1,6 +1,7 @@
 package format
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -150,25 +151,40 @@ var ToolSchemas = func() string {
 	return string(b)
 }()
 
-// CallJSON renders tool calls as a function_call turn's content:
-// {"name": ..., "arguments": {...}} for one call, a list for several.
-// Arguments that are not a JSON object stay a string.
+// CallJSON renders tool calls as {"name": ..., "arguments": {...}} for one
+// call, a list for several. Valid arguments are kept as the model wrote
+// them, compacted (no re-encoding through Go maps: this runs for every
+// turn of every trajectory); others stay a string.
 func CallJSON(calls []ToolCall) string {
-	items := make([]map[string]any, len(calls))
-	for i, c := range calls {
-		var args any
-		if json.Unmarshal([]byte(c.Function.Arguments), &args) != nil {
-			args = c.Function.Arguments
-		}
-		items[i] = map[string]any{"name": c.Function.Name, "arguments": args}
-	}
 	var b []byte
-	if len(items) == 1 {
-		b, _ = json.Marshal(items[0])
-	} else {
-		b, _ = json.Marshal(items)
+	if len(calls) > 1 {
+		b = append(b, '[')
+	}
+	for i, c := range calls {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"name":`...)
+		b = appendString(b, c.Function.Name)
+		b = append(b, `,"arguments":`...)
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, []byte(c.Function.Arguments)); err == nil && buf.Len() > 0 {
+			b = append(b, buf.Bytes()...)
+		} else {
+			b = appendString(b, c.Function.Arguments)
+		}
+		b = append(b, '}')
+	}
+	if len(calls) > 1 {
+		b = append(b, ']')
 	}
 	return string(b)
+}
+
+// ObjectJSON tells whether s is a JSON object (tool-call arguments must be).
+func ObjectJSON(s string) bool {
+	t := strings.TrimSpace(s)
+	return strings.HasPrefix(t, "{") && json.Valid([]byte(t))
 }
 
 // SortedKeys returns m's keys in order (for stable stats).

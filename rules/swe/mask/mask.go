@@ -23,7 +23,6 @@
 package mask
 
 import (
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
@@ -143,8 +142,7 @@ func (m *Masker) Decide(t *format.Trajectory) []Decision {
 			continue
 		}
 		for _, c := range msg.ToolCalls {
-			var args map[string]any
-			if !knownTools[c.Function.Name] || json.Unmarshal([]byte(c.Function.Arguments), &args) != nil {
+			if !knownTools[c.Function.Name] || !format.ObjectJSON(c.Function.Arguments) {
 				d.Masked, d.Reason = true, "invalid_tool_call"
 			}
 		}
