@@ -114,7 +114,7 @@ func (r readCloser) Close() error { return r.close() }
 type Writer struct {
 	path string
 	tmp  *os.File
-	buf  *bufio.Writer
+	buf  *pwriter
 	z    io.WriteCloser
 	w    io.Writer
 }
@@ -128,7 +128,7 @@ func Create(path string) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &Writer{path: path, tmp: tmp, buf: bufio.NewWriterSize(tmp, 1<<20)}
+	w := &Writer{path: path, tmp: tmp, buf: newPWriter(tmp)}
 	w.w = w.buf
 	switch {
 	case strings.HasSuffix(path, ".gz"):
@@ -171,8 +171,103 @@ func (w *Writer) Commit() error {
 
 // Abort drops what was written.
 func (w *Writer) Abort() {
+	w.buf.Flush()
 	w.tmp.Close()
 	os.Remove(w.tmp.Name())
+}
+
+// pwriter buffers writes into chunks and writes the chunks at their
+// offsets from several goroutines. The kernel's copy into the page cache
+// is most of the cost of writing a gigabyte, and one thread does it at
+// about 600 MB/s on the machines we measured: in parallel the data
+// plane's writes keep up with its parsing.
+type pwriter struct {
+	f     *os.File
+	cur   []byte
+	off   int64
+	jobs  chan pchunk
+	free  chan []byte
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	err   error
+	flush bool
+}
+
+type pchunk struct {
+	off int64
+	b   []byte
+}
+
+const pchunkSize = 4 << 20
+
+func newPWriter(f *os.File) *pwriter {
+	n := runtime.GOMAXPROCS(0)
+	p := &pwriter{f: f, jobs: make(chan pchunk, n), free: make(chan []byte, 2*n)}
+	for range 2 * n {
+		p.free <- make([]byte, 0, pchunkSize)
+	}
+	p.cur = <-p.free
+	for range n {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			for c := range p.jobs {
+				if _, err := p.f.WriteAt(c.b, c.off); err != nil {
+					p.mu.Lock()
+					if p.err == nil {
+						p.err = err
+					}
+					p.mu.Unlock()
+				}
+				p.free <- c.b[:0]
+			}
+		}()
+	}
+	return p
+}
+
+func (p *pwriter) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	err := p.err
+	p.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	n := len(b)
+	for len(b) > 0 {
+		room := pchunkSize - len(p.cur)
+		if room > len(b) {
+			room = len(b)
+		}
+		p.cur = append(p.cur, b[:room]...)
+		b = b[room:]
+		if len(p.cur) >= pchunkSize {
+			p.dispatch()
+		}
+	}
+	return n, nil
+}
+
+func (p *pwriter) dispatch() {
+	if len(p.cur) == 0 {
+		return
+	}
+	p.jobs <- pchunk{p.off, p.cur}
+	p.off += int64(len(p.cur))
+	p.cur = <-p.free
+}
+
+// Flush writes what is buffered and waits for the writers; it may be
+// called once.
+func (p *pwriter) Flush() error {
+	if p.flush {
+		return p.err
+	}
+	p.flush = true
+	p.dispatch()
+	close(p.jobs)
+	p.wg.Wait()
+	return p.err
 }
 
 // WriteJSON writes v as a JSON file (not JSONL), atomically.
