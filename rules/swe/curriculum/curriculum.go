@@ -8,7 +8,9 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 
 	"gonum.org/v1/plot"
@@ -129,21 +131,12 @@ func (s *Stats) Finish() {
 		buckets[k] = v
 	}
 	var xs, ys []float64
-	for _, k := range sortedInts(buckets) {
+	for _, k := range slices.Sorted(maps.Keys(buckets)) {
 		v := buckets[k]
 		xs = append(xs, float64(k*10+5))
 		ys = append(ys, float64(v[1])/float64(v[0]))
 	}
 	s.PearsonBuckets = Pearson(xs, ys)
-}
-
-func sortedInts[V any](m map[int]V) []int {
-	ks := make([]int, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Ints(ks)
-	return ks
 }
 
 // Pearson is the correlation coefficient of xs and ys, nil when it is not

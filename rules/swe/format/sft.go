@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strings"
 )
 
@@ -185,14 +184,4 @@ func CallJSON(calls []ToolCall) string {
 func ObjectJSON(s string) bool {
 	t := strings.TrimSpace(s)
 	return strings.HasPrefix(t, "{") && json.Valid([]byte(t))
-}
-
-// SortedKeys returns m's keys in order (for stable stats).
-func SortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
