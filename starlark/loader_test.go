@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/legobuild/lego/internal/testenv"
+
 	"github.com/legobuild/lego/engine"
 )
 
@@ -26,15 +28,7 @@ func writeWorkspace(t *testing.T, text string) string {
 			files[cur] += line
 		}
 	}
-	for p, body := range files {
-		full := filepath.Join(root, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testenv.WriteFiles(t, root, files)
 	return root
 }
 

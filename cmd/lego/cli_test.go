@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/legobuild/lego/engine"
+	"github.com/legobuild/lego/internal/testenv"
 )
 
 var legoBin string
@@ -90,15 +91,7 @@ func counts(t *testing.T, r result) (int, int, int) {
 
 func writeFiles(t *testing.T, root string, files map[string]string) {
 	t.Helper()
-	for p, body := range files {
-		full := filepath.Join(root, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testenv.WriteFiles(t, root, files)
 }
 
 // copyTree copies a source tree (not lego-out).

@@ -242,3 +242,18 @@ func Store(tb testing.TB) *cas.Disk {
 	tb.Cleanup(func() { s.Close() })
 	return s
 }
+
+// WriteFiles writes files (slash path -> content) under root, making
+// directories as needed.
+func WriteFiles(tb testing.TB, root string, files map[string]string) {
+	tb.Helper()
+	for p, body := range files {
+		full := filepath.Join(root, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(body), 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}

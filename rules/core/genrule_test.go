@@ -1,10 +1,10 @@
 package core_test
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/legobuild/lego/internal/testenv"
 
 	"github.com/legobuild/lego/engine"
 	"github.com/legobuild/lego/starlark"
@@ -26,15 +26,7 @@ func analyze(t *testing.T, build, target string) (string, error) {
 		"q/y.txt":    "y",
 		"p/sub/c.py": "",
 	}
-	for p, body := range files {
-		full := filepath.Join(root, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testenv.WriteFiles(t, root, files)
 	l, err := starlark.NewLoader(root, nil)
 	if err != nil {
 		t.Fatal(err)
