@@ -272,7 +272,7 @@ func (b *builder) run(n *node) (cached bool, err error) {
 	var estimate time.Duration
 	if b.o.History != nil {
 		rec = b.recordOf(a, k)
-		estimate = b.o.History.record(rec)
+		estimate = b.o.History.lastDuration(rec)
 	}
 	req := &executors.Request{Action: k.action, Command: k.command, Dirs: k.dirs,
 		Limits: executors.Limits{CPU: a.Resources.CPU, Memory: a.Resources.Memory,
@@ -296,6 +296,9 @@ func (b *builder) run(n *node) (cached bool, err error) {
 		return false, fmt.Errorf("%s: %w", a.Describe(), err)
 	}
 	defer b.pool.release(a.Resources)
+	if rec != nil {
+		b.o.History.record(rec)
+	}
 	start := time.Now()
 	b.o.Listener.Event(&Event{Type: EvActionStarted, Time: start, Label: a.Owner.String(),
 		Action: a.Describe(), Mnemonic: a.Mnemonic, Key: k.key.Hash})

@@ -64,19 +64,25 @@ func (h *History) load() {
 	}
 }
 
-// record records an executed action and computes why it ran. It returns
-// how long the action took last time it ran, 0 if unknown.
-func (h *History) record(r *ActionRecord) time.Duration {
+// record records an action about to run and computes why it runs.
+func (h *History) record(r *ActionRecord) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.load()
-	old := h.prev[r.id()]
-	r.Reasons = diffRecords(old, r)
+	r.Reasons = diffRecords(h.prev[r.id()], r)
 	h.ran = append(h.ran, r)
-	if old == nil {
-		return 0
+}
+
+// lastDuration is how long the action took the last time it ran, 0 if
+// unknown: the GPU scheduler's estimate.
+func (h *History) lastDuration(r *ActionRecord) time.Duration {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.load()
+	if old := h.prev[r.id()]; old != nil {
+		return old.Duration
 	}
-	return old.Duration
+	return 0
 }
 
 // ranFor sets the duration of a recorded action once it has run.
