@@ -2,6 +2,7 @@ package format
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"strconv"
 	"unicode/utf16"
@@ -21,7 +22,21 @@ var errFallback = fmt.Errorf("use encoding/json")
 // DecodeTrajectory decodes a trajectory line, fast when it can, else with
 // DecodeLine (which gives the exact error of a bad line).
 func DecodeTrajectory(file string, line int, b []byte) (*Trajectory, error) {
-	if t, err := decodeFast(b); err == nil {
+	if t, err := decodeFast(b, false); err == nil {
+		return t, nil
+	}
+	var t Trajectory
+	if err := DecodeLine(file, line, b, &t); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// DecodeForSFT decodes a trajectory for building SFT data: every message
+// keeps its content as Raw text, and only tool results (which error
+// patterns read) are decoded into Content as well.
+func DecodeForSFT(file string, line int, b []byte) (*Trajectory, error) {
+	if t, err := decodeFast(b, true); err == nil {
 		return t, nil
 	}
 	var t Trajectory
@@ -134,7 +149,7 @@ func intOf(v []byte) (int64, error) {
 	return n, nil
 }
 
-func decodeFast(b []byte) (*Trajectory, error) {
+func decodeFast(b []byte, lazy bool) (*Trajectory, error) {
 	t := &Trajectory{}
 	err := Members(b, func(key string, v []byte) (err error) {
 		switch key {
@@ -161,7 +176,7 @@ func decodeFast(b []byte) (*Trajectory, error) {
 				return nil
 			}
 			err = Elements(v, func(m []byte) error {
-				msg, err := messageFast(m)
+				msg, err := messageFast(m, lazy)
 				t.Messages = append(t.Messages, msg)
 				return err
 			})
@@ -176,13 +191,21 @@ func decodeFast(b []byte) (*Trajectory, error) {
 	return t, nil
 }
 
-func messageFast(m []byte) (Message, error) {
+func messageFast(m []byte, lazy bool) (Message, error) {
 	var msg Message
+	var rawContent []byte
 	err := Members(m, func(k string, v []byte) (err error) {
 		switch k {
 		case "role":
 			msg.Role, err = str(v)
 		case "content":
+			if lazy {
+				if string(v) != "null" && (len(v) < 2 || v[0] != '"') {
+					return errFallback
+				}
+				rawContent = v
+				return nil
+			}
 			msg.Content, err = str(v)
 		case "tool_call_id":
 			msg.ToolCallID, err = str(v)
@@ -225,13 +248,30 @@ func messageFast(m []byte) (Message, error) {
 		}
 		return err
 	})
+	if err == nil && lazy {
+		msg.Raw = Text{}
+		if len(rawContent) >= 2 && rawContent[0] == '"' {
+			body := rawContent[1 : len(rawContent)-1]
+			if !validBody(body) {
+				return msg, errFallback // encoding/json decides (and reports)
+			}
+			msg.Raw = Text(body)
+		}
+		if msg.Role == "tool" && len(rawContent) > 0 && rawContent[0] == '"' {
+			msg.Content, err = str(rawContent)
+		}
+	}
 	return msg, err
 }
 
 // appendString appends s as encoding/json writes it (HTML-safe).
 func appendString(dst []byte, s string) []byte {
+	return append(appendEscaped(append(dst, '"'), s), '"')
+}
+
+// appendEscaped appends the body of s's JSON string.
+func appendEscaped(dst []byte, s string) []byte {
 	const hexd = "0123456789abcdef"
-	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -278,19 +318,22 @@ func appendString(dst []byte, s string) []byte {
 		}
 		i += size
 	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return append(dst, s[start:]...)
 }
 
-// AppendJSON appends e as one JSONL line of format f, byte for byte what
-// Marshal writes (no newline).
+func appendText(dst []byte, t Text) []byte {
+	return append(append(append(dst, '"'), t...), '"')
+}
+
+// AppendJSON appends e as one JSONL line of format f (no newline): keys
+// sorted, as encoding/json writes maps; texts copied as they are.
 func (e *SFT) AppendJSON(dst []byte, f string) []byte {
 	t := TagsOf(f)
-	msg := func(dst []byte, role, content string, mask *bool) []byte {
+	msg := func(dst []byte, role string, content Text, mask *bool) []byte {
 		// Keys in sorted order, as encoding/json writes maps.
 		ms := []member{
 			{t.RoleTag, func(d []byte) []byte { return appendString(append(appendString(d, t.RoleTag), ':'), role) }},
-			{t.ContentTag, func(d []byte) []byte { return appendString(append(appendString(d, t.ContentTag), ':'), content) }},
+			{t.ContentTag, func(d []byte) []byte { return appendText(append(appendString(d, t.ContentTag), ':'), content) }},
 		}
 		if mask != nil {
 			ms = append(ms, member{"turn_mask", func(d []byte) []byte { return strconv.AppendBool(append(d, `"turn_mask":`...), *mask) }})
@@ -301,7 +344,7 @@ func (e *SFT) AppendJSON(dst []byte, f string) []byte {
 		dst = appendString(dst, t.Messages)
 		dst = append(dst, ':', '[')
 		first := true
-		if f == OpenAI && e.System != "" {
+		if f == OpenAI && len(e.System) > 0 {
 			dst = msg(dst, t.SystemTag, e.System, nil)
 			first = false
 		}
@@ -310,7 +353,7 @@ func (e *SFT) AppendJSON(dst []byte, f string) []byte {
 				dst = append(dst, ',')
 			}
 			first = false
-			dst = msg(dst, tagOf(t, turn.Role), turn.Content, turn.Mask)
+			dst = msg(dst, tagOf(t, turn.Role), turn.Text, turn.Mask)
 		}
 		return append(dst, ']')
 	}
@@ -323,8 +366,8 @@ func (e *SFT) AppendJSON(dst []byte, f string) []byte {
 	if e.Resolved != nil {
 		ms = append(ms, member{"resolved", func(d []byte) []byte { return strconv.AppendBool(append(d, `"resolved":`...), *e.Resolved) }})
 	}
-	if f == ShareGPT && e.System != "" {
-		ms = append(ms, member{"system", func(d []byte) []byte { return appendString(append(d, `"system":`...), e.System) }})
+	if f == ShareGPT && len(e.System) > 0 {
+		ms = append(ms, member{"system", func(d []byte) []byte { return appendText(append(d, `"system":`...), e.System) }})
 	}
 	return writeObject(dst, ms)
 }
@@ -351,4 +394,54 @@ func writeObject(dst []byte, ms []member) []byte {
 		dst = m.w(dst)
 	}
 	return append(dst, '}')
+}
+
+// validBody tells whether b is a valid JSON string body that can be copied
+// to the output as it is: no raw control characters, only JSON escapes,
+// valid UTF-8 (encoding/json would replace bad bytes). It runs over most
+// of every trajectory, so it jumps from backslash to backslash and looks
+// for control characters eight bytes at a time.
+func validBody(b []byte) bool {
+	if hasControl(b) || !utf8.Valid(b) {
+		return false
+	}
+	for i := 0; ; {
+		k := bytes.IndexByte(b[i:], '\\')
+		if k < 0 {
+			return true
+		}
+		i += k + 1
+		if i >= len(b) {
+			return false
+		}
+		switch b[i] {
+		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			i++
+		case 'u':
+			if _, n := hex4(b[i+1:]); n == 0 {
+				return false
+			}
+			i += 5
+		default:
+			return false
+		}
+	}
+}
+
+// hasControl tells whether b holds a byte below 0x20.
+func hasControl(b []byte) bool {
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		// A byte below 0x20 (exact for thresholds up to 0x80).
+		if (x-0x2020202020202020)&^x&0x8080808080808080 != 0 {
+			return true
+		}
+	}
+	for ; i < len(b); i++ {
+		if b[i] < 0x20 {
+			return true
+		}
+	}
+	return false
 }

@@ -123,6 +123,9 @@ type Message struct {
 	ToolCalls  []ToolCall `json:"tool_calls,omitempty"`
 	ToolCallID string     `json:"tool_call_id,omitempty"`
 	Name       string     `json:"name,omitempty"`
+	// Raw is the content as it stood in the input, when DecodeForSFT
+	// read it (Content is then set for tool results only).
+	Raw Text `json:"-"`
 }
 
 // ToolCall is a call an assistant message makes.

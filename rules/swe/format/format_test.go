@@ -147,7 +147,8 @@ func TestScannerAgreesWithDecoder(t *testing.T) {
 	}
 }
 
-// The fast decoder and writer give exactly what encoding/json gives.
+// The fast decoders give what encoding/json gives, and AppendJSON writes
+// JSON that decodes to what it was given.
 func TestFastPathsMatchEncodingJSON(t *testing.T) {
 	var buf bytes.Buffer
 	if err := Generate(&buf, 40, 13); err != nil {
@@ -174,22 +175,70 @@ func TestFastPathsMatchEncodingJSON(t *testing.T) {
 		if !bytes.Equal(wb, gb) {
 			t.Errorf("line %d decodes differently:\n%s\n%s", n, gb, wb)
 		}
+		// What DecodeForSFT keeps as raw text decodes to the same content.
+		lazy, err := DecodeForSFT("f", n, []byte(line))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, m := range lazy.Messages {
+			w := want.Messages[i]
+			if m.Raw != nil && m.Raw.String() != w.Content || m.Role == "tool" && m.Content != w.Content {
+				t.Errorf("line %d message %d: raw %q, content %q, want %q", n, i, m.Raw, m.Content, w.Content)
+			}
+		}
 		for _, f := range Formats {
-			e := &SFT{InstanceID: want.InstanceID, NumTurns: n, Resolved: &yes, System: "sys <&>", Tools: ToolSchemas}
+			e := &SFT{InstanceID: want.InstanceID, NumTurns: n, Resolved: &yes, System: Escape("sys <&>"), Tools: ToolSchemas}
 			mask := n%2 == 0
-			for _, m := range want.Messages {
-				e.Turns = append(e.Turns, Turn{Role: "user", Content: m.Content}, Turn{Role: "assistant", Content: m.Role + "\xfe", Mask: &mask})
+			var texts []string
+			for i, m := range want.Messages {
+				// Raw texts as the decoder keeps them, and escaped ones.
+				e.Turns = append(e.Turns, Turn{Role: "user", Text: lazy.Messages[i].Raw}, Turn{Role: "assistant", Text: Escape(m.Role + "\xfe"), Mask: &mask})
+				if lazy.Messages[i].Raw == nil {
+					e.Turns[len(e.Turns)-2].Text = Escape(m.Content)
+				}
+				texts = append(texts, m.Content, strings.ToValidUTF8(m.Role+"\xfe", "\ufffd"))
 			}
-			slow, err := e.Marshal(f)
-			if err != nil {
-				t.Fatal(err)
+			var got map[string]any
+			if err := json.Unmarshal(e.AppendJSON(nil, f), &got); err != nil {
+				t.Fatalf("line %d, %s: AppendJSON wrote bad JSON: %v", n, f, err)
 			}
-			if fast := e.AppendJSON(nil, f); !bytes.Equal(fast, slow) {
-				t.Errorf("line %d, %s: AppendJSON differs:\n%.300s\n%.300s", n, f, fast, slow)
+			tags := TagsOf(f)
+			msgs, _ := got[tags.Messages].([]any)
+			if f == OpenAI {
+				msgs = msgs[1:] // the system message
+			} else if got["system"] != "sys <&>" {
+				t.Errorf("system %v", got["system"])
+			}
+			if len(msgs) != len(texts) || got["instance_id"] != want.InstanceID || got["turns"] != float64(n) || got["resolved"] != true {
+				t.Fatalf("line %d, %s: %d messages, %v", n, f, len(msgs), got["instance_id"])
+			}
+			for i, m := range msgs {
+				mm := m.(map[string]any)
+				if mm[tags.ContentTag] != texts[i] || (i%2 == 1) != (mm["turn_mask"] != nil) {
+					t.Errorf("line %d, %s, message %d: %v", n, f, i, mm)
+				}
 			}
 		}
 	}
 	if _, err := DecodeTrajectory("f.jsonl", 9, []byte(`{"instance_id": 5}`)); err == nil || !strings.HasPrefix(err.Error(), "f.jsonl:9: field instance_id") {
 		t.Errorf("bad line: %v", err)
+	}
+}
+
+func TestValidBody(t *testing.T) {
+	for body, want := range map[string]bool{
+		`plain text`: true,
+		`été ✓ 日本語 and more than 8 bytes`:    true,
+		`esc \" \\ \/ \b \f \n \r \t \u00e9`: true,
+		"tab\tinside":                        false,
+		"long text with a bell \x07 late":    false,
+		`bad \x escape`:                      false,
+		`short \u12`:                         false,
+		`ends in \`:                          false,
+		"bad utf8 \xff here":                 false,
+	} {
+		if got := validBody([]byte(body)); got != want {
+			t.Errorf("validBody(%q) = %v, want %v", body, got, want)
+		}
 	}
 }

@@ -64,48 +64,44 @@ func InfoFor(file, f string) DatasetInfo {
 		Columns: map[string]string{"messages": t.Messages, "system": "system", "tools": "tools"}, Tags: t}
 }
 
+// Text is a JSON string's body: escaped, without the quotes. SFT data is
+// kept in this form from input to output, so the bulk of a trajectory is
+// copied, not decoded and encoded again.
+type Text []byte
+
+// Escape turns a string into Text.
+func Escape(s string) Text { return Text(appendEscaped(nil, s)) }
+
+// String decodes the text.
+func (t Text) String() string {
+	s, err := str(append(append([]byte{'"'}, t...), '"'))
+	if err != nil {
+		var out string
+		json.Unmarshal(append(append([]byte{'"'}, t...), '"'), &out)
+		return out
+	}
+	return s
+}
+
 // Turn is one SFT message. Mask is set on assistant-side messages only:
 // true means the turn is not trained on (the SWE-Lego trainer's turn_mask).
 type Turn struct {
-	Role    string // user, assistant, function_call, observation
-	Content string
-	Mask    *bool
+	Role string // user, assistant, function_call, observation
+	Text Text
+	Mask *bool
 }
 
 // SFT is one training example built from a trajectory: alternating
 // prompt-side (user, observation) and response-side (assistant,
-// function_call) turns, as LLaMA-Factory requires.
+// function_call) turns, as LLaMA-Factory requires. It is written with
+// AppendJSON.
 type SFT struct {
 	InstanceID string
 	NumTurns   int   // assistant turns of the source trajectory
 	Resolved   *bool // nil when unknown
-	System     string
+	System     Text
 	Tools      string // JSON list of the tools' schemas
 	Turns      []Turn
-}
-
-// Marshal renders e as one JSONL line of format f (no newline).
-func (e *SFT) Marshal(f string) ([]byte, error) {
-	t := TagsOf(f)
-	msgs := make([]map[string]any, 0, len(e.Turns)+1)
-	if f == OpenAI && e.System != "" {
-		msgs = append(msgs, map[string]any{t.RoleTag: t.SystemTag, t.ContentTag: e.System})
-	}
-	for _, turn := range e.Turns {
-		m := map[string]any{t.RoleTag: tagOf(t, turn.Role), t.ContentTag: turn.Content}
-		if turn.Mask != nil {
-			m["turn_mask"] = *turn.Mask
-		}
-		msgs = append(msgs, m)
-	}
-	rec := map[string]any{t.Messages: msgs, "tools": e.Tools, "instance_id": e.InstanceID, "turns": e.NumTurns}
-	if f == ShareGPT && e.System != "" {
-		rec["system"] = e.System
-	}
-	if e.Resolved != nil {
-		rec["resolved"] = *e.Resolved
-	}
-	return json.Marshal(rec)
 }
 
 func tagOf(t Tags, role string) string {

@@ -235,6 +235,7 @@ func (s *Stats) Add(ds []Decision) {
 // alternate, as LLaMA-Factory requires: consecutive tool results are
 // joined, consecutive assistant messages are joined (masked if any part
 // is), and a final tool result with no answer after it is dropped.
+// Contents are carried as JSON text (format.Text), copied from the input.
 // An assistant message's tool calls are written after its text as
 // <tool_call>{"name": ..., "arguments": ...}</tool_call> blocks, the
 // form Qwen3's chat template gives them, so no thought is lost.
@@ -249,7 +250,7 @@ func Build(t *format.Trajectory, ds []Decision) (*format.SFT, error) {
 	for i, msg := range t.Messages {
 		switch msg.Role {
 		case "system":
-			e.System = msg.Content
+			e.System = text(msg)
 			continue
 		case "user", "tool":
 			role := "user"
@@ -257,10 +258,11 @@ func Build(t *format.Trajectory, ds []Decision) (*format.SFT, error) {
 				role = "observation"
 			}
 			if n := len(e.Turns); n > 0 && e.Turns[n-1].Mask == nil {
-				e.Turns[n-1].Content += "\n" + msg.Content // two prompt-side messages in a row
+				// Two prompt-side messages in a row.
+				e.Turns[n-1].Text = join(e.Turns[n-1].Text, `\n`, text(msg))
 				continue
 			}
-			e.Turns = append(e.Turns, format.Turn{Role: role, Content: msg.Content})
+			e.Turns = append(e.Turns, format.Turn{Role: role, Text: text(msg)})
 		case "assistant":
 			if len(e.Turns) == 0 {
 				return nil, fmt.Errorf("message %d: the trajectory starts with an assistant turn, not a prompt", i)
@@ -270,10 +272,10 @@ func Build(t *format.Trajectory, ds []Decision) (*format.SFT, error) {
 			if n := len(e.Turns); e.Turns[n-1].Mask != nil {
 				prev := e.Turns[n-1]
 				merged := *prev.Mask || masked
-				e.Turns[n-1] = format.Turn{Role: "assistant", Content: prev.Content + "\n\n" + content, Mask: &merged}
+				e.Turns[n-1] = format.Turn{Role: "assistant", Text: join(prev.Text, `\n\n`, content), Mask: &merged}
 				continue
 			}
-			e.Turns = append(e.Turns, format.Turn{Role: "assistant", Content: content, Mask: &masked})
+			e.Turns = append(e.Turns, format.Turn{Role: "assistant", Text: content, Mask: &masked})
 		}
 	}
 	if n := len(e.Turns); n > 0 && e.Turns[n-1].Mask == nil {
@@ -285,16 +287,29 @@ func Build(t *format.Trajectory, ds []Decision) (*format.SFT, error) {
 	return e, nil
 }
 
-func renderAssistant(m format.Message) string {
-	var b strings.Builder
-	b.WriteString(m.Content)
-	for _, c := range m.ToolCalls {
-		if b.Len() > 0 {
-			b.WriteString("\n")
-		}
-		b.WriteString("<tool_call>\n")
-		b.WriteString(format.CallJSON([]format.ToolCall{c}))
-		b.WriteString("\n</tool_call>")
+// text is a message's content as JSON text: as it stood in the input when
+// the decoder kept it, else escaped.
+func text(m format.Message) format.Text {
+	if m.Raw != nil {
+		return m.Raw
 	}
-	return b.String()
+	return format.Escape(m.Content)
+}
+
+// join concatenates texts with an escaped separator.
+func join(a format.Text, sep string, b format.Text) format.Text {
+	out := make(format.Text, 0, len(a)+len(sep)+len(b))
+	return append(append(append(out, a...), sep...), b...)
+}
+
+func renderAssistant(m format.Message) format.Text {
+	out := append(format.Text(nil), text(m)...)
+	for _, c := range m.ToolCalls {
+		block := "<tool_call>\n" + format.CallJSON([]format.ToolCall{c}) + "\n</tool_call>"
+		if len(out) > 0 {
+			block = "\n" + block
+		}
+		out = append(out, format.Escape(block)...)
+	}
+	return out
 }

@@ -98,12 +98,12 @@ func TestBuildKeepsContext(t *testing.T) {
 	if got := strings.Join(masks, ""); got != "0100" {
 		t.Errorf("masks %s, want 0100 (only the traceback turn)", got)
 	}
-	if e.System != "sys" || e.NumTurns != 4 {
+	if e.System.String() != "sys" || e.NumTurns != 4 {
 		t.Errorf("system %q, turns %d", e.System, e.NumTurns)
 	}
-	all := e.System
+	all := e.System.String()
 	for _, turn := range e.Turns {
-		all += "\n" + turn.Content
+		all += "\n" + turn.Text.String()
 	}
 	// All but the last tool result, which has no answer after it: the
 	// only thing left out, as LLaMA-Factory needs prompt/response pairs.

@@ -36,7 +36,7 @@ func Run(in, outDir, name, sft string, m *Masker) (*Stats, error) {
 		ds   []Decision
 	}
 	err = format.Map(r, func(n int, b []byte) (item, error) {
-		t, err := format.DecodeTrajectory(path, n, b)
+		t, err := format.DecodeForSFT(path, n, b)
 		if err != nil {
 			return item{}, err
 		}
