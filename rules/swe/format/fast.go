@@ -22,21 +22,18 @@ var errFallback = fmt.Errorf("use encoding/json")
 // DecodeTrajectory decodes a trajectory line, fast when it can, else with
 // DecodeLine (which gives the exact error of a bad line).
 func DecodeTrajectory(file string, line int, b []byte) (*Trajectory, error) {
-	if t, err := decodeFast(b, false); err == nil {
-		return t, nil
-	}
-	var t Trajectory
-	if err := DecodeLine(file, line, b, &t); err != nil {
-		return nil, err
-	}
-	return &t, nil
+	return decode(file, line, b, false)
 }
 
 // DecodeForSFT decodes a trajectory for building SFT data: every message
 // keeps its content as Raw text, and only tool results (which error
 // patterns read) are decoded into Content as well.
 func DecodeForSFT(file string, line int, b []byte) (*Trajectory, error) {
-	if t, err := decodeFast(b, true); err == nil {
+	return decode(file, line, b, true)
+}
+
+func decode(file string, line int, b []byte, lazy bool) (*Trajectory, error) {
+	if t, err := decodeFast(b, lazy); err == nil {
 		return t, nil
 	}
 	var t Trajectory
