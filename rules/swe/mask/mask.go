@@ -37,11 +37,6 @@ type Pattern struct {
 	t    *trigger
 }
 
-// Match tells whether text matches; lower caches text lowercased.
-func (p Pattern) match(text string, lower *string) bool {
-	return p.t.may(text, lower) && p.Re.MatchString(text)
-}
-
 // DefaultErrors are the error patterns used when none are given.
 var DefaultErrors = []string{
 	`traceback=Traceback \(most recent call last\)`,

@@ -3,17 +3,14 @@ package mask
 import (
 	"regexp"
 	"regexp/syntax"
-	"strings"
 )
 
 // trigger is a cheap necessary condition for a pattern: the text must hold
-// one of these literals (lowercased where the pattern ignores case) for
-// the regular expression to have a chance. Most tool results contain none,
-// and strings.Contains is an order of magnitude faster than the regexp
-// engine on alternations and case folding.
+// one of these literals (in any ASCII case) for the regular expression to
+// have a chance. Most tool results contain none; multi looks for all the
+// patterns' literals in one pass.
 type trigger struct {
 	lits []string
-	fold []bool // lits[i] is lowercase and compared with lowercased text
 }
 
 // minTrigger is the shortest literal worth searching for.
@@ -25,25 +22,27 @@ func triggerOf(re *regexp.Regexp) *trigger {
 	if err != nil {
 		return nil
 	}
-	lits, fold, ok := required(t.Simplify())
+	lits, ok := required(t.Simplify())
 	if !ok || len(lits) == 0 {
 		return nil
 	}
-	return &trigger{lits: lits, fold: fold}
+	return &trigger{lits: lits}
 }
 
 // required returns literals one of which every match contains.
-func required(re *syntax.Regexp) ([]string, []bool, bool) {
+func required(re *syntax.Regexp) ([]string, bool) {
 	switch re.Op {
 	case syntax.OpLiteral:
-		s := string(re.Rune)
-		if len(s) < minTrigger {
-			return nil, nil, false
+		lit := string(re.Rune)
+		if len(lit) < minTrigger {
+			return nil, false
 		}
-		if re.Flags&syntax.FoldCase != 0 {
-			return []string{strings.ToLower(s)}, []bool{true}, true
+		// multi folds ASCII case only: a case-insensitive literal with
+		// other letters gives no trigger, so its regexp always runs.
+		if re.Flags&syntax.FoldCase != 0 && !isASCII(lit) {
+			return nil, false
 		}
-		return []string{s}, []bool{false}, true
+		return []string{lit}, true
 	case syntax.OpCapture, syntax.OpPlus:
 		return required(re.Sub[0])
 	case syntax.OpRepeat:
@@ -53,10 +52,9 @@ func required(re *syntax.Regexp) ([]string, []bool, bool) {
 	case syntax.OpConcat:
 		// The most selective child: the one whose shortest literal is longest.
 		var best []string
-		var bestFold []bool
 		bestLen := 0
 		for _, sub := range re.Sub {
-			lits, fold, ok := required(sub)
+			lits, ok := required(sub)
 			if !ok {
 				continue
 			}
@@ -65,45 +63,22 @@ func required(re *syntax.Regexp) ([]string, []bool, bool) {
 				short = min(short, len(l))
 			}
 			if short > bestLen {
-				best, bestFold, bestLen = lits, fold, short
+				best, bestLen = lits, short
 			}
 		}
-		return best, bestFold, best != nil
+		return best, best != nil
 	case syntax.OpAlternate:
 		var all []string
-		var folds []bool
 		for _, sub := range re.Sub {
-			lits, fold, ok := required(sub)
+			lits, ok := required(sub)
 			if !ok {
-				return nil, nil, false
+				return nil, false
 			}
 			all = append(all, lits...)
-			folds = append(folds, fold...)
 		}
-		return all, folds, true
+		return all, true
 	}
-	return nil, nil, false
-}
-
-// may tells whether text can match; lower is text lowercased, computed on
-// first need.
-func (t *trigger) may(text string, lower *string) bool {
-	if t == nil {
-		return true
-	}
-	for i, l := range t.lits {
-		if t.fold[i] {
-			if *lower == "" {
-				*lower = strings.ToLower(text)
-			}
-			if strings.Contains(*lower, l) {
-				return true
-			}
-		} else if strings.Contains(text, l) {
-			return true
-		}
-	}
-	return false
+	return nil, false
 }
 
 // multi finds, in one pass over a text, which patterns' trigger literals
@@ -203,4 +178,13 @@ func (m *multi) candidates(text string, hit []bool) {
 			}
 		}
 	}
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
