@@ -26,8 +26,9 @@ func DecodeTrajectory(file string, line int, b []byte) (*Trajectory, error) {
 }
 
 // DecodeForSFT decodes a trajectory for building SFT data: every message
-// keeps its content as Raw text, and only tool results (which error
-// patterns read) are decoded into Content as well.
+// keeps its content as Raw text, not decoded into Content (Raw.String()
+// decodes it). Where a line takes encoding/json's path, Raw is nil and
+// Content is set.
 func DecodeForSFT(file string, line int, b []byte) (*Trajectory, error) {
 	return decode(file, line, b, true)
 }
@@ -253,9 +254,6 @@ func messageFast(m []byte, lazy bool) (Message, error) {
 				return msg, errFallback // encoding/json decides (and reports)
 			}
 			msg.Raw = Text(body)
-		}
-		if msg.Role == "tool" && len(rawContent) > 0 && rawContent[0] == '"' {
-			msg.Content, err = str(rawContent)
 		}
 	}
 	return msg, err

@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -99,7 +100,57 @@ func Open(path string) (io.ReadCloser, error) {
 		}
 		return readCloser{zr, func() error { zr.Close(); return f.Close() }}, nil
 	}
+	if m := mapFile(f); m != nil {
+		return m, nil
+	}
 	return readCloser{br, f.Close}, nil
+}
+
+// mapped is a plain file mapped into memory: Map hands out its lines in
+// place, with no read copy and no heap for them, which matters when the
+// lines are a gigabyte of trajectories.
+type mapped struct {
+	*bytes.Reader
+	data []byte
+	f    *os.File
+	done int // pages before this offset are released
+}
+
+// release unmaps the pages wholly before end from the process (they stay
+// in the page cache): lines already sunk are not looked at again, and a
+// mapped gigabyte should not count as the process's memory.
+func (m *mapped) release(end int) {
+	end &^= os.Getpagesize() - 1
+	if end-m.done >= releaseStep || end == len(m.data)&^(os.Getpagesize()-1) && end > m.done {
+		syscall.Madvise(m.data[m.done:end], syscall.MADV_DONTNEED)
+		m.done = end
+	}
+}
+
+// releaseStep batches releases: each one costs a TLB flush on every core.
+const releaseStep = 64 << 20
+
+func (m *mapped) Close() error {
+	err := syscall.Munmap(m.data)
+	if cerr := m.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// mapFile maps f, or returns nil where it cannot (empty, not a regular
+// file, mmap refused): the caller reads it instead.
+func mapFile(f *os.File) *mapped {
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() || st.Size() == 0 || int64(int(st.Size())) != st.Size() {
+		return nil
+	}
+	data, err := syscall.Mmap(int(f.Fd()), 0, int(st.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		return nil
+	}
+	syscall.Madvise(data, syscall.MADV_SEQUENTIAL)
+	return &mapped{Reader: bytes.NewReader(data), data: data, f: f}
 }
 
 type readCloser struct {
@@ -294,10 +345,12 @@ const maxLine = 256 << 20
 // Map streams the lines of r through fn on all cores and hands the results
 // to sink in input order. Empty lines are skipped. The first error stops
 // it. Memory stays bounded: lines travel in batches, a few per worker.
+// A line is valid until r is closed (a file Open mapped is not copied).
 func Map[T any](r io.Reader, fn func(line int, b []byte) (T, error), sink func(T) error) error {
 	type batch struct {
 		first int
 		lines [][]byte
+		end   int // for a mapped file: the offset past the last line
 		out   []T
 		err   error
 		done  chan struct{}
@@ -330,8 +383,7 @@ func Map[T any](r io.Reader, fn func(line int, b []byte) (T, error), sink func(T
 	go func() {
 		defer close(order)
 		defer close(jobs)
-		sc := bufio.NewScanner(r)
-		sc.Buffer(make([]byte, 1<<20), maxLine)
+		next, scanErr, pos := lines(r)
 		n := 0
 		const batchBytes = 4 << 20
 		cur := &batch{first: 1, done: make(chan struct{})}
@@ -345,9 +397,12 @@ func Map[T any](r io.Reader, fn func(line int, b []byte) (T, error), sink func(T
 			jobs <- cur
 			return true
 		}
-		for sc.Scan() {
+		for {
+			line, ok := next()
+			if !ok {
+				break
+			}
 			n++
-			line := sc.Bytes()
 			if len(bytes.TrimSpace(line)) == 0 {
 				continue
 			}
@@ -364,7 +419,8 @@ func Map[T any](r io.Reader, fn func(line int, b []byte) (T, error), sink func(T
 				cur = &batch{first: n, done: make(chan struct{})}
 				size = 0
 			}
-			cur.lines = append(cur.lines, append([]byte(nil), line...))
+			cur.lines = append(cur.lines, line)
+			cur.end = pos()
 			size += len(line)
 			if size >= batchBytes {
 				if !send() {
@@ -379,7 +435,7 @@ func Map[T any](r io.Reader, fn func(line int, b []byte) (T, error), sink func(T
 			readErr <- nil
 			return
 		}
-		readErr <- sc.Err()
+		readErr <- scanErr()
 	}()
 	var err error
 	for b := range order {
@@ -398,12 +454,46 @@ func Map[T any](r io.Reader, fn func(line int, b []byte) (T, error), sink func(T
 				break
 			}
 		}
+		if m, ok := r.(*mapped); ok {
+			m.release(b.end)
+		}
 	}
 	wg.Wait()
 	if rerr := <-readErr; err == nil && rerr != nil {
 		err = rerr
 	}
 	return err
+}
+
+// lines iterates over the lines of r: in place for a mapped file, else
+// copied out of a scanner (a scanner reuses its buffer).
+// pos is the offset past the last line returned, for a mapped file.
+func lines(r io.Reader) (next func() ([]byte, bool), err func() error, pos func() int) {
+	if m, ok := r.(*mapped); ok {
+		off := 0
+		return func() ([]byte, bool) {
+				rest := m.data[off:]
+				if len(rest) == 0 {
+					return nil, false
+				}
+				i := bytes.IndexByte(rest, '\n')
+				if i < 0 {
+					i = len(rest)
+				}
+				off += min(i+1, len(rest))
+				return bytes.TrimSuffix(rest[:i], []byte{'\r'}), true
+			}, func() error { return nil }, func() int {
+				return off
+			}
+	}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), maxLine)
+	return func() ([]byte, bool) {
+		if !sc.Scan() {
+			return nil, false
+		}
+		return append([]byte(nil), sc.Bytes()...), true
+	}, sc.Err, func() int { return 0 }
 }
 
 // DataPath is the data file of an input: the input itself, or name inside

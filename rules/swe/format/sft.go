@@ -1,10 +1,10 @@
 package format
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
+	"unsafe"
 )
 
 // SFT formats: LLaMA-Factory's "sharegpt" layout, and its OpenAI-messages
@@ -150,8 +150,10 @@ var ToolSchemas = func() string {
 // call, a list for several. Valid arguments are kept as the model wrote
 // them, compacted (no re-encoding through Go maps: this runs for every
 // turn of every trajectory); others stay a string.
-func CallJSON(calls []ToolCall) string {
-	var b []byte
+func CallJSON(calls []ToolCall) string { return string(AppendCallJSON(nil, calls)) }
+
+// AppendCallJSON appends what CallJSON returns.
+func AppendCallJSON(b []byte, calls []ToolCall) []byte {
 	if len(calls) > 1 {
 		b = append(b, '[')
 	}
@@ -162,10 +164,8 @@ func CallJSON(calls []ToolCall) string {
 		b = append(b, `{"name":`...)
 		b = appendString(b, c.Function.Name)
 		b = append(b, `,"arguments":`...)
-		var buf bytes.Buffer
-		if err := json.Compact(&buf, []byte(c.Function.Arguments)); err == nil && buf.Len() > 0 {
-			b = append(b, buf.Bytes()...)
-		} else {
+		var ok bool
+		if b, ok = AppendCompact(b, c.Function.Arguments); !ok {
 			b = appendString(b, c.Function.Arguments)
 		}
 		b = append(b, '}')
@@ -173,11 +173,11 @@ func CallJSON(calls []ToolCall) string {
 	if len(calls) > 1 {
 		b = append(b, ']')
 	}
-	return string(b)
+	return b
 }
 
-// ObjectJSON tells whether s is a JSON object (tool-call arguments must be).
-func ObjectJSON(s string) bool {
-	t := strings.TrimSpace(s)
-	return strings.HasPrefix(t, "{") && json.Valid([]byte(t))
+// AppendEscaped appends b as the body of a JSON string, escaped as
+// encoding/json escapes it.
+func AppendEscaped(dst Text, b []byte) Text {
+	return appendEscaped(dst, unsafe.String(unsafe.SliceData(b), len(b)))
 }

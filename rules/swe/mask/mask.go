@@ -148,15 +148,18 @@ func (m *Masker) Decide(t *format.Trajectory) []Decision {
 		results := resultsOf(t.Messages, i)
 		errName := ""
 		hit := make([]bool, len(m.errors))
-		for _, r := range results {
-			m.errScan.candidates(r, hit)
+		for k, r := range results {
+			if r.Raw != nil && m.errScan.rawCandidates(r.Raw, hit) {
+				continue
+			}
+			m.errScan.candidates(results.text(k), hit)
 		}
 		for pi, p := range m.errors {
 			if !hit[pi] {
 				continue
 			}
-			for _, r := range results {
-				if p.Re.MatchString(r) {
+			for k := range results {
+				if p.Re.MatchString(results.text(k)) {
 					errName = p.Name
 					break
 				}
@@ -188,12 +191,23 @@ func (m *Masker) Decide(t *format.Trajectory) []Decision {
 
 // resultsOf returns the tool results answering the assistant message at
 // i: the tool messages that follow it, up to the next non-tool message.
-func resultsOf(msgs []format.Message, i int) []string {
-	var out []string
-	for j := i + 1; j < len(msgs) && msgs[j].Role == "tool"; j++ {
-		out = append(out, msgs[j].Content)
+func resultsOf(msgs []format.Message, i int) results {
+	j := i + 1
+	for j < len(msgs) && msgs[j].Role == "tool" {
+		j++
 	}
-	return out
+	return msgs[i+1 : j]
+}
+
+// results are tool messages whose content is decoded only when a pattern
+// needs it (DecodeForSFT leaves it as raw JSON text).
+type results []format.Message
+
+func (r results) text(k int) string {
+	if m := &r[k]; m.Raw != nil && m.Content == "" {
+		m.Content = m.Raw.String()
+	}
+	return r[k].Content
 }
 
 // Stats count what masking did.
@@ -299,12 +313,16 @@ func join(a format.Text, sep string, b format.Text) format.Text {
 
 func renderAssistant(m format.Message) format.Text {
 	out := append(format.Text(nil), text(m)...)
+	var block []byte
 	for _, c := range m.ToolCalls {
-		block := "<tool_call>\n" + format.CallJSON([]format.ToolCall{c}) + "\n</tool_call>"
+		block = block[:0]
 		if len(out) > 0 {
-			block = "\n" + block
+			block = append(block, '\n')
 		}
-		out = append(out, format.Escape(block)...)
+		block = append(block, "<tool_call>\n"...)
+		block = format.AppendCallJSON(block, []format.ToolCall{c})
+		block = append(block, "\n</tool_call>"...)
+		out = format.AppendEscaped(out, block)
 	}
 	return out
 }

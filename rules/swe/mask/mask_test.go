@@ -2,6 +2,7 @@ package mask
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -164,19 +165,95 @@ func TestPrefilterAgreesWithRegexp(t *testing.T) {
 		"Invalid tool call", "INVALID TOOL CALL here", "parameter `path` is required", "Parameter path is Required",
 		"IndentationError: x", "TabError:", "python -m pytest -x", "python repro_bug.py", "test_foo.py", "foo_test.py",
 		"No replacement was performed", "bash: x: command not found", "Traceback (most recent call last):", "échec total", "ÉCHEC TOTAL"}
+	texts = append(texts, "a \"quoted\" Traceback (most recent call last)\n\tat", "C:\\dir: No such file or directory",
+		"html <b>exit code 3</b> & more", "exit code\t1")
 	scan := newMulti(pats)
 	for _, s := range texts {
 		hit := make([]bool, len(pats))
 		scan.candidates(s, hit)
+		// The same text as JSON, scanned before decoding: plainly
+		// escaped, and with every letter as a \u escape (the scan must
+		// then refuse and let the decoded string decide).
+		rawHit := make([]bool, len(pats))
+		if esc := format.Escape(s); !scan.rawCandidates(esc, rawHit) {
+			if !strings.Contains(string(esc), `\u`) {
+				t.Errorf("raw scan refused %q, which has no \\u escape", s)
+			}
+			scan.candidates(s, rawHit) // what Decide does then
+		}
+		if s != "" && scan.rawCandidates(format.Text(uEscaped(s)), make([]bool, len(pats))) {
+			t.Errorf("raw scan accepted the \\u-escaped %q", s)
+		}
 		for i, p := range pats {
 			if p.Re.MatchString(s) && !hit[i] {
 				t.Errorf("the one-pass scan misses %s in %q", p.Name, s)
+			}
+			if p.Re.MatchString(s) && !rawHit[i] {
+				t.Errorf("the raw scan misses %s in %q", p.Name, s)
 			}
 		}
 	}
 	for _, p := range pats {
 		if p.t == nil && p.Name != "tests" && p.Name != "accents" {
 			t.Errorf("pattern %s has no trigger: it always runs the regexp", p.Name)
+		}
+	}
+	// A successful command's ending does not wake the exit-code pattern.
+	hit := make([]bool, len(pats))
+	scan.candidates("[The command completed with exit code 0.]", hit)
+	for i, p := range pats {
+		if hit[i] && p.Name == "nonzero_exit" {
+			t.Errorf("exit code 0 is a candidate for nonzero_exit (trigger %q)", p.t.lits)
+		}
+	}
+	// A literal with a character JSON escapes cannot be looked for in
+	// JSON text.
+	quoted, err := Compile([]string{`File "[a-z]+\.py"`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if newMulti(quoted).rawCandidates(format.Escape(`File "x.py"`), make([]bool, 1)) {
+		t.Error("raw scan accepted a pattern whose literal holds a quote")
+	}
+}
+
+// uEscaped writes every character of s as a \u escape.
+func uEscaped(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		fmt.Fprintf(&b, "\\u%04x", r)
+	}
+	return b.String()
+}
+
+// The scan runs over quarters of a long text at once: a literal is found
+// wherever it sits, across the quarters' borders too.
+func TestPrefilterFindsLiteralsAnywhere(t *testing.T) {
+	m, err := New(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	filler := strings.Repeat("buffer raises test when request returns the path\n", 21)[:1000]
+	if hit := make([]bool, len(m.errors)); true {
+		m.errScan.candidates(filler, hit)
+		for i, h := range hit {
+			if h {
+				t.Fatalf("the filler wakes %s", m.errors[i].Name)
+			}
+		}
+	}
+	for _, lit := range []string{"Traceback (most recent call last)", "exit code 7", "command not found", "INVALID TOOL CALL"} {
+		for p := 0; p+len(lit) <= len(filler); p++ {
+			text := filler[:p] + lit + filler[p+len(lit):]
+			hit := make([]bool, len(m.errors))
+			m.errScan.candidates(text, hit)
+			found := false
+			for i, pat := range m.errors {
+				found = found || hit[i] && pat.Re.MatchString(text)
+			}
+			if !found {
+				t.Fatalf("%q at byte %d of %d is not found", lit, p, len(text))
+			}
 		}
 	}
 }
