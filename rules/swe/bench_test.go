@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"syscall"
 	"testing"
@@ -19,7 +20,8 @@ import (
 // trajectory set of SWE-Lego's size: 18,000 trajectories of 10-100 turns,
 // about 1 GB (LEGO_BENCH_TRAJ overrides the count). It reports input MB/s
 // end to end and the process's peak RSS. The input is generated once and
-// kept in the temp dir.
+// kept in the temp dir. The collector runs as in `lego tool` (GOGC 300,
+// see cmd/lego), which is what the actions run, unless GOGC is set.
 func BenchmarkDataPlane(b *testing.B) {
 	n := 18000
 	if s := os.Getenv("LEGO_BENCH_TRAJ"); s != "" {
@@ -41,6 +43,9 @@ func BenchmarkDataPlane(b *testing.B) {
 	st, err := os.Stat(in)
 	if err != nil {
 		b.Fatal(err)
+	}
+	if os.Getenv("GOGC") == "" {
+		defer debug.SetGCPercent(debug.SetGCPercent(300))
 	}
 	m, err := mask.New(nil, nil)
 	if err != nil {

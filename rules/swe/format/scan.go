@@ -2,6 +2,8 @@ package format
 
 import (
 	"bytes"
+	"encoding/binary"
+	"math/bits"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -23,8 +25,30 @@ func skipSpace(b []byte, i int) int {
 var errTruncated = fmt.Errorf("unexpected end of JSON")
 
 // skipString returns the index just past the string starting at b[i].
+// Most strings of a trajectory are keys and short values: the first bytes
+// are looked at eight at a time for a quote or a backslash, and only a
+// longer string goes on with memchr.
 func skipString(b []byte, i int) (int, error) {
 	j := i + 1
+	for end := min(j+32, len(b)); j+8 <= end; {
+		x := binary.LittleEndian.Uint64(b[j:])
+		q, e := x^0x2222222222222222, x^0x5c5c5c5c5c5c5c5c
+		// The lowest zero byte of q or e is found exactly (borrows only
+		// spoil bytes above it).
+		t := ((q-0x0101010101010101)&^q | (e-0x0101010101010101)&^e) & 0x8080808080808080
+		if t == 0 {
+			j += 8
+			continue
+		}
+		j += bits.TrailingZeros64(t) / 8
+		if b[j] == '"' {
+			return j + 1, nil
+		}
+		j += 2 // an escape: its next byte is never the end
+	}
+	if j > len(b) {
+		return 0, errTruncated
+	}
 	for {
 		k := bytes.IndexByte(b[j:], '"')
 		if k < 0 {
@@ -194,6 +218,9 @@ func rawString(v []byte) (string, bool) {
 	}
 	if len(v) < 2 || v[0] != '"' {
 		return "", false
+	}
+	if s, ok := common[string(v[1:len(v)-1])]; ok {
+		return s, true
 	}
 	if bytes.IndexByte(v, '\\') < 0 {
 		return string(v[1 : len(v)-1]), true
