@@ -23,7 +23,7 @@ bench: build
 	$(GO) run ./bench -lego bin/lego -n $${BENCH_SIZES:-1000,10000,100000}
 	$(GO) test $(LDFLAGS) -run '^$$' -bench . -benchtime 2s ./cas/... ./engine/... ./executors/local/...
 	# the data plane on 18,000 generated trajectories (about 1 GB)
-	$(GO) test $(LDFLAGS) -run '^$$' -bench DataPlane -benchtime 1x ./rules/swe/
+	$(GO) test $(LDFLAGS) -run '^$$' -bench DataPlane -benchtime 3x ./rules/swe/
 	# GPU scheduling: 200 mixed jobs on 8 mock GPUs, simulated
 	$(GO) test $(LDFLAGS) -run '^$$' -bench Schedule200 -benchtime 20x ./executors/gpu/
 	# containerd overhead beside local, median of 50 (needs containerd: the

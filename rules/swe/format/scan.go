@@ -3,9 +3,9 @@ package format
 import (
 	"bytes"
 	"encoding/binary"
-	"math/bits"
 	"encoding/json"
 	"fmt"
+	"math/bits"
 	"strconv"
 )
 
