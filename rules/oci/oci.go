@@ -8,7 +8,9 @@ package oci
 
 import (
 	"fmt"
+	"maps"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -180,11 +182,47 @@ func (Image) Analyze(ctx *engine.Context) error {
 	if err != nil {
 		return fmt.Errorf("attribute %w", err)
 	}
-	name := ctx.Label().Name
-	steps := ctx.Attr("run").([]string)
-	workdir := ctx.Attr("workdir").(string)
-	if workdir != "" && !path.IsAbs(workdir) {
-		return fmt.Errorf("attribute workdir: %q is not an absolute path", workdir)
+	spec := Spec{Base: base, Files: map[string]*engine.File{}, Env: ctx.Attr("env").(map[string]string),
+		Workdir: ctx.Attr("workdir").(string), Run: ctx.Attr("run").([]string), Network: ctx.Attr("network").(bool), Resources: res}
+	files := ctx.Attr("files").(map[string]engine.Label)
+	for _, d := range slices.Sorted(maps.Keys(files)) {
+		if err := checkDest(d); err != nil {
+			return err
+		}
+		l := files[d]
+		fs := ctx.Dep(l).Files
+		if len(fs) != 1 {
+			return fmt.Errorf("attribute files: %s names %d files, want 1", l, len(fs))
+		}
+		spec.Files[d] = fs[0]
+	}
+	info, err := Build(ctx, ctx.Label().Name, spec)
+	if err != nil {
+		return err
+	}
+	provide(ctx, info)
+	return nil
+}
+
+// Spec is an image made of a base and layers: files (a directory adds
+// its whole tree), config, then one layer per run step.
+type Spec struct {
+	Base      *engine.ImageInfo
+	Files     map[string]*engine.File // absolute path in the image -> file or directory
+	Env       map[string]string
+	Workdir   string
+	Run       []string // shell commands, each run in a container of the image so far
+	Network   bool     // for run steps
+	Resources engine.Resources
+}
+
+// Build declares the actions making the image spec describes, with files
+// named after name (name.oci, name.manifest.json, name.stepN...), and
+// returns it. Rules that make images of their own (swe_env) use it too.
+func Build(ctx *engine.Context, name string, spec Spec) (*engine.ImageInfo, error) {
+	steps := spec.Run
+	if spec.Workdir != "" && !path.IsAbs(spec.Workdir) {
+		return nil, fmt.Errorf("attribute workdir: %q is not an absolute path", spec.Workdir)
 	}
 
 	// Files and config first, so that run steps see them.
@@ -196,51 +234,35 @@ func (Image) Analyze(ctx *engine.Context) error {
 	}
 	cur, err := declareImage(ctx, stage(0))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	args := []string{"--base", base.Layout.Path}
-	inputs := []*engine.File{base.Layout, base.Manifest}
-	files := ctx.Attr("files").(map[string]engine.Label)
-	dests := make([]string, 0, len(files))
-	for d := range files {
-		dests = append(dests, d)
-	}
-	sort.Strings(dests)
-	for _, d := range dests {
-		if !path.IsAbs(d) || path.Clean(d) != d || d == "/" {
-			return fmt.Errorf("attribute files: %q is not a clean absolute path in the image", d)
+	args := []string{"--base", spec.Base.Layout.Path}
+	inputs := []*engine.File{spec.Base.Layout, spec.Base.Manifest}
+	for _, d := range slices.Sorted(maps.Keys(spec.Files)) {
+		if err := checkDest(d); err != nil {
+			return nil, err
 		}
-		fs := ctx.Dep(files[d]).Files
-		if len(fs) != 1 {
-			return fmt.Errorf("attribute files: %s names %d files, want 1", files[d], len(fs))
-		}
-		args = append(args, "--file", d+"="+fs[0].Path)
-		inputs = append(inputs, fs[0])
+		args = append(args, "--file", d+"="+spec.Files[d].Path)
+		inputs = append(inputs, spec.Files[d])
 	}
-	env := ctx.Attr("env").(map[string]string)
-	keys := make([]string, 0, len(env))
-	for k := range env {
-		keys = append(keys, k)
+	for _, k := range slices.Sorted(maps.Keys(spec.Env)) {
+		args = append(args, "--env", k+"="+spec.Env[k])
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		args = append(args, "--env", k+"="+env[k])
-	}
-	if workdir != "" {
-		args = append(args, "--workdir", workdir)
+	if spec.Workdir != "" {
+		args = append(args, "--workdir", spec.Workdir)
 	}
 	if err := toolAction(ctx, "oci-append", cur, inputs, args...); err != nil {
-		return err
+		return nil, err
 	}
 
 	for i, step := range steps {
 		layer, err := ctx.DeclareFile(fmt.Sprintf("%s.step%d.layer.tar", name, i), false)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		script := step
-		if workdir != "" {
-			script = "mkdir -p " + shQuote(workdir) + " && cd " + shQuote(workdir) + " && " + step
+		if spec.Workdir != "" {
+			script = "mkdir -p " + shQuote(spec.Workdir) + " && cd " + shQuote(spec.Workdir) + " && " + step
 		}
 		err = ctx.AddAction(&engine.Action{
 			Mnemonic:    "ImageRun",
@@ -248,25 +270,31 @@ func (Image) Analyze(ctx *engine.Context) error {
 			Env:         engine.ActionEnv(nil),
 			Outputs:     []*engine.File{layer},
 			Image:       cur.Manifest,
-			Network:     ctx.Attr("network").(bool),
+			Network:     spec.Network,
 			LayerOutput: layer,
-			Resources:   res,
+			Resources:   spec.Resources,
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		next, err := declareImage(ctx, stage(i+1))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		err = toolAction(ctx, "oci-append", next, []*engine.File{cur.Layout, cur.Manifest, layer},
 			"--base", cur.Layout.Path, "--layer", layer.Path)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		cur = next
 	}
-	provide(ctx, cur)
+	return cur, nil
+}
+
+func checkDest(d string) error {
+	if !path.IsAbs(d) || path.Clean(d) != d || d == "/" {
+		return fmt.Errorf("attribute files: %q is not a clean absolute path in the image", d)
+	}
 	return nil
 }
 

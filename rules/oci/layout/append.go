@@ -5,6 +5,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -15,10 +16,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
-// File is one host file to copy into an image.
+// File is one host file to copy into an image, or a host directory whose
+// tree (files and symlinks) goes under Dest.
 type File struct {
 	Dest string      // absolute path in the image
-	Src  string      // host file
+	Src  string      // host file or directory
 	Mode os.FileMode // 0 = 0644, or 0755 if Src is executable
 }
 
@@ -148,9 +150,44 @@ type fileEntry struct {
 	src  string
 	mode int64
 	size int64
+	link string // a symlink's target
+}
+
+// expand replaces each directory by the files and symlinks under it.
+func expand(files []File) ([]File, error) {
+	var out []File
+	for _, f := range files {
+		fi, err := os.Stat(f.Src)
+		if err != nil {
+			return nil, err
+		}
+		if !fi.IsDir() {
+			out = append(out, f)
+			continue
+		}
+		err = filepath.WalkDir(f.Src, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			rel, err := filepath.Rel(f.Src, p)
+			if err != nil {
+				return err
+			}
+			out = append(out, File{Dest: path.Join(f.Dest, filepath.ToSlash(rel)), Src: p, Mode: f.Mode})
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 func fileEntries(files []File) ([]fileEntry, error) {
+	files, err := expand(files)
+	if err != nil {
+		return nil, err
+	}
 	var out []fileEntry
 	names := map[string]bool{}
 	for _, f := range files {
@@ -165,9 +202,17 @@ func fileEntries(files []File) ([]fileEntry, error) {
 			return nil, fmt.Errorf("two files go to %s", f.Dest)
 		}
 		names[name] = true
-		fi, err := os.Stat(f.Src)
+		fi, err := os.Lstat(f.Src)
 		if err != nil {
 			return nil, err
+		}
+		if fi.Mode()&os.ModeSymlink != 0 {
+			target, err := os.Readlink(f.Src)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, fileEntry{name: name, link: target, mode: 0o777})
+			continue
 		}
 		if !fi.Mode().IsRegular() {
 			return nil, fmt.Errorf("%s is not a regular file", f.Src)
@@ -306,6 +351,10 @@ func writeFiles(w io.Writer, files []fileEntry, have map[string]bool) error {
 		}
 	}
 	for _, f := range files {
+		if f.link != "" {
+			entries = append(entries, entry{hdr: &tar.Header{Typeflag: tar.TypeSymlink, Name: f.name, Linkname: f.link, Mode: f.mode, ModTime: Epoch}})
+			continue
+		}
 		entries = append(entries, entry{hdr: &tar.Header{Typeflag: tar.TypeReg, Name: f.name, Mode: f.mode, Size: f.size, ModTime: Epoch}, src: f.src})
 	}
 	sort.SliceStable(entries, func(i, j int) bool {

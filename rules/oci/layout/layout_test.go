@@ -346,6 +346,38 @@ func TestAppend(t *testing.T) {
 	if _, err := Append(base, out1, opts); err == nil || !strings.Contains(err.Error(), "not empty") {
 		t.Errorf("non-empty output: %v", err)
 	}
+	// A directory adds its tree, symlinks included.
+	tree := t.TempDir()
+	mkfile(t, filepath.Join(tree, "pkg", "mod.py"), "x = 1\n", 0o644)
+	mkfile(t, filepath.Join(tree, "run.sh"), "#!/bin/sh\n", 0o755)
+	must(t, os.Symlink("pkg/mod.py", filepath.Join(tree, "link.py")))
+	out4 := filepath.Join(t.TempDir(), "tree")
+	_, err = Append(base, out4, AppendOptions{Files: []File{{Dest: "/testbed", Src: tree}}})
+	must(t, err)
+	img4, _, err := readImage(out4)
+	must(t, err)
+	ls, err := img4.Layers()
+	must(t, err)
+	rc, err = ls[len(ls)-1].Uncompressed()
+	must(t, err)
+	tf := readTar(t, rc)
+	rc.Close()
+	if got, want := entryNames(tf), []string{"testbed/", "testbed/link.py", "testbed/pkg/", "testbed/pkg/mod.py", "testbed/run.sh"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("directory layer %v, want %v", got, want)
+	}
+	for _, f := range tf {
+		switch f.hdr.Name {
+		case "testbed/link.py":
+			if f.hdr.Typeflag != tar.TypeSymlink || f.hdr.Linkname != "pkg/mod.py" {
+				t.Errorf("link.py: type %c target %q, want a symlink to pkg/mod.py", f.hdr.Typeflag, f.hdr.Linkname)
+			}
+		case "testbed/run.sh":
+			if f.hdr.Mode != 0o755 {
+				t.Errorf("run.sh: mode %o, want 755", f.hdr.Mode)
+			}
+		}
+	}
+
 	failed := filepath.Join(t.TempDir(), "failed")
 	if _, err := Append(base, failed, AppendOptions{Layers: []string{filepath.Join(src, "missing.tar")}}); err == nil {
 		t.Error("missing layer file: no error")
