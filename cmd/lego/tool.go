@@ -28,6 +28,8 @@ var tools = map[string]func(ctx context.Context, args []string) error{
 	"traj-mask":     toolMask,
 	"curriculum":    toolCurriculum,
 	"traj-generate": toolGenerate,
+	"repo-snapshot": toolSnapshot,
+	"task-collect":  toolCollect,
 }
 
 func runTool(args []string) error {

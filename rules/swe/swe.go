@@ -1,8 +1,9 @@
-// Package swe holds the rules of the SWE-Lego data plane:
-// trajectory_filter, masked_dataset and curriculum. Each is one action
-// running a `lego tool` command (packages filter, mask, curriculum) that
-// writes a directory: the data, its dataset_info.json where it is SFT
-// data, and stats.
+// Package swe holds the rules of the SWE-Lego recipe. Environments and
+// tasks: git_repo, swe_env and task_set (env.go, taskset.go; package
+// tasks). The data plane: trajectory_filter, masked_dataset and
+// curriculum, each one action running a `lego tool` command (packages
+// filter, mask, curriculum) that writes a directory: the data, its
+// dataset_info.json where it is SFT data, and stats.
 package swe
 
 import (
@@ -18,7 +19,9 @@ import (
 )
 
 // Rules lists the data-plane rule classes.
-func Rules() []engine.Rule { return []engine.Rule{Filter{}, Masked{}, Curriculum{}} }
+func Rules() []engine.Rule {
+	return []engine.Rule{Filter{}, Masked{}, Curriculum{}, GitRepo{}, Env{}, TaskSet{}}
+}
 
 // dirAction declares the target's output directory and adds the tool
 // action writing it.

@@ -11,7 +11,9 @@
 //	 "install_config", "image"}
 //
 // FAIL_TO_PASS and PASS_TO_PASS are lists of test names, or those lists
-// JSON-encoded in a string: both are accepted.
+// JSON-encoded in a string: both are accepted. lego adds "env", "source"
+// and, for synthetic tasks, "bug_patch", "strategy" and "modifier" (see
+// Task).
 //
 // Trajectories, one per line: OpenAI-style chat messages with tool calls
 // for the four agent tools (execute_bash, str_replace_editor, think,
@@ -101,6 +103,15 @@ type Task struct {
 	EnvironmentSetupCommit string          `json:"environment_setup_commit,omitempty"`
 	InstallConfig          json.RawMessage `json:"install_config,omitempty"`
 	Image                  string          `json:"image,omitempty"`
+
+	// lego's additions. Env is the swe_env target the task runs in (Image
+	// is its manifest digest). A synthetic task's starting state is its
+	// env with BugPatch applied; Patch, as for real tasks, is the fix.
+	Env      string `json:"env,omitempty"`
+	Source   string `json:"source,omitempty"` // real or synthetic
+	BugPatch string `json:"bug_patch,omitempty"`
+	Strategy string `json:"strategy,omitempty"` // synthetic: ast or llm_rewrite
+	Modifier string `json:"modifier,omitempty"` // ast: the modifier that made the bug
 }
 
 // Trajectory is one agent run on one task.

@@ -1,0 +1,232 @@
+package tasks
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/legobuild/lego/rules/swe/format"
+)
+
+// File names in a task set's output directory.
+const (
+	TasksFile  = "tasks.jsonl"
+	ReportFile = "report.json"
+)
+
+// Plan lists the files a task set is collected from; the task_set rule
+// writes it at analysis, so the collecting action needs no other input.
+type Plan struct {
+	Source string `json:"source"` // synthetic or merge
+	// Strategies maps each strategy asked for to "" when it ran, else to
+	// why it is unavailable.
+	Strategies map[string]string `json:"strategies,omitempty"`
+	Envs       []PlanEnv         `json:"envs,omitempty"`
+	Sets       []string          `json:"sets,omitempty"` // merge: task set directories
+}
+
+// PlanEnv is one environment's runs.
+type PlanEnv struct {
+	Name       string     `json:"name"`     // the repo name
+	Label      string     `json:"label"`    // the swe_env target
+	Manifest   string     `json:"manifest"` // its image manifest file
+	Baseline   string     `json:"baseline"` // harness results of the clean run
+	Candidates []PlanCand `json:"candidates"`
+}
+
+// PlanCand is a candidate and the harness results of its run.
+type PlanCand struct {
+	Candidate string `json:"candidate"`
+	Results   string `json:"results"`
+}
+
+// Report says what a task set holds and what it dropped.
+type Report struct {
+	Source     string              `json:"source"`
+	Candidates int                 `json:"candidates"`
+	Kept       int                 `json:"kept"`
+	Strategies map[string]string   `json:"strategies,omitempty"`
+	PerEnv     map[string]EnvCount `json:"per_env"`
+	Rejected   []Rejection         `json:"rejected"`
+}
+
+// EnvCount counts one environment's candidates.
+type EnvCount struct {
+	Candidates int `json:"candidates"`
+	Kept       int `json:"kept"`
+}
+
+// Rejection is a dropped candidate or instance.
+type Rejection struct {
+	InstanceID string `json:"instance_id"`
+	Env        string `json:"env"`
+	Reason     string `json:"reason"`
+}
+
+// Collect judges the plan's runs and writes TasksFile and ReportFile into
+// outDir.
+func Collect(p *Plan, outDir string) (*Report, error) {
+	rep := &Report{Source: p.Source, Strategies: p.Strategies, PerEnv: map[string]EnvCount{}, Rejected: []Rejection{}}
+	var out []format.Task
+	switch p.Source {
+	case "synthetic":
+		for _, e := range p.Envs {
+			tasks, err := collectEnv(e, rep)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, tasks...)
+		}
+	case "merge":
+		for _, dir := range p.Sets {
+			if err := merge(dir, rep, &out); err != nil {
+				return nil, err
+			}
+		}
+	default:
+		return nil, fmt.Errorf("plan source %q: want synthetic or merge", p.Source)
+	}
+	seen := map[string]bool{}
+	for _, t := range out {
+		if seen[t.InstanceID] {
+			return nil, fmt.Errorf("instance %s appears twice", t.InstanceID)
+		}
+		seen[t.InstanceID] = true
+	}
+	w, err := format.Create(filepath.Join(outDir, TasksFile))
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range out {
+		b, err := json.Marshal(t)
+		if err != nil {
+			w.Abort()
+			return nil, err
+		}
+		if _, err := w.Write(append(b, '\n')); err != nil {
+			w.Abort()
+			return nil, err
+		}
+	}
+	if err := w.Commit(); err != nil {
+		return nil, err
+	}
+	return rep, format.WriteJSON(filepath.Join(outDir, ReportFile), rep)
+}
+
+func collectEnv(e PlanEnv, rep *Report) ([]format.Task, error) {
+	var base Results
+	if err := readJSON(e.Baseline, &base); err != nil {
+		return nil, err
+	}
+	clean, ok := base.Runs["clean"]
+	if !ok {
+		return nil, fmt.Errorf("%s: no clean run", e.Baseline)
+	}
+	var m struct {
+		Digest string `json:"digest"`
+	}
+	if err := readJSON(e.Manifest, &m); err != nil {
+		return nil, err
+	}
+	count := rep.PerEnv[e.Name]
+	var out []format.Task
+	for _, pc := range e.Candidates {
+		var c Candidate
+		if err := readJSON(pc.Candidate, &c); err != nil {
+			return nil, err
+		}
+		if c.Empty {
+			continue
+		}
+		var res Results
+		if err := readJSON(pc.Results, &res); err != nil {
+			return nil, err
+		}
+		count.Candidates++
+		rep.Candidates++
+		bug, ok := res.Runs["bug"]
+		if !ok {
+			return nil, fmt.Errorf("%s: no bug run", pc.Results)
+		}
+		f2p, p2p, why := Judge(clean, bug)
+		if why != "" {
+			rep.Rejected = append(rep.Rejected, Rejection{InstanceID: c.InstanceID, Env: e.Label, Reason: why})
+			continue
+		}
+		count.Kept++
+		rep.Kept++
+		out = append(out, format.Task{
+			InstanceID:       c.InstanceID,
+			Repo:             c.Repo,
+			Patch:            c.Patch,
+			BugPatch:         c.BugPatch,
+			ProblemStatement: ProblemStatement(f2p, bug),
+			FailToPass:       f2p,
+			PassToPass:       p2p,
+			Image:            m.Digest,
+			Env:              e.Label,
+			Source:           "synthetic",
+			Strategy:         c.Strategy,
+			Modifier:         c.Modifier,
+		})
+	}
+	rep.PerEnv[e.Name] = count
+	return out, nil
+}
+
+// merge adds a task set's tasks and report to the ones being collected.
+func merge(dir string, rep *Report, out *[]format.Task) error {
+	var r Report
+	if err := readJSON(filepath.Join(dir, ReportFile), &r); err != nil {
+		return err
+	}
+	rep.Candidates += r.Candidates
+	rep.Kept += r.Kept
+	rep.Rejected = append(rep.Rejected, r.Rejected...)
+	for k, v := range r.PerEnv {
+		c := rep.PerEnv[k]
+		c.Candidates += v.Candidates
+		c.Kept += v.Kept
+		rep.PerEnv[k] = c
+	}
+	for k, v := range r.Strategies {
+		if rep.Strategies == nil {
+			rep.Strategies = map[string]string{}
+		}
+		if old, ok := rep.Strategies[k]; !ok || old == "" && v != "" {
+			rep.Strategies[k] = v
+		}
+	}
+	path := filepath.Join(dir, TasksFile)
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 256<<20)
+	for n := 1; sc.Scan(); n++ {
+		var t format.Task
+		if err := format.DecodeLine(path, n, sc.Bytes(), &t); err != nil {
+			return err
+		}
+		*out = append(*out, t)
+	}
+	sort.SliceStable(rep.Rejected, func(i, j int) bool { return rep.Rejected[i].InstanceID < rep.Rejected[j].InstanceID })
+	return sc.Err()
+}
+
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s: %v", path, err)
+	}
+	return nil
+}

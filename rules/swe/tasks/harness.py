@@ -1,0 +1,144 @@
+"""lego's test harness: runs inside a task environment (a container of the
+env image, or a copy of a directory env) and reports each test's status.
+
+    harness.py --root /testbed --framework pytest --cmd "python3 -m pytest" \
+        --run before=test.diff --run after=fix.diff --out results.json
+
+Each --run NAME=PATCHES applies its patches (comma-separated, in order, on
+top of what earlier runs applied; none after "=" for none) with
+`git apply`, runs the test command and parses the statuses. Output, JSON:
+
+    {"runs": {NAME: {"exit_code": N, "tests": {ID: STATUS}, "messages":
+     {ID: first line of the failure}, "log_tail": "...", "error": "..."}}}
+
+STATUS is PASSED, FAILED, ERROR or SKIPPED. Test ids are pytest node ids
+(tests/test_x.py::test_y) or unittest ids (tests.test_x.Class.test_y).
+A patch that does not apply ends the run with "error" set and no tests.
+A patch named *.json is a candidate from modify.py: its "bug_patch" is
+applied; an empty candidate gives {"empty": true} and runs nothing.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+PYTEST_LINE = re.compile(r"^(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS) (.+?)(?: - (.*))?$")
+UNITTEST_LINE = re.compile(
+    r"^(\w+) \(([\w.]+)\)(?:\n[^\n]*?)? \.\.\. (ok|FAIL|ERROR|skipped.*|expected failure|unexpected success)$",
+    re.M)
+UNITTEST_FAIL = re.compile(r"^(FAIL|ERROR): (\w+) \(([\w.]+)\)\n-+\n(.*?)(?=\n={5,}|\n-{5,}\nRan )", re.M | re.S)
+
+STATUS = {"PASSED": "PASSED", "XFAIL": "PASSED", "FAILED": "FAILED", "XPASS": "FAILED",
+          "ERROR": "ERROR", "SKIPPED": "SKIPPED", "ok": "PASSED", "FAIL": "FAILED",
+          "expected failure": "PASSED", "unexpected success": "FAILED"}
+
+
+def unittest_id(name, where):
+    # Python 3.11 prints the full id; older ones the class only.
+    return where if where.endswith("." + name) else where + "." + name
+
+
+def parse_pytest(log):
+    tests, messages = {}, {}
+    for line in log.splitlines():
+        m = PYTEST_LINE.match(line)
+        if not m:
+            continue
+        status, test, msg = m.groups()
+        tests[test] = STATUS[status]
+        if msg and STATUS[status] in ("FAILED", "ERROR"):
+            messages[test] = msg.strip()
+    return tests, messages
+
+
+def parse_unittest(log):
+    tests, messages = {}, {}
+    for name, where, status in UNITTEST_LINE.findall(log):
+        if status.startswith("skipped"):
+            status = "SKIPPED"
+        tests[unittest_id(name, where)] = STATUS.get(status, status)
+    for _, name, where, body in UNITTEST_FAIL.findall(log):
+        last = [l for l in body.strip().splitlines() if l.strip()]
+        if last:
+            messages[unittest_id(name, where)] = last[-1].strip()
+    return tests, messages
+
+
+def apply(root, patch):
+    with open(patch, "rb") as f:
+        body = f.read()
+    if patch.endswith(".json"):
+        body = json.loads(body).get("bug_patch", "").encode("utf-8")
+    if not body.strip():
+        return None
+    p = subprocess.run(["git", "apply", "--whitespace=nowarn", "-"], input=body.decode("utf-8"),
+                       cwd=root, capture_output=True, text=True)
+    if p.returncode != 0:
+        return "patch %s does not apply: %s" % (os.path.basename(patch), (p.stderr or p.stdout).strip()[-500:])
+    return None
+
+
+def run_tests(root, cmd, framework, timeout):
+    env = dict(os.environ)
+    if framework == "pytest":
+        # -rA: one status line per test; no cache directory in the tree.
+        env["PYTEST_ADDOPTS"] = (env.get("PYTEST_ADDOPTS", "") + " -rA -p no:cacheprovider").strip()
+        env["COLUMNS"] = "400"  # the summary lines are cut at the terminal width
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    try:
+        p = subprocess.run(cmd, shell=True, cwd=root, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=timeout)
+        log, code = p.stdout.decode("utf-8", "replace"), p.returncode
+    except subprocess.TimeoutExpired as e:
+        log, code = (e.stdout or b"").decode("utf-8", "replace") + "\n[timed out]", -1
+    parse = parse_pytest if framework == "pytest" else parse_unittest
+    tests, messages = parse(log)
+    return {"exit_code": code, "tests": tests, "messages": messages, "log_tail": log[-4000:]}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--root", required=True)
+    ap.add_argument("--copy", action="store_true", help="work on a copy of root (a directory env)")
+    ap.add_argument("--framework", choices=["pytest", "unittest"], required=True)
+    ap.add_argument("--cmd", required=True)
+    ap.add_argument("--run", action="append", default=[], help="NAME=PATCH[,PATCH...]")
+    ap.add_argument("--timeout", type=int, default=600)
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args()
+    for spec in a.run:
+        for patch in filter(None, spec.partition("=")[2].split(",")):
+            if patch.endswith(".json"):
+                with open(patch) as f:
+                    if json.load(f).get("empty"):
+                        with open(a.out, "w") as f:
+                            json.dump({"empty": True}, f)
+                        return 0
+    root = a.root
+    if a.copy:
+        root = os.path.join(tempfile.mkdtemp(), "testbed")
+        shutil.copytree(a.root, root, symlinks=True)
+    runs = {}
+    for spec in a.run:
+        name, _, patches = spec.partition("=")
+        err = None
+        for patch in filter(None, patches.split(",")):
+            err = apply(root, patch)
+            if err:
+                break
+        if err:
+            runs[name] = {"exit_code": None, "tests": {}, "messages": {}, "log_tail": "", "error": err}
+            break  # later runs would build on a tree that is not what they expect
+        runs[name] = run_tests(root, a.cmd, a.framework, a.timeout)
+    with open(a.out, "w") as f:
+        json.dump({"runs": runs}, f, indent=1, sort_keys=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

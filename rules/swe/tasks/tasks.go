@@ -1,0 +1,181 @@
+// Package tasks makes task sets: it judges test runs of candidate bugs
+// (synthetic tasks) and of pull requests (real tasks) and writes the
+// validated instances with a report of what was dropped and why.
+//
+// The test runs happen inside the task environments, by two Python
+// programs shipped with lego (embedded here and written into the build by
+// the task_set rule): harness.py applies patches, runs the env's test
+// command and reports each test's status; modify.py proposes bugs by
+// procedural AST modifications. This package only reads their JSON.
+package tasks
+
+import (
+	_ "embed"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Harness and Modifier are the Python programs run in the environments.
+var (
+	//go:embed harness.py
+	Harness []byte
+	//go:embed modify.py
+	Modifier []byte
+)
+
+// Statuses harness.py reports.
+const (
+	Passed  = "PASSED"
+	Failed  = "FAILED"
+	Error   = "ERROR"
+	Skipped = "SKIPPED"
+)
+
+// Run is one test run of harness.py.
+type Run struct {
+	ExitCode *int              `json:"exit_code"`
+	Tests    map[string]string `json:"tests"`
+	Messages map[string]string `json:"messages"`
+	LogTail  string            `json:"log_tail"`
+	Error    string            `json:"error,omitempty"` // a patch did not apply
+}
+
+// Results is harness.py's output.
+type Results struct {
+	Runs  map[string]Run `json:"runs"`
+	Empty bool           `json:"empty,omitempty"` // the candidate was empty: nothing ran
+}
+
+// Candidate is one bug modify.py proposes.
+type Candidate struct {
+	Empty      bool   `json:"empty,omitempty"`
+	Reason     string `json:"reason,omitempty"`
+	InstanceID string `json:"instance_id"`
+	Repo       string `json:"repo"`
+	File       string `json:"file"`
+	Function   string `json:"function"`
+	Modifier   string `json:"modifier"`
+	Line       int    `json:"line"`
+	BugPatch   string `json:"bug_patch"`
+	Patch      string `json:"patch"`
+	Strategy   string `json:"strategy"`
+	Seed       int64  `json:"seed"`
+}
+
+// Judge decides a synthetic candidate from the env's clean test run and
+// the run with the bug: FAIL_TO_PASS are the tests that pass clean and not
+// with the bug, PASS_TO_PASS those that pass both times (tests that fail
+// clean are left out of both). The candidate is kept iff at least one test
+// fails with the bug; reason says why not.
+func Judge(baseline, bug Run) (f2p, p2p []string, reason string) {
+	switch {
+	case baseline.Error != "":
+		return nil, nil, "the clean run failed: " + baseline.Error
+	case bug.Error != "":
+		return nil, nil, "the bug does not apply: " + bug.Error
+	case countStatus(baseline, Passed) == 0:
+		return nil, nil, "no test passes in the clean environment (exit code " + exitCode(baseline) + ")"
+	}
+	for _, id := range sortedKeys(baseline.Tests) {
+		if baseline.Tests[id] != Passed {
+			continue
+		}
+		if bug.Tests[id] == Passed {
+			p2p = append(p2p, id)
+		} else {
+			f2p = append(f2p, id)
+		}
+	}
+	if len(f2p) == 0 {
+		return nil, nil, "no test fails with the bug"
+	}
+	return f2p, p2p, ""
+}
+
+// CheckReal validates a real instance from the run with its test patch
+// ("before") and the run with the fix on top ("after"): every
+// FAIL_TO_PASS test fails before and passes after, every PASS_TO_PASS test
+// passes both times. It returns why the instance is invalid, or "".
+func CheckReal(f2p, p2p []string, before, after Run) string {
+	switch {
+	case len(f2p) == 0:
+		return "no FAIL_TO_PASS tests"
+	case before.Error != "":
+		return "test_patch: " + before.Error
+	case after.Error != "":
+		return "patch: " + after.Error
+	}
+	for _, t := range f2p {
+		if before.Tests[t] == Passed {
+			return fmt.Sprintf("FAIL_TO_PASS test %s already passes before the fix", t)
+		}
+		if s := after.Tests[t]; s != Passed {
+			return fmt.Sprintf("FAIL_TO_PASS test %s does not pass with the fix (%s)", t, statusOf(s))
+		}
+	}
+	for _, t := range p2p {
+		if s := before.Tests[t]; s != Passed {
+			return fmt.Sprintf("PASS_TO_PASS test %s does not pass before the fix (%s)", t, statusOf(s))
+		}
+		if s := after.Tests[t]; s != Passed {
+			return fmt.Sprintf("PASS_TO_PASS test %s does not pass with the fix (%s)", t, statusOf(s))
+		}
+	}
+	return ""
+}
+
+// ProblemStatement writes a synthetic task's issue text from its failing
+// tests, as a user would report it: what fails and how, not where the bug
+// is.
+func ProblemStatement(f2p []string, bug Run) string {
+	var b strings.Builder
+	b.WriteString("After a recent change, some tests fail.\n\nFailing tests:\n")
+	const show = 10
+	for i, t := range f2p {
+		if i == show {
+			fmt.Fprintf(&b, "- ... and %d more\n", len(f2p)-show)
+			break
+		}
+		if msg := bug.Messages[t]; msg != "" {
+			fmt.Fprintf(&b, "- %s: %s\n", t, msg)
+		} else {
+			fmt.Fprintf(&b, "- %s (%s)\n", t, statusOf(bug.Tests[t]))
+		}
+	}
+	b.WriteString("\nThe tests are right: fix the code so that they pass again without breaking the other tests.\n")
+	return b.String()
+}
+
+func statusOf(s string) string {
+	if s == "" {
+		return "not run"
+	}
+	return s
+}
+
+func exitCode(r Run) string {
+	if r.ExitCode == nil {
+		return "none"
+	}
+	return fmt.Sprint(*r.ExitCode)
+}
+
+func countStatus(r Run, s string) int {
+	n := 0
+	for _, v := range r.Tests {
+		if v == s {
+			n++
+		}
+	}
+	return n
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
