@@ -72,13 +72,22 @@ func (r *runner) Run(ctx context.Context, p *local.Process) (*local.Outcome, err
 	}
 	labels := map[string]string{labelPID: strconv.Itoa(os.Getpid()), labelBoot: bootID()}
 
-	cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	// Cleanup runs on contexts that survive the build's cancellation, each
+	// step bounded from when it starts (an action may run for hours).
+	cleanupCtx := func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	}
+	cleanup, cancel := cleanupCtx()
 	defer cancel()
 	c, err := r.client.NewContainer(ctx, id, ctrd.WithNewSnapshot(id, img), ctrd.WithNewSpec(opts...), ctrd.WithContainerLabels(labels))
 	if err != nil {
 		return r.startFailed(ctx, "creating container", err)
 	}
-	defer r.remove(cleanup, c)
+	defer func() {
+		cctx, cancel := cleanupCtx()
+		defer cancel()
+		r.remove(cctx, c)
+	}()
 
 	fifos, err := r.store.TempDir("fifo-")
 	if err != nil {
@@ -89,9 +98,11 @@ func (r *runner) Run(ctx context.Context, p *local.Process) (*local.Outcome, err
 	if err != nil {
 		return r.startFailed(ctx, "creating task", err)
 	}
-	// Waiting on the cleanup context: after a kill the exit status must
-	// still arrive.
-	exitCh, err := task.Wait(cleanup)
+	// Waiting on a context the build's cancellation does not end: after a
+	// kill the exit status must still arrive.
+	waitCtx, stopWait := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWait()
+	exitCh, err := task.Wait(waitCtx)
 	if err != nil {
 		return nil, err
 	}
@@ -116,9 +127,15 @@ func (r *runner) Run(ctx context.Context, p *local.Process) (*local.Outcome, err
 	case <-timer:
 		out.TimedOut = fmt.Errorf("%w after %v", executors.ErrTimeout, timeout)
 	}
+	cleanup, cancel = cleanupCtx()
+	defer cancel()
 	if out.Cancelled != nil || out.TimedOut != nil {
 		_ = task.Kill(cleanup, syscall.SIGKILL, ctrd.WithKillAll)
-		status = <-exitCh
+		select {
+		case status = <-exitCh:
+		case <-cleanup.Done():
+			return nil, fmt.Errorf("the container did not stop within %v of being killed", cleanupTimeout)
+		}
 	}
 	code, _, err := status.Result()
 	if err != nil {
@@ -220,8 +237,10 @@ func (r *runner) writeDiff(ctx context.Context, id, dst string) error {
 	if err != nil {
 		return err
 	}
+	// No explicit delete: two actions making the same changes get the same
+	// digest, and one must not remove it under the other. The lease keeps
+	// it while this one reads; containerd's collector takes it after.
 	cs := r.client.ContentStore()
-	defer cs.Delete(context.WithoutCancel(ctx), desc.Digest)
 	ra, err := cs.ReaderAt(ctx, desc)
 	if err != nil {
 		return err

@@ -199,7 +199,8 @@ func synthetic(ctx *engine.Context, name string) (*tasks.Plan, []*engine.File, e
 				if err != nil {
 					return nil, nil, err
 				}
-				if err := run("TestBug", res, []*engine.File{harness, c}, harnessArgs(res, "bug="+c.Path)...); err != nil {
+				args := append(harnessArgs(res, "bug="+c.Path), "--timeout-from", baseline.Path)
+				if err := run("TestBug", res, []*engine.File{harness, c, baseline}, args...); err != nil {
 					return nil, nil, err
 				}
 				pe.Candidates = append(pe.Candidates, tasks.PlanCand{Candidate: c.Path, Results: res.Path})

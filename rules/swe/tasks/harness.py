@@ -9,7 +9,9 @@ top of what earlier runs applied; none after "=" for none) with
 `git apply`, runs the test command and parses the statuses. Output, JSON:
 
     {"runs": {NAME: {"exit_code": N, "tests": {ID: STATUS}, "messages":
-     {ID: first line of the failure}, "log_tail": "...", "error": "..."}}}
+     {ID: first line of the failure}, "log_tail": "...", "seconds": S,
+     "timed_out": LIMIT (when killed), "error": "..."}},
+     "cwd": where it ran (in a container: the exec root, /lego/exec)}
 
 STATUS is PASSED, FAILED, ERROR or SKIPPED. Test ids are pytest node ids
 (tests/test_x.py::test_y) or unittest ids (tests.test_x.Class.test_y).
@@ -23,9 +25,11 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 PYTEST_LINE = re.compile(r"^(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS) (.+?)(?: - (.*))?$")
 UNITTEST_LINE = re.compile(
@@ -90,15 +94,24 @@ def run_tests(root, cmd, framework, timeout):
         env["PYTEST_ADDOPTS"] = (env.get("PYTEST_ADDOPTS", "") + " -rA -p no:cacheprovider").strip()
         env["COLUMNS"] = "400"  # the summary lines are cut at the terminal width
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    start, timed_out = time.monotonic(), False
+    # A new session, so that a timeout kills the test command's children too.
+    p = subprocess.Popen(cmd, shell=True, cwd=root, env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        p = subprocess.run(cmd, shell=True, cwd=root, env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, timeout=timeout)
-        log, code = p.stdout.decode("utf-8", "replace"), p.returncode
-    except subprocess.TimeoutExpired as e:
-        log, code = (e.stdout or b"").decode("utf-8", "replace") + "\n[timed out]", -1
+        out, _ = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        out, _ = p.communicate()
+        timed_out = True
+    log = out.decode("utf-8", "replace")
     parse = parse_pytest if framework == "pytest" else parse_unittest
     tests, messages = parse(log)
-    return {"exit_code": code, "tests": tests, "messages": messages, "log_tail": log[-4000:]}
+    run = {"exit_code": p.returncode, "tests": tests, "messages": messages, "log_tail": log[-4000:],
+           "seconds": round(time.monotonic() - start, 3)}
+    if timed_out:
+        run["timed_out"] = timeout
+    return run
 
 
 def main():
@@ -108,7 +121,8 @@ def main():
     ap.add_argument("--framework", choices=["pytest", "unittest"], required=True)
     ap.add_argument("--cmd", required=True)
     ap.add_argument("--run", action="append", default=[], help="NAME=PATCH[,PATCH...]")
-    ap.add_argument("--timeout", type=int, default=600)
+    ap.add_argument("--timeout", type=int, default=1800, help="seconds a test run may take")
+    ap.add_argument("--timeout-from", help="results of a clean run: allow ten times its time (at least 20 s)")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     for spec in a.run:
@@ -119,6 +133,10 @@ def main():
                         with open(a.out, "w") as f:
                             json.dump({"empty": True}, f)
                         return 0
+    if a.timeout_from:
+        with open(a.timeout_from) as f:
+            clean = json.load(f)["runs"].values()
+        a.timeout = max(20, int(10 * max((r.get("seconds", 0) for r in clean), default=0)))
     root = a.root
     if a.copy:
         root = os.path.join(tempfile.mkdtemp(), "testbed")
@@ -136,7 +154,7 @@ def main():
             break  # later runs would build on a tree that is not what they expect
         runs[name] = run_tests(root, a.cmd, a.framework, a.timeout)
     with open(a.out, "w") as f:
-        json.dump({"runs": runs}, f, indent=1, sort_keys=True)
+        json.dump({"runs": runs, "cwd": os.getcwd()}, f, indent=1, sort_keys=True)
     return 0
 
 

@@ -38,13 +38,16 @@ type Run struct {
 	Tests    map[string]string `json:"tests"`
 	Messages map[string]string `json:"messages"`
 	LogTail  string            `json:"log_tail"`
-	Error    string            `json:"error,omitempty"` // a patch did not apply
+	Seconds  float64           `json:"seconds"`
+	TimedOut int               `json:"timed_out,omitempty"` // killed after this many seconds
+	Error    string            `json:"error,omitempty"`     // a patch did not apply
 }
 
 // Results is harness.py's output.
 type Results struct {
 	Runs  map[string]Run `json:"runs"`
 	Empty bool           `json:"empty,omitempty"` // the candidate was empty: nothing ran
+	Cwd   string         `json:"cwd,omitempty"`   // where the harness ran
 }
 
 // Candidate is one bug modify.py proposes.
@@ -72,8 +75,13 @@ func Judge(baseline, bug Run) (f2p, p2p []string, reason string) {
 	switch {
 	case baseline.Error != "":
 		return nil, nil, "the clean run failed: " + baseline.Error
+	case baseline.TimedOut > 0:
+		return nil, nil, fmt.Sprintf("the clean run timed out after %d s", baseline.TimedOut)
 	case bug.Error != "":
 		return nil, nil, "the bug does not apply: " + bug.Error
+	case bug.TimedOut > 0:
+		// A hang says nothing about which tests catch the bug.
+		return nil, nil, fmt.Sprintf("the tests time out with the bug (killed after %d s)", bug.TimedOut)
 	case countStatus(baseline, Passed) == 0:
 		return nil, nil, "no test passes in the clean environment (exit code " + exitCode(baseline) + ")"
 	}
@@ -105,6 +113,8 @@ func CheckReal(f2p, p2p []string, before, after Run) string {
 		return "test_patch: " + before.Error
 	case after.Error != "":
 		return "patch: " + after.Error
+	case before.TimedOut > 0 || after.TimedOut > 0:
+		return "the tests time out"
 	}
 	for _, t := range f2p {
 		if before.Tests[t] == Passed {
