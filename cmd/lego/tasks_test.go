@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -99,17 +100,8 @@ func TestExampleSyntheticTasks(t *testing.T) {
 			t.Errorf("after the minicalc seed change, %s ran", a)
 		}
 	}
-	if got := executedActions(t, ev); !contains(got, "//tasks:synthetic_minicalc BugCandidates") {
+	if got := executedActions(t, ev); !slices.Contains(got, "//tasks:synthetic_minicalc BugCandidates") {
 		t.Errorf("the minicalc candidates did not rerun: %v", got)
 	}
 	verifyStore(t, cache)
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }

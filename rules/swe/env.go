@@ -3,6 +3,7 @@ package swe
 import (
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/legobuild/lego/engine"
@@ -131,7 +132,7 @@ func (Env) Analyze(ctx *engine.Context) error {
 		return fmt.Errorf("attribute base: %s is a %s, not an image", baseLabel, ctx.Dep(baseLabel).Kind())
 	}
 	fw := ctx.Attr("test_framework").(string)
-	if !contains(Frameworks, fw) {
+	if !slices.Contains(Frameworks, fw) {
 		return fmt.Errorf("attribute test_framework: %q is not one of %s", fw, strings.Join(Frameworks, ", "))
 	}
 	cmd := ctx.Attr("test_cmd").(string)
@@ -153,13 +154,4 @@ func (Env) Analyze(ctx *engine.Context) error {
 	ctx.Target.Files = []*engine.File{img.Manifest, img.Layout}
 	provide(ctx.Target, envKey{}, &EnvInfo{Repo: repo.Name, Image: img, Workdir: workdir, TestCmd: cmd, Framework: fw})
 	return nil
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }

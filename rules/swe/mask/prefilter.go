@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"regexp"
 	"regexp/syntax"
+	"slices"
 	"strings"
 
 	"github.com/legobuild/lego/rules/swe/format"
@@ -209,7 +210,7 @@ func newMulti(pats []Pattern) *multi {
 				}
 				s = nx
 			}
-			if !slicesContains(m.out[s], int32(pi)) {
+			if !slices.Contains(m.out[s], int32(pi)) {
 				m.out[s] = append(m.out[s], int32(pi))
 			}
 		}
@@ -246,15 +247,6 @@ func newMulti(pats []Pattern) *multi {
 		}
 	}
 	return m
-}
-
-func slicesContains(xs []int32, x int32) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
 
 // candidates sets hit[i] for the patterns that may match text.
