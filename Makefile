@@ -21,6 +21,7 @@ test: vet
 # workspaces, then the Go benchmark functions.
 bench: build
 	$(GO) run ./bench -lego bin/lego -n $${BENCH_SIZES:-1000,10000,100000}
+	$(GO) run ./bench -lego bin/lego -swe_envs 3000 -swe_tasks 32000
 	$(GO) test $(LDFLAGS) -run '^$$' -bench . -benchtime 2s ./cas/... ./engine/... ./executors/local/...
 	# the data plane on 18,000 generated trajectories (about 1 GB)
 	$(GO) test $(LDFLAGS) -run '^$$' -bench DataPlane -benchtime 3x ./rules/swe/

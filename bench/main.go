@@ -23,6 +23,8 @@ func main() {
 	dir := flag.String("dir", "", "where to generate workspaces (default: a temp dir, removed afterwards)")
 	runs := flag.Int("runs", 3, "null builds per size; the median is reported")
 	genOnly := flag.String("generate", "", "only write a workspace of the first -n size to this directory (e.g. to build it with Bazel)")
+	sweEnvs := flag.Int("swe_envs", 0, "instead: time load and analysis of this many swe_env targets and -swe_tasks task sets")
+	sweTasks := flag.Int("swe_tasks", 32000, "task_set targets of the -swe_envs workspace")
 	flag.Parse()
 	if *genOnly != "" {
 		n, err := strconv.Atoi(strings.Split(*sizes, ",")[0])
@@ -44,6 +46,12 @@ func main() {
 			fail(err)
 		}
 		defer os.RemoveAll(base)
+	}
+	if *sweEnvs > 0 {
+		if err := benchSWE(bin, base, *sweEnvs, *sweTasks, *runs); err != nil {
+			fail(err)
+		}
+		return
 	}
 	timedFirst := map[int]bool{}
 	for _, s := range strings.Split(*first, ",") {

@@ -102,6 +102,7 @@ func runBuild(args []string) error {
 	gpuFallback := fs.String("gpu_fallback", "none", "none (actions needing GPUs fail on a machine without them) or cpu (run them without GPUs)")
 	cpuProfile := fs.String("cpu_profile", "", "write a Go CPU profile of lego itself to this file")
 	memProfile := fs.String("mem_profile", "", "write a Go allocation profile of lego itself to this file at the end")
+	nobuild := fs.Bool("nobuild", false, "load and analyse the targets, run nothing (as Bazel's --nobuild)")
 	pats, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -133,6 +134,11 @@ func runBuild(args []string) error {
 	targets := make([]*engine.Target, len(labels))
 	for i, lab := range labels {
 		targets[i] = g.Targets[lab]
+	}
+	if *nobuild {
+		fmt.Fprintf(os.Stderr, "INFO: analysed %d targets (%d in the graph), %d actions; %.2fs\n",
+			len(targets), len(g.Targets), len(g.Actions), time.Since(start).Seconds())
+		return nil
 	}
 	var memCap int64
 	if *memory != "" {

@@ -517,3 +517,16 @@ func TestConcurrentBuildsShareCache(t *testing.T) {
 		}
 	}
 }
+
+// --nobuild loads and analyses, reports the graph's size, and runs
+// nothing: no output appears.
+func TestNoBuild(t *testing.T) {
+	root := exampleWS(t)
+	r := mustLego(t, root, "build", "//...", "--nobuild", "--cache_dir="+t.TempDir())
+	if !strings.Contains(r.stderr, "INFO: analysed 5 targets") || !strings.Contains(r.stderr, "4 actions") {
+		t.Errorf("--nobuild said:\n%s", r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(root, engine.OutDir)); !os.IsNotExist(err) {
+		t.Errorf("--nobuild made %s: %v", engine.OutDir, err)
+	}
+}

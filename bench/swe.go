@@ -1,0 +1,72 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// GenerateSWE writes a workspace of the task stage's shape at scale: envs
+// git_repo + swe_env pairs over one Debian base, and tasks synthetic
+// task_set targets spread over them (one candidate each).
+func GenerateSWE(dir string, envs, tasks int) error {
+	files := map[string]string{
+		"WORKSPACE": "workspace(name = \"swe_scale\")\n",
+		"repos/BUILD": fmt.Sprintf(`[git_repo(name = "r%%d" %% i, path = "r%%d" %% i, srcs = ["r%%d/m.py" %% i]) for i in range(%d)]
+`, envs),
+		"envs/BUILD": fmt.Sprintf(`debian_image(name = "py", packages = ["python3", "python3-pytest", "git"])
+[swe_env(
+    name = "r%%d" %% i,
+    repo = "//repos:r%%d" %% i,
+    base = ":py",
+    install = ["echo /testbed > /usr/lib/python3/dist-packages/testbed.pth"],
+    test_cmd = "python3 -m pytest",
+) for i in range(%d)]
+`, envs),
+		"tasks/BUILD": fmt.Sprintf(`[task_set(
+    name = "t%%d" %% i,
+    source = "synthetic",
+    envs = ["//envs:r%%d" %% (i %% %d)],
+    per_repo = 1,
+    seed = i,
+) for i in range(%d)]
+`, envs, tasks),
+	}
+	for i := range envs {
+		files[fmt.Sprintf("repos/r%d/m.py", i)] = fmt.Sprintf("def f(x):\n    return x + %d\n", i)
+	}
+	for name, body := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// benchSWE times loading and analysing (--nobuild) the generated
+// workspace: the median of runs, and the peak RSS.
+func benchSWE(bin, base string, envs, tasks, runs int) error {
+	ws := filepath.Join(base, "swe")
+	if err := GenerateSWE(ws, envs, tasks); err != nil {
+		return err
+	}
+	defer os.RemoveAll(ws)
+	var walls []time.Duration
+	var peak int64
+	for range runs {
+		w, r, err := run(bin, ws, filepath.Join(base, "swe-cache"), "build", "//...", "--nobuild")
+		if err != nil {
+			return fmt.Errorf("analysing %d envs and %d task sets: %w", envs, tasks, err)
+		}
+		walls = append(walls, w)
+		peak = max(peak, r)
+	}
+	fmt.Printf("%d swe_env + %d task_set targets: load and analysis %.2fs (median of %d), peak RSS %d MB\n",
+		envs, tasks, median(walls).Seconds(), runs, peak>>20)
+	return nil
+}
