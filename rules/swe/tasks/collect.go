@@ -86,6 +86,7 @@ func Collect(p *Plan, outDir string) (*Report, error) {
 				return nil, err
 			}
 		}
+		sort.SliceStable(rep.Rejected, func(i, j int) bool { return rep.Rejected[i].InstanceID < rep.Rejected[j].InstanceID })
 	default:
 		return nil, fmt.Errorf("plan source %q: want synthetic or merge", p.Source)
 	}
@@ -216,7 +217,6 @@ func merge(dir string, rep *Report, out *[]format.Task) error {
 		}
 		*out = append(*out, t)
 	}
-	sort.SliceStable(rep.Rejected, func(i, j int) bool { return rep.Rejected[i].InstanceID < rep.Rejected[j].InstanceID })
 	return sc.Err()
 }
 

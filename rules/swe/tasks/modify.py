@@ -179,7 +179,7 @@ def drop_else(src, n):
 
 def swap_if_else(src, n):
     if isinstance(n, ast.If) and n.orelse and not is_elif(src, n) \
-            and n.body[0].lineno != n.lineno and n.orelse[0].lineno > n.body[-1].end_lineno + 0:
+            and n.body[0].lineno != n.lineno:
         (a0, b0), (a1, b1) = src.line_span(n.body[0], n.body[-1]), src.line_span(n.orelse[0], n.orelse[-1])
         t0, t1 = src.text(a0, b0), src.text(a1, b1)
         if t0 != t1 and src.line_text(n.orelse[0].lineno).startswith(src.line_text(n.body[0].lineno)[:n.body[0].col_offset]):

@@ -12,7 +12,8 @@ package tasks
 import (
 	_ "embed"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -85,7 +86,7 @@ func Judge(baseline, bug Run) (f2p, p2p []string, reason string) {
 	case countStatus(baseline, Passed) == 0:
 		return nil, nil, "no test passes in the clean environment (exit code " + exitCode(baseline) + ")"
 	}
-	for _, id := range sortedKeys(baseline.Tests) {
+	for _, id := range slices.Sorted(maps.Keys(baseline.Tests)) {
 		if baseline.Tests[id] != Passed {
 			continue
 		}
@@ -179,13 +180,4 @@ func countStatus(r Run, s string) int {
 		}
 	}
 	return n
-}
-
-func sortedKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
