@@ -30,6 +30,8 @@ var tools = map[string]func(ctx context.Context, args []string) error{
 	"traj-generate": toolGenerate,
 	"repo-snapshot": toolSnapshot,
 	"task-collect":  toolCollect,
+	"git-fetch":     toolGitFetch,
+	"git-sanitize":  toolGitSanitize,
 }
 
 func runTool(args []string) error {

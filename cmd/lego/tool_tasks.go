@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"github.com/legobuild/lego/rules/swe/gitrepo"
 	"github.com/legobuild/lego/rules/swe/tasks"
 )
 
@@ -81,4 +83,56 @@ func toolCollect(_ context.Context, args []string) error {
 			return nil
 		}
 	})
+}
+
+// toolGitFetch is git_repo with a url or bundle: the whole history, and
+// the files at the commit.
+func toolGitFetch(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("git-fetch", flag.ContinueOnError)
+	src := fs.String("src", "", "a git URL, repository or bundle")
+	commit := fs.String("commit", "", "the commit whose files make the tree (40 hex digits)")
+	gitDir := fs.String("git", "", "output: a bare repository with every ref of src")
+	tree := fs.String("tree", "", "output: the files at commit")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *src == "" || *gitDir == "" || *tree == "" || fs.NArg() > 0 {
+		return fmt.Errorf("needs --src, --commit, --git and --tree")
+	}
+	if err := gitrepo.Fetch(ctx, *src, *commit, *gitDir, *tree); err != nil {
+		os.RemoveAll(*gitDir)
+		os.RemoveAll(*tree)
+		return err
+	}
+	return nil
+}
+
+// toolGitSanitize writes a real task's .git: no history after created_at.
+func toolGitSanitize(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("git-sanitize", flag.ContinueOnError)
+	gitDir := fs.String("git", "", "the repository (git_repo's history)")
+	commit := fs.String("commit", "", "the task's base commit")
+	before := fs.String("before", "", "created_at: nothing dated later stays (RFC 3339)")
+	out := fs.String("out", "", "output: the .git directory")
+	report := fs.String("report", "", "output: what was kept, as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *gitDir == "" || *out == "" || *report == "" || fs.NArg() > 0 {
+		return fmt.Errorf("needs --git, --commit, --before, --out and --report")
+	}
+	t, err := time.Parse(time.RFC3339, *before)
+	if err != nil {
+		return fmt.Errorf("--before: %v", err)
+	}
+	rep, err := gitrepo.Sanitize(ctx, *gitDir, *commit, t, *out)
+	if err != nil {
+		os.RemoveAll(*out)
+		return err
+	}
+	b, err := json.MarshalIndent(rep, "", " ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(*report, append(b, '\n'), 0o644)
 }

@@ -8,19 +8,24 @@ import (
 
 	"github.com/legobuild/lego/engine"
 	"github.com/legobuild/lego/rules/legotool"
+	"github.com/legobuild/lego/rules/swe/gitrepo"
 	"github.com/legobuild/lego/rules/oci"
 )
 
-// RepoInfo is what a git_repo provides: the source tree at the commit.
+// RepoInfo is what a git_repo provides: the source tree at the commit and,
+// for a repository fetched by url or bundle, its whole history (real
+// tasks' envs get a sanitised copy of it).
 type RepoInfo struct {
-	Name string
-	Tree *engine.File // a directory: the files, no history
+	Name   string
+	Tree   *engine.File // a directory: the files, no history
+	Git    *engine.File // a bare repository with every ref; nil for a path snapshot
+	Commit string       // "" for a path snapshot
 }
 
 // EnvInfo is what a swe_env provides: the image holding the repository
 // at Workdir with its dependencies installed, and how its tests run.
 type EnvInfo struct {
-	Repo      string
+	Repo      *RepoInfo
 	Image     *engine.ImageInfo
 	Workdir   string
 	TestCmd   string
@@ -48,55 +53,118 @@ func provide(t *engine.Target, key, v any) {
 	t.Providers[key] = v
 }
 
-// GitRepo is git_repo: a repository's source snapshot, content-addressed.
+// GitRepo is git_repo: a repository's source snapshot, content-addressed:
+// the files under a path of the workspace (no history), or a commit of a
+// repository fetched from a url or a bundle file (a commit id pins the
+// content, so the fetch is cached like any action).
 type GitRepo struct{}
 
 func (GitRepo) Kind() string { return "git_repo" }
 
 func (GitRepo) Attrs() []engine.AttrSpec {
 	return []engine.AttrSpec{
-		{Name: "path", Type: engine.AttrString, Mandatory: true, Doc: "directory of the package holding the sources (a snapshot with no history)"},
-		{Name: "srcs", Type: engine.AttrLabelList, Mandatory: true, Doc: `the files under path, usually glob(["<path>/**"])`},
+		{Name: "path", Type: engine.AttrString, Doc: "directory of the package holding the sources (a snapshot with no history)"},
+		{Name: "srcs", Type: engine.AttrLabelList, Doc: `with path: the files under it, usually glob(["<path>/**"])`},
+		{Name: "url", Type: engine.AttrString, Doc: "a git URL to fetch (the action uses the network)"},
+		{Name: "bundle", Type: engine.AttrLabel, Doc: "a git bundle or repository file made in the workspace (offline history)"},
+		{Name: "commit", Type: engine.AttrString, Doc: "with url or bundle: the full 40-hex commit id"},
 		{Name: "repo_name", Type: engine.AttrString, Doc: "the repository's name in task instances (default: the target's name)"},
 	}
 }
 
 func (GitRepo) Analyze(ctx *engine.Context) error {
-	p := ctx.Attr("path").(string)
-	if p == "" || path.IsAbs(p) || path.Clean(p) != p || strings.HasPrefix(p, "../") {
-		return fmt.Errorf("attribute path: %q is not a directory of the package", p)
+	p, url := ctx.Attr("path").(string), ctx.Attr("url").(string)
+	bundle, hasBundle := ctx.Attr("bundle").(engine.Label)
+	hasBundle = hasBundle && bundle != (engine.Label{})
+	n := 0
+	for _, set := range []bool{p != "", url != "", hasBundle} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return fmt.Errorf("attribute path: give exactly one of path, url and bundle")
+	}
+	name := ctx.Attr("repo_name").(string)
+	if name == "" {
+		name = ctx.Label().Name
+	}
+	info := &RepoInfo{Name: name}
+	var err error
+	if p != "" {
+		info.Tree, err = snapshot(ctx, p)
+	} else {
+		err = fetch(ctx, url, info)
+	}
+	if err != nil {
+		return err
+	}
+	provide(ctx.Target, repoKey{}, info)
+	ctx.Target.Files = []*engine.File{info.Tree}
+	return nil
+}
+
+func snapshot(ctx *engine.Context, p string) (*engine.File, error) {
+	if path.IsAbs(p) || path.Clean(p) != p || strings.HasPrefix(p, "../") {
+		return nil, fmt.Errorf("attribute path: %q is not a directory of the package", p)
 	}
 	strip := path.Join(ctx.Label().Pkg, p)
 	srcs := ctx.Files("srcs")
 	if len(srcs) == 0 {
-		return fmt.Errorf("attribute srcs: no files")
+		return nil, fmt.Errorf("attribute srcs: no files")
 	}
 	tree, err := ctx.DeclareFile(ctx.Label().Name+".tree", true)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	args := []string{"--strip", strip}
 	for _, f := range srcs {
 		if !strings.HasPrefix(f.Path, strip+"/") {
-			return fmt.Errorf("attribute srcs: %s is not under %s", f.ShortPath(), p)
+			return nil, fmt.Errorf("attribute srcs: %s is not under %s", f.ShortPath(), p)
 		}
 		args = append(args, "--src", f.Path)
 	}
 	args = append(args, "--out", tree.Path)
 	a, err := legotool.Action("repo-snapshot", nil, srcs, []*engine.File{tree}, args...)
 	if err != nil {
+		return nil, err
+	}
+	return tree, ctx.AddAction(a)
+}
+
+// fetch declares the action fetching a repository (from url, or from the
+// bundle attribute's file when url is "").
+func fetch(ctx *engine.Context, url string, info *RepoInfo) error {
+	info.Commit = ctx.Attr("commit").(string)
+	if !gitrepo.CommitRE.MatchString(info.Commit) {
+		return fmt.Errorf("attribute commit: %q is not a full 40-hex commit id (a branch or tag could move)", info.Commit)
+	}
+	if len(ctx.Attr("srcs").([]engine.Label)) > 0 {
+		return fmt.Errorf("attribute srcs: only with path")
+	}
+	var inputs []*engine.File
+	if url == "" {
+		files := ctx.Files("bundle")
+		if len(files) != 1 || files[0].Dir {
+			return fmt.Errorf("attribute bundle: want one file, got %d", len(files))
+		}
+		inputs, url = files, files[0].Path
+	}
+	name := ctx.Label().Name
+	var err error
+	if info.Tree, err = ctx.DeclareFile(name+".tree", true); err != nil {
 		return err
 	}
-	if err := ctx.AddAction(a); err != nil {
+	if info.Git, err = ctx.DeclareFile(name+".git", true); err != nil {
 		return err
 	}
-	name := ctx.Attr("repo_name").(string)
-	if name == "" {
-		name = ctx.Label().Name
+	a, err := legotool.Action("git-fetch", nil, inputs, []*engine.File{info.Git, info.Tree},
+		"--src", url, "--commit", info.Commit, "--git", info.Git.Path, "--tree", info.Tree.Path)
+	if err != nil {
+		return err
 	}
-	provide(ctx.Target, repoKey{}, &RepoInfo{Name: name, Tree: tree})
-	ctx.Target.Files = []*engine.File{tree}
-	return nil
+	a.Network = len(inputs) == 0
+	return ctx.AddAction(a)
 }
 
 // Frameworks are the test frameworks whose output the harness parses.
@@ -152,6 +220,6 @@ func (Env) Analyze(ctx *engine.Context) error {
 	}
 	ctx.Target.SetImage(img)
 	ctx.Target.Files = []*engine.File{img.Manifest, img.Layout}
-	provide(ctx.Target, envKey{}, &EnvInfo{Repo: repo.Name, Image: img, Workdir: workdir, TestCmd: cmd, Framework: fw})
+	provide(ctx.Target, envKey{}, &EnvInfo{Repo: repo, Image: img, Workdir: workdir, TestCmd: cmd, Framework: fw})
 	return nil
 }

@@ -15,16 +15,19 @@ import (
 
 // Sources and strategies of task_set.
 var (
-	TaskSources = []string{"synthetic", "merge"}
+	TaskSources = []string{"real", "synthetic", "merge"}
 	Strategies  = []string{"ast", "llm_rewrite"}
 )
 
 // testTimeout bounds one run of an environment's test suite.
 const testTimeout = 30 * time.Minute
 
-// TaskSet is task_set: validated task instances. "synthetic" injects bugs
-// into each env's repository and keeps those that some test catches; each
-// candidate's test run is its own action. "merge" joins task sets.
+// TaskSet is task_set: validated task instances. "real" validates pull
+// requests (SWE-bench style instances) in their envs, each given a git
+// history that ends before the issue; "synthetic" injects bugs into each
+// env's repository and keeps those that some test catches; each
+// instance's or candidate's test run is its own action. "merge" joins
+// task sets.
 type TaskSet struct{}
 
 func (TaskSet) Kind() string { return "task_set" }
@@ -32,7 +35,8 @@ func (TaskSet) Kind() string { return "task_set" }
 func (TaskSet) Attrs() []engine.AttrSpec {
 	return []engine.AttrSpec{
 		{Name: "source", Type: engine.AttrString, Mandatory: true, Doc: strings.Join(TaskSources, " or ")},
-		{Name: "envs", Type: engine.AttrLabelList, Doc: "synthetic: the swe_env targets to make bugs in"},
+		{Name: "instances", Type: engine.AttrLabel, Doc: "real: a JSONL file of instances (instance_id, repo, base_commit, created_at, patch, test_patch, FAIL_TO_PASS, PASS_TO_PASS, ...)"},
+		{Name: "envs", Type: engine.AttrLabelList, Doc: "synthetic: the swe_env targets to make bugs in; real: the envs at the instances' base commits"},
 		{Name: "strategies", Type: engine.AttrStringList, Default: []string{"ast"}, Doc: "synthetic: ast (procedural AST modifiers) and/or llm_rewrite (needs a model endpoint)"},
 		{Name: "per_repo", Type: engine.AttrInt, Default: int64(10), Doc: "synthetic: candidate bugs per repository, each validated"},
 		{Name: "seed", Type: engine.AttrInt, Doc: "synthetic: chooses the candidates"},
@@ -46,8 +50,12 @@ func (TaskSet) Analyze(ctx *engine.Context) error {
 	var plan tasks.Plan
 	var inputs []*engine.File
 	switch src {
-	case "synthetic":
-		p, in, err := synthetic(ctx, name)
+	case "real", "synthetic":
+		declare := synthetic
+		if src == "real" {
+			declare = realTasks
+		}
+		p, in, err := declare(ctx, name)
 		if err != nil {
 			return err
 		}
@@ -120,20 +128,13 @@ func synthetic(ctx *engine.Context, name string) (*tasks.Plan, []*engine.File, e
 	if len(plan.Strategies) == 0 {
 		return nil, nil, fmt.Errorf("attribute strategies: none given")
 	}
-	script := func(file string, body []byte) (*engine.File, error) {
-		f, err := ctx.DeclareFile(name+".work/"+file, false)
-		if err != nil {
-			return nil, err
-		}
-		return f, ctx.Write(f, body, false)
-	}
-	harness, err := script("harness.py", tasks.Harness)
+	harness, err := workFile(ctx, name+".work/harness.py", tasks.Harness)
 	if err != nil {
 		return nil, nil, err
 	}
 	var modify *engine.File
 	if _, ok := plan.Strategies["ast"]; ok {
-		if modify, err = script("modify.py", tasks.Modifier); err != nil {
+		if modify, err = workFile(ctx, name+".work/modify.py", tasks.Modifier); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -144,34 +145,25 @@ func synthetic(ctx *engine.Context, name string) (*tasks.Plan, []*engine.File, e
 		if env == nil {
 			return nil, nil, fmt.Errorf("attribute envs: %s is a %s, not a swe_env", l, ctx.Dep(l).Kind())
 		}
-		if prev, ok := seen[env.Repo]; ok {
-			return nil, nil, fmt.Errorf("attribute envs: %s and %s are both repository %q", prev, l, env.Repo)
+		if prev, ok := seen[env.Repo.Name]; ok {
+			return nil, nil, fmt.Errorf("attribute envs: %s and %s are both repository %q", prev, l, env.Repo.Name)
 		}
-		seen[env.Repo] = l
-		dir := name + ".work/" + env.Repo + "/"
+		seen[env.Repo.Name] = l
+		dir := name + ".work/" + env.Repo.Name + "/"
 		run := func(mnemonic string, out *engine.File, ins []*engine.File, args ...string) error {
-			return ctx.AddAction(&engine.Action{
-				Mnemonic: mnemonic,
-				Args:     append([]string{"python3"}, args...),
-				Env:      engine.ActionEnv(nil),
-				Inputs:   ins,
-				Outputs:  []*engine.File{out},
-				Image:    env.Image.Manifest,
-				Timeout:  testTimeout,
-			})
+			return ctx.AddAction(python(mnemonic, env.Image.Manifest, ins, []*engine.File{out}, args...))
 		}
 		harnessArgs := func(out *engine.File, runSpec string) []string {
-			return []string{harness.Path, "--root", env.Workdir, "--framework", env.Framework, "--cmd", env.TestCmd,
-				"--run", runSpec, "--out", out.Path}
+			return append(harnessArgs(harness, env, out), "--run", runSpec)
 		}
 		baseline, err := ctx.DeclareFile(dir+"clean.json", false)
 		if err != nil {
 			return nil, nil, err
 		}
-		if err := run("TestClean", baseline, []*engine.File{harness}, harnessArgs(baseline, "clean=")...); err != nil {
+		if err := run("TestClean", baseline, []*engine.File{harness}, append(harnessArgs(baseline, "clean="), "--git-audit", "0")...); err != nil {
 			return nil, nil, err
 		}
-		pe := tasks.PlanEnv{Name: env.Repo, Label: l.String(), Manifest: env.Image.Manifest.Path, Baseline: baseline.Path}
+		pe := tasks.PlanEnv{Name: env.Repo.Name, Label: l.String(), Manifest: env.Image.Manifest.Path, Baseline: baseline.Path}
 		inputs = append(inputs, env.Image.Manifest, baseline)
 		if modify != nil {
 			var cands []*engine.File
@@ -182,15 +174,9 @@ func synthetic(ctx *engine.Context, name string) (*tasks.Plan, []*engine.File, e
 				}
 				cands = append(cands, c)
 			}
-			err := ctx.AddAction(&engine.Action{
-				Mnemonic: "BugCandidates",
-				Args: []string{"python3", modify.Path, "--root", env.Workdir, "--repo", env.Repo, "--seed", seed,
-					"--n", strconv.FormatInt(n, 10), "--out", strings.TrimSuffix(cands[0].Path, "0.json")},
-				Env:     engine.ActionEnv(nil),
-				Inputs:  []*engine.File{modify},
-				Outputs: cands,
-				Image:   env.Image.Manifest,
-			})
+			err := ctx.AddAction(python("BugCandidates", env.Image.Manifest, []*engine.File{modify}, cands,
+				modify.Path, "--root", env.Workdir, "--repo", env.Repo.Name, "--seed", seed,
+				"--n", strconv.FormatInt(n, 10), "--out", strings.TrimSuffix(cands[0].Path, "0.json")))
 			if err != nil {
 				return nil, nil, err
 			}
@@ -211,4 +197,32 @@ func synthetic(ctx *engine.Context, name string) (*tasks.Plan, []*engine.File, e
 	}
 	sort.Slice(plan.Envs, func(i, j int) bool { return plan.Envs[i].Name < plan.Envs[j].Name })
 	return plan, inputs, nil
+}
+
+// workFile declares a file of the task set's work directory with the
+// given content.
+func workFile(ctx *engine.Context, name string, body []byte) (*engine.File, error) {
+	f, err := ctx.DeclareFile(name, false)
+	if err != nil {
+		return nil, err
+	}
+	return f, ctx.Write(f, body, false)
+}
+
+// harnessArgs runs harness.py on env's tests, writing out.
+func harnessArgs(harness *engine.File, env *EnvInfo, out *engine.File) []string {
+	return []string{harness.Path, "--root", env.Workdir, "--framework", env.Framework, "--cmd", env.TestCmd, "--out", out.Path}
+}
+
+// python is an action running a Python program of lego's in an image.
+func python(mnemonic string, image *engine.File, ins, outs []*engine.File, args ...string) *engine.Action {
+	return &engine.Action{
+		Mnemonic: mnemonic,
+		Args:     append([]string{"python3"}, args...),
+		Env:      engine.ActionEnv(nil),
+		Inputs:   ins,
+		Outputs:  outs,
+		Image:    image,
+		Timeout:  testTimeout,
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"sort"
 
 	"github.com/legobuild/lego/rules/swe/format"
+	"github.com/legobuild/lego/rules/swe/gitrepo"
 )
 
 // File names in a task set's output directory.
@@ -20,12 +21,22 @@ const (
 // Plan lists the files a task set is collected from; the task_set rule
 // writes it at analysis, so the collecting action needs no other input.
 type Plan struct {
-	Source string `json:"source"` // synthetic or merge
+	Source string `json:"source"` // synthetic, real or merge
 	// Strategies maps each strategy asked for to "" when it ran, else to
 	// why it is unavailable.
 	Strategies map[string]string `json:"strategies,omitempty"`
 	Envs       []PlanEnv         `json:"envs,omitempty"`
 	Sets       []string          `json:"sets,omitempty"` // merge: task set directories
+	Real       []PlanReal        `json:"real,omitempty"`
+}
+
+// PlanReal is one real instance's files.
+type PlanReal struct {
+	Instance string `json:"instance"` // the instance as given (JSON)
+	Env      string `json:"env"`      // the swe_env target at its base commit
+	Manifest string `json:"manifest"` // the instance's image: the env with its sanitised .git
+	Sanitize string `json:"sanitize"` // gitrepo.Report of its .git
+	Results  string `json:"results"`  // harness runs "before" (test_patch) and "after" (and patch)
 }
 
 // PlanEnv is one environment's runs.
@@ -80,6 +91,16 @@ func Collect(p *Plan, outDir string) (*Report, error) {
 			}
 			out = append(out, tasks...)
 		}
+	case "real":
+		for _, r := range p.Real {
+			t, err := collectReal(r, rep)
+			if err != nil {
+				return nil, err
+			}
+			if t != nil {
+				out = append(out, *t)
+			}
+		}
 	case "merge":
 		for _, dir := range p.Sets {
 			if err := merge(dir, rep, &out); err != nil {
@@ -88,7 +109,7 @@ func Collect(p *Plan, outDir string) (*Report, error) {
 		}
 		sort.SliceStable(rep.Rejected, func(i, j int) bool { return rep.Rejected[i].InstanceID < rep.Rejected[j].InstanceID })
 	default:
-		return nil, fmt.Errorf("plan source %q: want synthetic or merge", p.Source)
+		return nil, fmt.Errorf("plan source %q: want synthetic, real or merge", p.Source)
 	}
 	seen := map[string]bool{}
 	for _, t := range out {
@@ -133,6 +154,11 @@ func collectEnv(e PlanEnv, rep *Report) ([]format.Task, error) {
 	if err := readJSON(e.Manifest, &m); err != nil {
 		return nil, err
 	}
+	// Synthetic tasks start from an env with no history at all.
+	envWhy := ""
+	if base.Git != nil && base.Git.Present {
+		envWhy = "the env holds a git history; a synthetic task's env must have none"
+	}
 	count := rep.PerEnv[e.Name]
 	var out []format.Task
 	for _, pc := range e.Candidates {
@@ -154,6 +180,9 @@ func collectEnv(e PlanEnv, rep *Report) ([]format.Task, error) {
 			return nil, fmt.Errorf("%s: no bug run", pc.Results)
 		}
 		f2p, p2p, why := Judge(clean, bug)
+		if envWhy != "" {
+			why = envWhy
+		}
 		if why != "" {
 			rep.Rejected = append(rep.Rejected, Rejection{InstanceID: c.InstanceID, Env: e.Label, Reason: why})
 			continue
@@ -177,6 +206,41 @@ func collectEnv(e PlanEnv, rep *Report) ([]format.Task, error) {
 	}
 	rep.PerEnv[e.Name] = count
 	return out, nil
+}
+
+// collectReal judges one real instance; it returns nil if the instance is
+// rejected.
+func collectReal(r PlanReal, rep *Report) (*format.Task, error) {
+	var t format.Task
+	var san gitrepo.Report
+	var res Results
+	var m struct {
+		Digest string `json:"digest"`
+	}
+	for path, v := range map[string]any{r.Instance: &t, r.Sanitize: &san, r.Results: &res, r.Manifest: &m} {
+		if err := readJSON(path, v); err != nil {
+			return nil, err
+		}
+	}
+	count := rep.PerEnv[t.Repo]
+	count.Candidates++
+	rep.Candidates++
+	defer func() { rep.PerEnv[t.Repo] = count }()
+	why := san.Error
+	if why == "" {
+		why = res.Git.Leak()
+	}
+	if why == "" {
+		why = CheckReal(t.FailToPass, t.PassToPass, res.Runs["before"], res.Runs["after"])
+	}
+	if why != "" {
+		rep.Rejected = append(rep.Rejected, Rejection{InstanceID: t.InstanceID, Env: r.Env, Reason: why})
+		return nil, nil
+	}
+	count.Kept++
+	rep.Kept++
+	t.Image, t.Env, t.Source = m.Digest, r.Env, "real"
+	return &t, nil
 }
 
 // merge adds a task set's tasks and report to the ones being collected.

@@ -11,7 +11,13 @@ top of what earlier runs applied; none after "=" for none) with
     {"runs": {NAME: {"exit_code": N, "tests": {ID: STATUS}, "messages":
      {ID: first line of the failure}, "log_tail": "...", "seconds": S,
      "timed_out": LIMIT (when killed), "error": "..."}},
-     "cwd": where it ran (in a container: the exec root, /lego/exec)}
+     "cwd": where it ran (in a container: the exec root, /lego/exec),
+     "git": {...}}
+
+--git-audit T looks at the git history in root before any patch, the
+way an agent could: "present" (root/.git exists), "commits" (every commit
+object, reachable or not), "after" (those dated after T, Unix seconds),
+"log_all" (`git log --all --reflog`: "ID DATE" lines).
 
 STATUS is PASSED, FAILED, ERROR or SKIPPED. Test ids are pytest node ids
 (tests/test_x.py::test_y) or unittest ids (tests.test_x.Class.test_y).
@@ -87,6 +93,27 @@ def apply(root, patch):
     return None
 
 
+def git_audit(root, after):
+    if not os.path.exists(os.path.join(root, ".git")):
+        return {"present": False}
+    git = ["git", "-c", "safe.directory=*", "-C", root]
+    objs = subprocess.run(git + ["cat-file", "--batch-all-objects", "--batch-check=%(objectname) %(objecttype)"],
+                          capture_output=True, text=True)
+    log = subprocess.run(git + ["log", "--all", "--reflog", "--format=%H %cI"], capture_output=True, text=True)
+    if objs.returncode != 0 or log.returncode != 0:
+        return {"present": True, "error": (objs.stderr + log.stderr).strip()[-500:]}
+    ids = [l.split()[0] for l in objs.stdout.splitlines() if l.endswith(" commit")]
+    late = []
+    if ids:
+        dates = subprocess.run(git + ["show", "-s", "--no-walk", "--stdin", "--format=%H %at %ct"],
+                               input="\n".join(ids) + "\n", capture_output=True, text=True)
+        for line in dates.stdout.split("\n"):
+            f = line.split()
+            if len(f) == 3 and max(int(f[1]), int(f[2])) > after:
+                late.append(f[0])
+    return {"present": True, "commits": len(ids), "after": sorted(late), "log_all": log.stdout.splitlines()}
+
+
 def run_tests(root, cmd, framework, timeout):
     env = dict(os.environ)
     if framework == "pytest":
@@ -123,6 +150,7 @@ def main():
     ap.add_argument("--run", action="append", default=[], help="NAME=PATCH[,PATCH...]")
     ap.add_argument("--timeout", type=int, default=1800, help="seconds a test run may take")
     ap.add_argument("--timeout-from", help="results of a clean run: allow ten times its time (at least 20 s)")
+    ap.add_argument("--git-audit", type=int, help="report the git history in root, and its commits after this time")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     for spec in a.run:
@@ -141,6 +169,7 @@ def main():
     if a.copy:
         root = os.path.join(tempfile.mkdtemp(), "testbed")
         shutil.copytree(a.root, root, symlinks=True)
+    audit = git_audit(root, a.git_audit) if a.git_audit is not None else None
     runs = {}
     for spec in a.run:
         name, _, patches = spec.partition("=")
@@ -153,8 +182,11 @@ def main():
             runs[name] = {"exit_code": None, "tests": {}, "messages": {}, "log_tail": "", "error": err}
             break  # later runs would build on a tree that is not what they expect
         runs[name] = run_tests(root, a.cmd, a.framework, a.timeout)
+    out = {"runs": runs, "cwd": os.getcwd()}
+    if audit is not None:
+        out["git"] = audit
     with open(a.out, "w") as f:
-        json.dump({"runs": runs, "cwd": os.getcwd()}, f, indent=1, sort_keys=True)
+        json.dump(out, f, indent=1, sort_keys=True)
     return 0
 
 

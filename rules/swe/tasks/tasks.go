@@ -49,6 +49,31 @@ type Results struct {
 	Runs  map[string]Run `json:"runs"`
 	Empty bool           `json:"empty,omitempty"` // the candidate was empty: nothing ran
 	Cwd   string         `json:"cwd,omitempty"`   // where the harness ran
+	Git   *GitAudit      `json:"git,omitempty"`   // with --git-audit
+}
+
+// GitAudit is what the harness saw of the git history in the env, before
+// any patch: the guard against an agent reading later commits.
+type GitAudit struct {
+	Present bool     `json:"present"`           // the tree has a .git
+	Commits int      `json:"commits,omitempty"` // commit objects, reachable or not
+	After   []string `json:"after,omitempty"`   // commits dated after the audit's time
+	LogAll  []string `json:"log_all,omitempty"` // git log --all --reflog: "ID DATE"
+	Error   string   `json:"error,omitempty"`
+}
+
+// Leak says why an env's history gives away what came after created_at,
+// or "" if it does not.
+func (g *GitAudit) Leak() string {
+	switch {
+	case g == nil:
+		return "the env's git history was not audited"
+	case g.Error != "":
+		return "git history audit: " + g.Error
+	case len(g.After) > 0:
+		return fmt.Sprintf("the env's git history holds commit %s, dated after created_at", g.After[0])
+	}
+	return ""
 }
 
 // Candidate is one bug modify.py proposes.

@@ -1,0 +1,163 @@
+package swe
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/legobuild/lego/engine"
+	"github.com/legobuild/lego/rules/legotool"
+	"github.com/legobuild/lego/rules/oci"
+	"github.com/legobuild/lego/rules/swe/format"
+	"github.com/legobuild/lego/rules/swe/tasks"
+)
+
+// instanceID is what an instance id may hold: it names files.
+var instanceID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// realTasks declares, per instance of the instances file: its sanitised
+// .git (nothing after created_at), its image (the env at the base commit
+// with that .git) and the validation run in that image, and returns the
+// plan over them. The file is read at analysis, as a BUILD file is: each
+// instance is its own actions, cached on its own.
+func realTasks(ctx *engine.Context, name string) (*tasks.Plan, []*engine.File, error) {
+	files := ctx.Files("instances")
+	if len(files) != 1 || !files[0].Source {
+		return nil, nil, fmt.Errorf("attribute instances: want one source file (JSONL)")
+	}
+	src := files[0]
+	byBase := map[[2]string]engine.Label{}
+	for _, l := range ctx.Attr("envs").([]engine.Label) {
+		env := EnvOf(ctx.Dep(l))
+		if env == nil {
+			return nil, nil, fmt.Errorf("attribute envs: %s is a %s, not a swe_env", l, ctx.Dep(l).Kind())
+		}
+		if env.Repo.Git == nil {
+			return nil, nil, fmt.Errorf("attribute envs: %s holds a git_repo with no history (path); real tasks need one fetched by url or bundle at the base commit", l)
+		}
+		byBase[[2]string{env.Repo.Name, env.Repo.Commit}] = l
+	}
+	b, err := os.ReadFile(filepath.Join(ctx.Root(), src.Path))
+	if err != nil {
+		return nil, nil, fmt.Errorf("attribute instances: %v", err)
+	}
+	harness, err := workFile(ctx, name+".work/harness.py", tasks.Harness)
+	if err != nil {
+		return nil, nil, err
+	}
+	plan := &tasks.Plan{Source: "real"}
+	var inputs []*engine.File
+	seen := map[string]int{}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(nil, 256<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		bad := func(field, msg string, args ...any) error {
+			return &format.LineError{File: src.Path, Line: n, Field: field, Msg: fmt.Sprintf(msg, args...)}
+		}
+		var t format.Task
+		if err := format.DecodeLine(src.Path, n, line, &t); err != nil {
+			return nil, nil, err
+		}
+		if !instanceID.MatchString(t.InstanceID) {
+			return nil, nil, bad("instance_id", "%q is not a name of letters, digits, '.', '_' and '-'", t.InstanceID)
+		}
+		if prev, ok := seen[t.InstanceID]; ok {
+			return nil, nil, bad("instance_id", "%s is on line %d too", t.InstanceID, prev)
+		}
+		seen[t.InstanceID] = n
+		created, err := time.Parse(time.RFC3339, t.CreatedAt)
+		if err != nil {
+			return nil, nil, bad("created_at", "%q is not an RFC 3339 time (the history is cut there)", t.CreatedAt)
+		}
+		if t.Patch == "" || t.TestPatch == "" {
+			return nil, nil, bad("patch", "an instance needs both patch and test_patch")
+		}
+		l, ok := byBase[[2]string{t.Repo, t.BaseCommit}]
+		if !ok {
+			return nil, nil, bad("base_commit", "no env in attribute envs holds repository %q at %s", t.Repo, t.BaseCommit)
+		}
+		env := EnvOf(ctx.Dep(l))
+		pr, in, err := instance(ctx, name+".work/"+t.InstanceID+"/", &t, created, env, harness)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s:%d: %v", src.Path, n, err)
+		}
+		pr.Env = l.String()
+		plan.Real = append(plan.Real, *pr)
+		inputs = append(inputs, in...)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, nil, fmt.Errorf("attribute instances: %v", err)
+	}
+	if len(plan.Real) == 0 {
+		return nil, nil, fmt.Errorf("attribute instances: %s holds no instances", src.Path)
+	}
+	return plan, inputs, nil
+}
+
+// instance declares one real instance's actions under dir.
+func instance(ctx *engine.Context, dir string, t *format.Task, created time.Time, env *EnvInfo, harness *engine.File) (*tasks.PlanReal, []*engine.File, error) {
+	js, err := json.Marshal(t)
+	if err != nil {
+		return nil, nil, err
+	}
+	inst, err := workFile(ctx, dir+"instance.json", append(js, '\n'))
+	if err != nil {
+		return nil, nil, err
+	}
+	testDiff, err := workFile(ctx, dir+"test.diff", []byte(t.TestPatch))
+	if err != nil {
+		return nil, nil, err
+	}
+	fixDiff, err := workFile(ctx, dir+"fix.diff", []byte(t.Patch))
+	if err != nil {
+		return nil, nil, err
+	}
+	dotgit, err := ctx.DeclareFile(dir+"git", true)
+	if err != nil {
+		return nil, nil, err
+	}
+	report, err := ctx.DeclareFile(dir+"sanitize.json", false)
+	if err != nil {
+		return nil, nil, err
+	}
+	before := created.UTC().Format(time.RFC3339)
+	a, err := legotool.Action("git-sanitize", nil, []*engine.File{env.Repo.Git}, []*engine.File{dotgit, report},
+		"--git", env.Repo.Git.Path, "--commit", t.BaseCommit, "--before", before, "--out", dotgit.Path, "--report", report.Path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := ctx.AddAction(a); err != nil {
+		return nil, nil, err
+	}
+	// The instance's env: the swe_env with the history as /testbed/.git,
+	// one more layer, so that the envs of a repository's instances share
+	// everything else.
+	img, err := oci.Build(ctx, dir+"env", oci.Spec{
+		Base:  env.Image,
+		Files: map[string]*engine.File{filepath.Join(env.Workdir, ".git"): dotgit},
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	results, err := ctx.DeclareFile(dir+"results.json", false)
+	if err != nil {
+		return nil, nil, err
+	}
+	args := append(harnessArgs(harness, env, results), "--git-audit", strconv.FormatInt(created.Unix(), 10),
+		"--run", "before="+testDiff.Path, "--run", "after="+fixDiff.Path)
+	if err := ctx.AddAction(python("ValidateInstance", img.Manifest, []*engine.File{harness, testDiff, fixDiff}, []*engine.File{results}, args...)); err != nil {
+		return nil, nil, err
+	}
+	return &tasks.PlanReal{Instance: inst.Path, Manifest: img.Manifest.Path, Sanitize: report.Path, Results: results.Path},
+		[]*engine.File{inst, img.Manifest, report, results}, nil
+}
