@@ -2,22 +2,27 @@ package main
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/legobuild/lego/rules/swe/format"
 	"github.com/legobuild/lego/rules/swe/tasks"
 )
 
-// TestExampleSyntheticTasks builds //tasks:synthetic of the swe-lego
+// TestExampleTasks builds //tasks:synthetic of the swe-lego
 // example as a user would: at least 20 validated tasks over the three
 // repositories, every test run inside a container, a fully cached second
 // build, and a seed change for one repository that reruns that
-// repository's generation and validation only.
-func TestExampleSyntheticTasks(t *testing.T) {
+// repository's generation and validation only; then //tasks:real (see
+// checkRealTasks).
+func TestExampleTasks(t *testing.T) {
 	addr := containerdAddr(t)
 	root := t.TempDir()
 	copyTree(t, "../../examples/swe-lego", root)
@@ -74,6 +79,10 @@ func TestExampleSyntheticTasks(t *testing.T) {
 		if !res.Empty && res.Cwd != "/lego/exec" {
 			t.Errorf("%s ran in %q, not in a container", p, res.Cwd)
 		}
+		// A synthetic env holds no history at all.
+		if filepath.Base(p) == "clean.json" && (res.Git == nil || res.Git.Present) {
+			t.Errorf("%s: the env's git audit is %+v; want no .git", p, res.Git)
+		}
 		n++
 	}
 	if n != 33 {
@@ -84,6 +93,9 @@ func TestExampleSyntheticTasks(t *testing.T) {
 	if total, ran, cached := counts(t, r); ran != 0 || cached != total {
 		t.Fatalf("rebuild: %d executed, %d cached of %d", ran, cached, total)
 	}
+
+	// The real tasks share the Debian base image built above.
+	checkRealTasks(t, root, cache, addr)
 
 	// Another seed for minicalc: its candidates and their test runs
 	// rerun, then the collections; textkit and inventory do not.
@@ -104,4 +116,101 @@ func TestExampleSyntheticTasks(t *testing.T) {
 		t.Errorf("the minicalc candidates did not rerun: %v", got)
 	}
 	verifyStore(t, cache)
+}
+
+// checkRealTasks builds //tasks:real: two valid pull requests kept, one
+// whose FAIL_TO_PASS test already passes before its fix dropped with
+// that reason, and in each kept instance's env a git history that ends
+// before created_at, as seen from inside its container.
+func checkRealTasks(t *testing.T, root, cache, addr string) {
+	t.Helper()
+	build := func() result {
+		return mustLego(t, root, "build", "//tasks:real", "--cache_dir="+cache, "--containerd_address="+addr)
+	}
+	build()
+	out := filepath.Join(root, "lego-out/tasks/real")
+	kept := map[string]format.Task{}
+	for _, line := range strings.Split(strings.TrimSpace(mustRead(t, filepath.Join(out, tasks.TasksFile))), "\n") {
+		var task format.Task
+		if err := json.Unmarshal([]byte(line), &task); err != nil {
+			t.Fatal(err)
+		}
+		if task.Source != "real" || !strings.HasPrefix(task.Image, "sha256:") || task.Patch == "" || task.TestPatch == "" || len(task.FailToPass) == 0 {
+			t.Errorf("incomplete task %+v", task)
+		}
+		kept[task.InstanceID] = task
+	}
+	if len(kept) != 2 || kept["example__textkit-1"].Repo != "textkit" || kept["example__minicalc-7"].Repo != "minicalc" {
+		t.Fatalf("kept %v; want example__textkit-1 and example__minicalc-7", slices.Sorted(maps.Keys(kept)))
+	}
+	var rep tasks.Report
+	if err := json.Unmarshal([]byte(mustRead(t, filepath.Join(out, tasks.ReportFile))), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Rejected) != 1 || rep.Rejected[0].InstanceID != "example__textkit-2" ||
+		!strings.Contains(rep.Rejected[0].Reason, "tests/test_wrap.py::test_truncate_empty_text already passes before the fix") {
+		t.Errorf("rejected: %+v; want example__textkit-2, its FAIL_TO_PASS test already passing", rep.Rejected)
+	}
+
+	for id, task := range kept {
+		created, err := time.Parse(time.RFC3339, task.CreatedAt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The commits of the upstream history after created_at: the fix
+		// and what came later.
+		mirror := filepath.Join(root, "lego-out/repos", task.Repo+"_at_base.git")
+		var late []string
+		for _, line := range strings.Split(gitOut(t, mirror, "log", "--all", "--format=%H %ct"), "\n") {
+			id, sec, _ := strings.Cut(line, " ")
+			if n, _ := strconv.ParseInt(sec, 10, 64); time.Unix(n, 0).After(created) {
+				late = append(late, id)
+			}
+		}
+		if len(late) < 2 {
+			t.Fatalf("%s: upstream has %d commits after created_at; the example should have the fix and later work", id, len(late))
+		}
+		// Inside the env (the harness ran in the container, before any
+		// patch): git log --all, every commit object, reachable or not.
+		var res tasks.Results
+		if err := json.Unmarshal([]byte(mustRead(t, filepath.Join(root, "lego-out/tasks/real.work", id, "results.json"))), &res); err != nil {
+			t.Fatal(err)
+		}
+		g := res.Git
+		if res.Cwd != "/lego/exec" || g == nil || !g.Present || g.Error != "" || len(g.After) != 0 || g.Commits != 2 || len(g.LogAll) != 2 {
+			t.Fatalf("%s: ran in %q, git audit %+v; want 2 commits, none after created_at", id, res.Cwd, g)
+		}
+		if !strings.HasPrefix(g.LogAll[0], task.BaseCommit+" ") {
+			t.Errorf("%s: git log --all starts %q, want the base commit", id, g.LogAll[0])
+		}
+		for _, line := range g.LogAll {
+			_, date, _ := strings.Cut(line, " ")
+			if d, err := time.Parse(time.RFC3339, date); err != nil || d.After(created) {
+				t.Errorf("%s: git log --all in the env shows %q, after created_at %s", id, line, task.CreatedAt)
+			}
+		}
+		// The .git the env's layer holds: the fix's object is not there.
+		dotgit := filepath.Join(root, "lego-out/tasks/real.work", id, "git")
+		for _, c := range late {
+			if slices.ContainsFunc(g.LogAll, func(l string) bool { return strings.HasPrefix(l, c) }) {
+				t.Errorf("%s: commit %s, after created_at, is in the env's log", id, c)
+			}
+			cmd := exec.Command("git", "--git-dir", dotgit, "cat-file", "-e", c)
+			if err := cmd.Run(); err == nil {
+				t.Errorf("%s: commit %s, after created_at, can be read in the env's .git", id, c)
+			}
+		}
+	}
+	if total, ran, cached := counts(t, build()); ran != 0 || cached != total {
+		t.Fatalf("real tasks rebuild: %d executed, %d cached of %d", ran, cached, total)
+	}
+}
+
+func gitOut(t *testing.T, gitDir string, args ...string) string {
+	t.Helper()
+	b, err := exec.Command("git", append([]string{"--git-dir", gitDir}, args...)...).Output()
+	if err != nil {
+		t.Fatalf("git %v: %v", args, err)
+	}
+	return strings.TrimSpace(string(b))
 }

@@ -8,8 +8,8 @@ import (
 
 	"github.com/legobuild/lego/engine"
 	"github.com/legobuild/lego/rules/legotool"
-	"github.com/legobuild/lego/rules/swe/gitrepo"
 	"github.com/legobuild/lego/rules/oci"
+	"github.com/legobuild/lego/rules/swe/gitrepo"
 )
 
 // RepoInfo is what a git_repo provides: the source tree at the commit and,

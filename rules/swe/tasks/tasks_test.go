@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/legobuild/lego/rules/swe/format"
+	"github.com/legobuild/lego/rules/swe/gitrepo"
 )
 
 func run(tests map[string]string) Run {
@@ -143,5 +144,68 @@ func TestCollectAndMerge(t *testing.T) {
 	if _, err := Collect(&Plan{Source: "merge", Sets: []string{out, out}}, filepath.Join(dir, "twice")); err == nil ||
 		!strings.Contains(err.Error(), "appears twice") {
 		t.Errorf("merging a set with itself: %v", err)
+	}
+}
+
+// A real instance is kept only if its history is clean (the sanitiser's
+// report and the audit inside the env) and its tests behave; a synthetic
+// env that holds a history gives no tasks.
+func TestCollectReal(t *testing.T) {
+	dir := t.TempDir()
+	p := func(n string) string { return filepath.Join(dir, n) }
+	writeJSON(t, p("m.json"), map[string]any{"digest": "sha256:abc"})
+	clean := &GitAudit{Present: true, Commits: 2}
+	before := run(map[string]string{"f": Failed, "p": Passed})
+	after := run(map[string]string{"f": Passed, "p": Passed})
+	cases := []struct {
+		id     string
+		report gitrepo.Report
+		audit  *GitAudit
+		before Run
+		why    string
+	}{
+		{"ok", gitrepo.Report{}, clean, before, ""},
+		{"late-base", gitrepo.Report{Error: "commit x, reachable from base_commit, is dated after created_at"}, clean, before, "dated after created_at"},
+		{"leak", gitrepo.Report{}, &GitAudit{Present: true, After: []string{"c0ffee"}}, before, "holds commit c0ffee"},
+		{"no-audit", gitrepo.Report{}, nil, before, "not audited"},
+		{"passes", gitrepo.Report{}, clean, after, "FAIL_TO_PASS test f already passes before the fix"},
+	}
+	plan := &Plan{Source: "real"}
+	for _, c := range cases {
+		plan.Real = append(plan.Real, PlanReal{
+			Instance: writeJSON(t, p(c.id+".inst"), format.Task{InstanceID: c.id, Repo: "r", FailToPass: []string{"f"}, PassToPass: []string{"p"}, Patch: "x", TestPatch: "y"}),
+			Env:      "//envs:r", Manifest: p("m.json"),
+			Sanitize: writeJSON(t, p(c.id+".san"), c.report),
+			Results:  writeJSON(t, p(c.id+".res"), Results{Git: c.audit, Runs: map[string]Run{"before": c.before, "after": after}}),
+		})
+	}
+	rep, err := Collect(plan, p("out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Kept != 1 || rep.Candidates != len(cases) || rep.PerEnv["r"].Kept != 1 {
+		t.Errorf("report %+v", rep)
+	}
+	why := map[string]string{}
+	for _, r := range rep.Rejected {
+		why[r.InstanceID] = r.Reason
+	}
+	for _, c := range cases[1:] {
+		if !strings.Contains(why[c.id], c.why) {
+			t.Errorf("%s: rejected for %q, want %q", c.id, why[c.id], c.why)
+		}
+	}
+
+	// Synthetic: the clean run saw a .git.
+	writeJSON(t, p("clean.json"), Results{Git: &GitAudit{Present: true}, Runs: map[string]Run{"clean": run(map[string]string{"a": Passed})}})
+	writeJSON(t, p("c.json"), Candidate{InstanceID: "s.0", Repo: "s"})
+	writeJSON(t, p("r.json"), Results{Runs: map[string]Run{"bug": run(map[string]string{"a": Failed})}})
+	rep, err = Collect(&Plan{Source: "synthetic", Envs: []PlanEnv{{Name: "s", Manifest: p("m.json"), Baseline: p("clean.json"),
+		Candidates: []PlanCand{{p("c.json"), p("r.json")}}}}}, p("syn"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Kept != 0 || len(rep.Rejected) != 1 || !strings.Contains(rep.Rejected[0].Reason, "git history") {
+		t.Errorf("synthetic env with a history: %+v", rep)
 	}
 }
