@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what lego's build and tests need on a fresh Debian machine (run
-# as root): a Go toolchain new enough for go.mod, bash, coreutils, make, git.
+# as root): a Go toolchain new enough for go.mod, bash, coreutils, make, git,
+# and Python 3 with pytest (directory envs run tests on the host).
 # Sourced by the other scripts so that PATH is set for them.
 set -euo pipefail
 
@@ -10,6 +11,8 @@ for tool in make git gcc; do
 done
 [ -d /usr/local/go/bin ] && export PATH="/usr/local/go/bin:$PATH"
 command -v go >/dev/null 2>&1 || need_apt+=(golang-go)
+# The Debian interpreter, which the local executor's PATH finds.
+/usr/bin/python3 -c 'import pytest' >/dev/null 2>&1 || need_apt+=(python3 python3-pytest)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "setup: missing ${need_apt[*]}; run as root or install them" >&2

@@ -115,7 +115,47 @@ func TestExampleTasks(t *testing.T) {
 	if got := executedActions(t, ev); !slices.Contains(got, "//tasks:synthetic_minicalc BugCandidates") {
 		t.Errorf("the minicalc candidates did not rerun: %v", got)
 	}
+
+	// The same envs as directories, on the host: the same tasks.
+	imageForm := map[string]map[string]format.Task{}
+	for _, set := range []string{"synthetic", "real"} {
+		mustLego(t, root, "build", "//tasks:"+set, "--cache_dir="+cache, "--containerd_address="+addr)
+		imageForm[set] = readTasks(t, filepath.Join(root, "lego-out/tasks", set))
+	}
+	mustLego(t, root, "build", "//tasks:synthetic", "//tasks:real", "--define", "env_form=dir", "--executor=local", "--cache_dir="+cache)
+	for set, want := range imageForm {
+		got := readTasks(t, filepath.Join(root, "lego-out/tasks", set))
+		if !slices.Equal(slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want))) {
+			t.Errorf("%s: directory envs give %v, images %v", set, slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
+		}
+		for id, w := range want {
+			if g := got[id]; !slices.Equal(g.FailToPass, w.FailToPass) || g.Image != "" || g.Env != w.Env {
+				t.Errorf("%s %s: directory env gives FAIL_TO_PASS %v (image %q), images %v", set, id, g.FailToPass, g.Image, w.FailToPass)
+			}
+		}
+	}
+	var res tasks.Results
+	if err := json.Unmarshal([]byte(mustRead(t, filepath.Join(root, "lego-out/tasks/real.work/example__minicalc-7/results.json"))), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Cwd == "/lego/exec" || res.Git == nil || res.Git.Commits != 2 || len(res.Git.After) != 0 {
+		t.Errorf("directory env of a real task: ran in %q, git audit %+v", res.Cwd, res.Git)
+	}
 	verifyStore(t, cache)
+}
+
+// readTasks reads a task set's tasks by instance id.
+func readTasks(t *testing.T, dir string) map[string]format.Task {
+	t.Helper()
+	out := map[string]format.Task{}
+	for _, line := range strings.Split(strings.TrimSpace(mustRead(t, filepath.Join(dir, tasks.TasksFile))), "\n") {
+		var task format.Task
+		if err := json.Unmarshal([]byte(line), &task); err != nil {
+			t.Fatal(err)
+		}
+		out[task.InstanceID] = task
+	}
+	return out
 }
 
 // checkRealTasks builds //tasks:real: two valid pull requests kept, one
@@ -129,16 +169,11 @@ func checkRealTasks(t *testing.T, root, cache, addr string) {
 	}
 	build()
 	out := filepath.Join(root, "lego-out/tasks/real")
-	kept := map[string]format.Task{}
-	for _, line := range strings.Split(strings.TrimSpace(mustRead(t, filepath.Join(out, tasks.TasksFile))), "\n") {
-		var task format.Task
-		if err := json.Unmarshal([]byte(line), &task); err != nil {
-			t.Fatal(err)
-		}
+	kept := readTasks(t, out)
+	for _, task := range kept {
 		if task.Source != "real" || !strings.HasPrefix(task.Image, "sha256:") || task.Patch == "" || task.TestPatch == "" || len(task.FailToPass) == 0 {
 			t.Errorf("incomplete task %+v", task)
 		}
-		kept[task.InstanceID] = task
 	}
 	if len(kept) != 2 || kept["example__textkit-1"].Repo != "textkit" || kept["example__minicalc-7"].Repo != "minicalc" {
 		t.Fatalf("kept %v; want example__textkit-1 and example__minicalc-7", slices.Sorted(maps.Keys(kept)))

@@ -32,6 +32,7 @@ var tools = map[string]func(ctx context.Context, args []string) error{
 	"task-collect":  toolCollect,
 	"git-fetch":     toolGitFetch,
 	"git-sanitize":  toolGitSanitize,
+	"env-dir":       toolEnvDir,
 }
 
 func runTool(args []string) error {

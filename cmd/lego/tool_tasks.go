@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -135,4 +136,27 @@ func toolGitSanitize(ctx context.Context, args []string) error {
 		return err
 	}
 	return os.WriteFile(*report, append(b, '\n'), 0o644)
+}
+
+// toolEnvDir makes a directory env (swe_env with form "dir"): the tree,
+// with the install steps run in it on the host.
+func toolEnvDir(ctx context.Context, args []string) error {
+	return dirTool("env-dir", args, func(fs *flag.FlagSet) func(string) error {
+		tree := fs.String("tree", "", "the repository's files")
+		var steps list
+		fs.Var(&steps, "run", "a shell command run in the env directory (repeatable)")
+		return func(out string) error {
+			if err := os.CopyFS(out, os.DirFS(*tree)); err != nil {
+				return err
+			}
+			for i, s := range steps {
+				cmd := exec.CommandContext(ctx, "bash", "-ec", s)
+				cmd.Dir, cmd.Stdout, cmd.Stderr = out, os.Stdout, os.Stderr
+				if err := cmd.Run(); err != nil {
+					return fmt.Errorf("install step %d (%s): %v", i, s, err)
+				}
+			}
+			return nil
+		}
+	})
 }

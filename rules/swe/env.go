@@ -23,13 +23,54 @@ type RepoInfo struct {
 }
 
 // EnvInfo is what a swe_env provides: the image holding the repository
-// at Workdir with its dependencies installed, and how its tests run.
+// at Workdir with its dependencies installed (or, for a directory env, the
+// directory holding both), and how its tests run.
 type EnvInfo struct {
 	Repo      *RepoInfo
-	Image     *engine.ImageInfo
+	Image     *engine.ImageInfo // nil for a directory env
+	Dir       *engine.File      // a directory env; nil for an image
 	Workdir   string
 	TestCmd   string
 	Framework string
+}
+
+// Action runs one of lego's Python programs on the env's repository
+// (--root): in the env's image, or in image when that is given (a real
+// instance's); for a directory env, on the host, on a copy of the
+// directory when the program changes the tree (harness.py --copy).
+func (e *EnvInfo) Action(mnemonic string, image, program *engine.File, changes bool, ins, outs []*engine.File, args ...string) *engine.Action {
+	argv := []string{"python3", program.Path}
+	ins = append([]*engine.File{program}, ins...)
+	if e.Image != nil {
+		if image == nil {
+			image = e.Image.Manifest
+		}
+		argv = append(argv, "--root", e.Workdir)
+	} else {
+		image = nil
+		argv = append(argv, "--root", e.Dir.Path)
+		if changes {
+			argv = append(argv, "--copy")
+		}
+		ins = append(ins, e.Dir)
+	}
+	return &engine.Action{
+		Mnemonic: mnemonic,
+		Args:     append(argv, args...),
+		Env:      engine.ActionEnv(nil),
+		Inputs:   ins,
+		Outputs:  outs,
+		Image:    image,
+		Timeout:  testTimeout,
+	}
+}
+
+// manifest is the image manifest's path, "" for a directory env.
+func (e *EnvInfo) manifest() string {
+	if e.Image == nil {
+		return ""
+	}
+	return e.Image.Manifest.Path
 }
 
 type repoKey struct{}
@@ -179,7 +220,8 @@ func (Env) Kind() string { return "swe_env" }
 func (Env) Attrs() []engine.AttrSpec {
 	return []engine.AttrSpec{
 		{Name: "repo", Type: engine.AttrLabel, Mandatory: true, Doc: "a git_repo"},
-		{Name: "base", Type: engine.AttrLabel, Mandatory: true, Doc: "the image to start from (with python3 and git)"},
+		{Name: "base", Type: engine.AttrLabel, Doc: "form image: the image to start from (with python3 and git)"},
+		{Name: "form", Type: engine.AttrString, Default: "image", Doc: "image (an OCI image, run in containerd) or dir (a directory env, run by the local executor on the host's python3, for machines without containerd)"},
 		{Name: "install", Type: engine.AttrStringList, Doc: "shell commands run in workdir, one layer each"},
 		{Name: "test_cmd", Type: engine.AttrString, Mandatory: true, Doc: "runs the whole test suite from workdir"},
 		{Name: "test_framework", Type: engine.AttrString, Default: "pytest", Doc: "pytest or unittest (unittest: test_cmd must pass -v)"},
@@ -194,11 +236,6 @@ func (Env) Analyze(ctx *engine.Context) error {
 	if repo == nil {
 		return fmt.Errorf("attribute repo: %s is a %s, not a git_repo", repoLabel, ctx.Dep(repoLabel).Kind())
 	}
-	baseLabel := ctx.Attr("base").(engine.Label)
-	base := engine.ImageOf(ctx.Dep(baseLabel))
-	if base == nil {
-		return fmt.Errorf("attribute base: %s is a %s, not an image", baseLabel, ctx.Dep(baseLabel).Kind())
-	}
 	fw := ctx.Attr("test_framework").(string)
 	if !slices.Contains(Frameworks, fw) {
 		return fmt.Errorf("attribute test_framework: %q is not one of %s", fw, strings.Join(Frameworks, ", "))
@@ -208,6 +245,23 @@ func (Env) Analyze(ctx *engine.Context) error {
 		return fmt.Errorf("attribute test_cmd: empty")
 	}
 	workdir := ctx.Attr("workdir").(string)
+	info := &EnvInfo{Repo: repo, Workdir: workdir, TestCmd: cmd, Framework: fw}
+	defer provide(ctx.Target, envKey{}, info)
+	switch form := ctx.Attr("form").(string); form {
+	case "dir":
+		return dirEnv(ctx, info)
+	case "image":
+	default:
+		return fmt.Errorf("attribute form: %q is not image or dir", form)
+	}
+	baseLabel, _ := ctx.Attr("base").(engine.Label)
+	if baseLabel == (engine.Label{}) {
+		return fmt.Errorf("attribute base: an image env needs a base image")
+	}
+	base := engine.ImageOf(ctx.Dep(baseLabel))
+	if base == nil {
+		return fmt.Errorf("attribute base: %s is a %s, not an image", baseLabel, ctx.Dep(baseLabel).Kind())
+	}
 	img, err := oci.Build(ctx, ctx.Label().Name, oci.Spec{
 		Base:    base,
 		Files:   map[string]*engine.File{workdir: repo.Tree},
@@ -220,6 +274,27 @@ func (Env) Analyze(ctx *engine.Context) error {
 	}
 	ctx.Target.SetImage(img)
 	ctx.Target.Files = []*engine.File{img.Manifest, img.Layout}
-	provide(ctx.Target, envKey{}, &EnvInfo{Repo: repo, Image: img, Workdir: workdir, TestCmd: cmd, Framework: fw})
+	info.Image = img
 	return nil
+}
+
+// dirEnv declares a directory env: the repository's files with the
+// install steps run in them on the host.
+func dirEnv(ctx *engine.Context, info *EnvInfo) error {
+	dir, err := ctx.DeclareFile(ctx.Label().Name+".env", true)
+	if err != nil {
+		return err
+	}
+	args := []string{"--tree", info.Repo.Tree.Path, "--out", dir.Path}
+	for _, s := range ctx.Attr("install").([]string) {
+		args = append(args, "--run", s)
+	}
+	a, err := legotool.Action("env-dir", nil, []*engine.File{info.Repo.Tree}, []*engine.File{dir}, args...)
+	if err != nil {
+		return err
+	}
+	a.Network = ctx.Attr("network").(bool)
+	info.Dir = dir
+	ctx.Target.Files = []*engine.File{dir}
+	return ctx.AddAction(a)
 }

@@ -139,25 +139,38 @@ func instance(ctx *engine.Context, dir string, t *format.Task, created time.Time
 	if err := ctx.AddAction(a); err != nil {
 		return nil, nil, err
 	}
-	// The instance's env: the swe_env with the history as /testbed/.git,
-	// one more layer, so that the envs of a repository's instances share
-	// everything else.
-	img, err := oci.Build(ctx, dir+"env", oci.Spec{
-		Base:  env.Image,
-		Files: map[string]*engine.File{filepath.Join(env.Workdir, ".git"): dotgit},
-	})
-	if err != nil {
-		return nil, nil, err
-	}
 	results, err := ctx.DeclareFile(dir+"results.json", false)
 	if err != nil {
 		return nil, nil, err
 	}
-	args := append(harnessArgs(harness, env, results), "--git-audit", strconv.FormatInt(created.Unix(), 10),
+	ins := []*engine.File{testDiff, fixDiff}
+	args := append(harnessArgs(env, results), "--git-audit", strconv.FormatInt(created.Unix(), 10),
 		"--run", "before="+testDiff.Path, "--run", "after="+fixDiff.Path)
-	if err := ctx.AddAction(python("ValidateInstance", img.Manifest, []*engine.File{harness, testDiff, fixDiff}, []*engine.File{results}, args...)); err != nil {
+	// The instance's env: the swe_env with the history as <workdir>/.git,
+	// one more layer, so that the envs of a repository's instances share
+	// everything else; a directory env gets it in its copy.
+	var image *engine.File
+	if env.Image != nil {
+		img, err := oci.Build(ctx, dir+"env", oci.Spec{
+			Base:  env.Image,
+			Files: map[string]*engine.File{filepath.Join(env.Workdir, ".git"): dotgit},
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		image = img.Manifest
+	} else {
+		ins = append(ins, dotgit)
+		args = append(args, "--git", dotgit.Path)
+	}
+	if err := ctx.AddAction(env.Action("ValidateInstance", image, harness, true, ins, []*engine.File{results}, args...)); err != nil {
 		return nil, nil, err
 	}
-	return &tasks.PlanReal{Instance: inst.Path, Manifest: img.Manifest.Path, Sanitize: report.Path, Results: results.Path},
-		[]*engine.File{inst, img.Manifest, report, results}, nil
+	pr := &tasks.PlanReal{Instance: inst.Path, Sanitize: report.Path, Results: results.Path}
+	in := []*engine.File{inst, report, results}
+	if image != nil {
+		pr.Manifest = image.Path
+		in = append(in, image)
+	}
+	return pr, in, nil
 }

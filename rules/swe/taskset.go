@@ -151,20 +151,20 @@ func synthetic(ctx *engine.Context, name string) (*tasks.Plan, []*engine.File, e
 		seen[env.Repo.Name] = l
 		dir := name + ".work/" + env.Repo.Name + "/"
 		run := func(mnemonic string, out *engine.File, ins []*engine.File, args ...string) error {
-			return ctx.AddAction(python(mnemonic, env.Image.Manifest, ins, []*engine.File{out}, args...))
-		}
-		harnessArgs := func(out *engine.File, runSpec string) []string {
-			return append(harnessArgs(harness, env, out), "--run", runSpec)
+			return ctx.AddAction(env.Action(mnemonic, nil, harness, true, ins, []*engine.File{out}, append(harnessArgs(env, out), args...)...))
 		}
 		baseline, err := ctx.DeclareFile(dir+"clean.json", false)
 		if err != nil {
 			return nil, nil, err
 		}
-		if err := run("TestClean", baseline, []*engine.File{harness}, append(harnessArgs(baseline, "clean="), "--git-audit", "0")...); err != nil {
+		if err := run("TestClean", baseline, nil, "--run", "clean=", "--git-audit", "0"); err != nil {
 			return nil, nil, err
 		}
-		pe := tasks.PlanEnv{Name: env.Repo.Name, Label: l.String(), Manifest: env.Image.Manifest.Path, Baseline: baseline.Path}
-		inputs = append(inputs, env.Image.Manifest, baseline)
+		pe := tasks.PlanEnv{Name: env.Repo.Name, Label: l.String(), Manifest: env.manifest(), Baseline: baseline.Path}
+		if env.Image != nil {
+			inputs = append(inputs, env.Image.Manifest)
+		}
+		inputs = append(inputs, baseline)
 		if modify != nil {
 			var cands []*engine.File
 			for i := range n {
@@ -174,8 +174,8 @@ func synthetic(ctx *engine.Context, name string) (*tasks.Plan, []*engine.File, e
 				}
 				cands = append(cands, c)
 			}
-			err := ctx.AddAction(python("BugCandidates", env.Image.Manifest, []*engine.File{modify}, cands,
-				modify.Path, "--root", env.Workdir, "--repo", env.Repo.Name, "--seed", seed,
+			err := ctx.AddAction(env.Action("BugCandidates", nil, modify, false, nil, cands,
+				"--repo", env.Repo.Name, "--seed", seed,
 				"--n", strconv.FormatInt(n, 10), "--out", strings.TrimSuffix(cands[0].Path, "0.json")))
 			if err != nil {
 				return nil, nil, err
@@ -185,8 +185,7 @@ func synthetic(ctx *engine.Context, name string) (*tasks.Plan, []*engine.File, e
 				if err != nil {
 					return nil, nil, err
 				}
-				args := append(harnessArgs(res, "bug="+c.Path), "--timeout-from", baseline.Path)
-				if err := run("TestBug", res, []*engine.File{harness, c, baseline}, args...); err != nil {
+				if err := run("TestBug", res, []*engine.File{c, baseline}, "--run", "bug="+c.Path, "--timeout-from", baseline.Path); err != nil {
 					return nil, nil, err
 				}
 				pe.Candidates = append(pe.Candidates, tasks.PlanCand{Candidate: c.Path, Results: res.Path})
@@ -209,20 +208,7 @@ func workFile(ctx *engine.Context, name string, body []byte) (*engine.File, erro
 	return f, ctx.Write(f, body, false)
 }
 
-// harnessArgs runs harness.py on env's tests, writing out.
-func harnessArgs(harness *engine.File, env *EnvInfo, out *engine.File) []string {
-	return []string{harness.Path, "--root", env.Workdir, "--framework", env.Framework, "--cmd", env.TestCmd, "--out", out.Path}
-}
-
-// python is an action running a Python program of lego's in an image.
-func python(mnemonic string, image *engine.File, ins, outs []*engine.File, args ...string) *engine.Action {
-	return &engine.Action{
-		Mnemonic: mnemonic,
-		Args:     append([]string{"python3"}, args...),
-		Env:      engine.ActionEnv(nil),
-		Inputs:   ins,
-		Outputs:  outs,
-		Image:    image,
-		Timeout:  testTimeout,
-	}
+// harnessArgs are harness.py's arguments for env's tests, writing out.
+func harnessArgs(env *EnvInfo, out *engine.File) []string {
+	return []string{"--framework", env.Framework, "--cmd", env.TestCmd, "--out", out.Path}
 }

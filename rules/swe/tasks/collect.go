@@ -34,7 +34,7 @@ type Plan struct {
 type PlanReal struct {
 	Instance string `json:"instance"` // the instance as given (JSON)
 	Env      string `json:"env"`      // the swe_env target at its base commit
-	Manifest string `json:"manifest"` // the instance's image: the env with its sanitised .git
+	Manifest string `json:"manifest"` // the instance's image: the env with its sanitised .git ("" for a directory env)
 	Sanitize string `json:"sanitize"` // gitrepo.Report of its .git
 	Results  string `json:"results"`  // harness runs "before" (test_patch) and "after" (and patch)
 }
@@ -43,7 +43,7 @@ type PlanReal struct {
 type PlanEnv struct {
 	Name       string     `json:"name"`     // the repo name
 	Label      string     `json:"label"`    // the swe_env target
-	Manifest   string     `json:"manifest"` // its image manifest file
+	Manifest   string     `json:"manifest"` // its image manifest file ("" for a directory env)
 	Baseline   string     `json:"baseline"` // harness results of the clean run
 	Candidates []PlanCand `json:"candidates"`
 }
@@ -151,8 +151,10 @@ func collectEnv(e PlanEnv, rep *Report) ([]format.Task, error) {
 	var m struct {
 		Digest string `json:"digest"`
 	}
-	if err := readJSON(e.Manifest, &m); err != nil {
-		return nil, err
+	if e.Manifest != "" {
+		if err := readJSON(e.Manifest, &m); err != nil {
+			return nil, err
+		}
 	}
 	// Synthetic tasks start from an env with no history at all.
 	envWhy := ""
@@ -218,6 +220,9 @@ func collectReal(r PlanReal, rep *Report) (*format.Task, error) {
 		Digest string `json:"digest"`
 	}
 	for path, v := range map[string]any{r.Instance: &t, r.Sanitize: &san, r.Results: &res, r.Manifest: &m} {
+		if path == "" {
+			continue // no manifest: a directory env
+		}
 		if err := readJSON(path, v); err != nil {
 			return nil, err
 		}

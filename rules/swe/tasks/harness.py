@@ -145,6 +145,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--root", required=True)
     ap.add_argument("--copy", action="store_true", help="work on a copy of root (a directory env)")
+    ap.add_argument("--git", help="with --copy: a .git directory to put in the copy (a real instance's history)")
     ap.add_argument("--framework", choices=["pytest", "unittest"], required=True)
     ap.add_argument("--cmd", required=True)
     ap.add_argument("--run", action="append", default=[], help="NAME=PATCH[,PATCH...]")
@@ -169,6 +170,8 @@ def main():
     if a.copy:
         root = os.path.join(tempfile.mkdtemp(), "testbed")
         shutil.copytree(a.root, root, symlinks=True)
+        if a.git:
+            shutil.copytree(a.git, os.path.join(root, ".git"), symlinks=True)
     audit = git_audit(root, a.git_audit) if a.git_audit is not None else None
     runs = {}
     for spec in a.run:
