@@ -278,6 +278,11 @@ func (b *builder) run(n *node) (cached bool, err error) {
 		Limits: executors.Limits{CPU: a.Resources.CPU, Memory: a.Resources.Memory,
 			GPUs: a.Resources.GPUs, GPUMemory: a.Resources.GPUMemory, GPUModel: a.Resources.GPUModel},
 		Estimate: estimate}
+	for _, n := range a.SecretEnv {
+		if v, ok := os.LookupEnv(n); ok {
+			req.Env = append(req.Env, n+"="+v)
+		}
+	}
 	// Devices first: an action waiting for GPUs holds no CPU slot.
 	if r, ok := b.o.Executor.(executors.Reserver); ok && a.Resources.GPUs > 0 {
 		free, err := r.Reserve(b.ctx, req)

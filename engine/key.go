@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -191,6 +192,10 @@ func computeKey(a *Action, inputs func(*File) (*artifact, error), tool func(stri
 	}
 	if a.Network {
 		props = append(props, &repb.Platform_Property{Name: executors.PropNetwork, Value: "true"})
+	}
+	if len(a.SecretEnv) > 0 {
+		names := slices.Sorted(slices.Values(a.SecretEnv))
+		props = append(props, &repb.Platform_Property{Name: executors.PropSecretEnv, Value: strings.Join(names, ",")})
 	}
 	if a.LayerOutput != nil {
 		props = append(props, &repb.Platform_Property{Name: executors.PropLayerOutput, Value: a.LayerOutput.Path})

@@ -236,6 +236,10 @@ type Action struct {
 	// Network lets the action use the network (containers have none
 	// otherwise). It is part of the key.
 	Network bool
+	// SecretEnv names variables of lego's environment passed to the
+	// action when it runs (API keys). Their names are in the key; their
+	// values are in no key, log, event or store entry.
+	SecretEnv []string
 	// LayerOutput, one of Outputs, receives the filesystem changes the
 	// action made in its container, as an image layer (image run steps).
 	LayerOutput *File

@@ -69,6 +69,10 @@ const (
 	// numerics differ between models, device UUIDs do not matter.
 	PropGPUs     = "lego.gpus"
 	PropGPUModel = "lego.gpu_model"
+	// PropSecretEnv lists, comma-separated, the environment variables
+	// whose values the action gets from lego's own environment when it
+	// runs (API keys): the names are in the key, the values never are.
+	PropSecretEnv = "lego.secret_env"
 )
 
 // Property returns the value of the platform property name of a command or

@@ -69,7 +69,7 @@ func TestExampleTasks(t *testing.T) {
 	runs, _ := filepath.Glob(filepath.Join(root, "lego-out/tasks/*.work/*/*.json"))
 	n := 0
 	for _, p := range runs {
-		if base := filepath.Base(p); !strings.HasPrefix(base, "result") && base != "clean.json" {
+		if base := filepath.Base(p); !strings.HasSuffix(base, ".result.json") && base != "clean.json" {
 			continue
 		}
 		var res tasks.Results

@@ -33,6 +33,8 @@ var tools = map[string]func(ctx context.Context, args []string) error{
 	"git-fetch":     toolGitFetch,
 	"git-sanitize":  toolGitSanitize,
 	"env-dir":       toolEnvDir,
+	"llm-rewrite":   toolLLMRewrite,
+	"task-issue":    toolTaskIssue,
 }
 
 func runTool(args []string) error {

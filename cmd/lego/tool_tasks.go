@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/legobuild/lego/rules/swe/gitrepo"
+	"github.com/legobuild/lego/rules/swe/llm"
 	"github.com/legobuild/lego/rules/swe/tasks"
 )
 
@@ -131,11 +132,7 @@ func toolGitSanitize(ctx context.Context, args []string) error {
 		os.RemoveAll(*out)
 		return err
 	}
-	b, err := json.MarshalIndent(rep, "", " ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(*report, append(b, '\n'), 0o644)
+	return writeJSONFile(*report, rep)
 }
 
 // toolEnvDir makes a directory env (swe_env with form "dir"): the tree,
@@ -159,4 +156,106 @@ func toolEnvDir(ctx context.Context, args []string) error {
 			return nil
 		}
 	})
+}
+
+// toolLLMRewrite has a model write one site's function body again
+// (task_set's llm_rewrite strategy) and writes the candidate.
+func toolLLMRewrite(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("llm-rewrite", flag.ContinueOnError)
+	endpoint := fs.String("endpoint", "", "the model_endpoint's settings")
+	sitesPath := fs.String("sites", "", "modify.py --rewrite-sites output")
+	index := fs.Int("index", 0, "which site")
+	out := fs.String("out", "", "output: the candidate")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *endpoint == "" || *sitesPath == "" || *out == "" || fs.NArg() > 0 {
+		return fmt.Errorf("needs --endpoint, --sites, --index and --out")
+	}
+	var sites tasks.Sites
+	if err := readJSONFile(*sitesPath, &sites); err != nil {
+		return err
+	}
+	c := tasks.Candidate{Empty: true, Reason: fmt.Sprintf("the repository has %d functions with a docstring to rewrite", len(sites.Sites))}
+	if *index < len(sites.Sites) {
+		client, err := endpointClient(*endpoint)
+		if err != nil {
+			return err
+		}
+		s := sites.Sites[*index]
+		seed := sites.Seed*1000 + int64(*index)
+		r, err := client.Chat(ctx, tasks.RewritePrompt(s), nil, &seed)
+		if err != nil {
+			return fmt.Errorf("rewriting %s in %s: %w", s.Function, s.File, err)
+		}
+		c = tasks.ApplyRewrite(sites.Repo, sites.Seed, s, r.Message.Content)
+	}
+	return writeJSONFile(*out, c)
+}
+
+// toolTaskIssue has a model write the problem statement of a synthetic
+// candidate that its tests keep; for one they reject it writes why.
+func toolTaskIssue(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("task-issue", flag.ContinueOnError)
+	endpoint := fs.String("endpoint", "", "the model_endpoint's settings")
+	candPath := fs.String("candidate", "", "the candidate")
+	resultsPath := fs.String("results", "", "harness results of the candidate's run")
+	baselinePath := fs.String("baseline", "", "harness results of the clean run")
+	out := fs.String("out", "", "output: {\"problem_statement\": ...} or {\"skipped\": why}")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var c tasks.Candidate
+	var res, base tasks.Results
+	for p, v := range map[string]any{*candPath: &c, *resultsPath: &res, *baselinePath: &base} {
+		if err := readJSONFile(p, v); err != nil {
+			return err
+		}
+	}
+	issue := tasks.Issue{}
+	f2p, _, why := tasks.Judge(base.Runs["clean"], res.Runs["bug"])
+	switch {
+	case c.Empty || res.Empty:
+		issue.Skipped = "empty candidate"
+	case why != "":
+		issue.Skipped = why
+	default:
+		client, err := endpointClient(*endpoint)
+		if err != nil {
+			return err
+		}
+		r, err := client.Chat(ctx, tasks.IssuePrompt(c, f2p, res.Runs["bug"]), nil, &c.Seed)
+		if err != nil {
+			return fmt.Errorf("writing the issue of %s: %w", c.InstanceID, err)
+		}
+		issue.ProblemStatement = strings.TrimSpace(r.Message.Content) + "\n"
+	}
+	return writeJSONFile(*out, issue)
+}
+
+func endpointClient(path string) (*llm.Client, error) {
+	cfg, err := llm.ReadConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	return llm.New(*cfg)
+}
+
+func readJSONFile(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s: %v", path, err)
+	}
+	return nil
+}
+
+func writeJSONFile(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", " ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
 }

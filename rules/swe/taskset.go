@@ -38,7 +38,8 @@ func (TaskSet) Attrs() []engine.AttrSpec {
 		{Name: "instances", Type: engine.AttrLabel, Doc: "real: a JSONL file of instances (instance_id, repo, base_commit, created_at, patch, test_patch, FAIL_TO_PASS, PASS_TO_PASS, ...)"},
 		{Name: "envs", Type: engine.AttrLabelList, Doc: "synthetic: the swe_env targets to make bugs in; real: the envs at the instances' base commits"},
 		{Name: "strategies", Type: engine.AttrStringList, Default: []string{"ast"}, Doc: "synthetic: ast (procedural AST modifiers) and/or llm_rewrite (needs a model endpoint)"},
-		{Name: "per_repo", Type: engine.AttrInt, Default: int64(10), Doc: "synthetic: candidate bugs per repository, each validated"},
+		{Name: "per_repo", Type: engine.AttrInt, Default: int64(10), Doc: "synthetic: candidate bugs per repository and strategy, each validated"},
+		{Name: "model", Type: engine.AttrLabel, Doc: "synthetic: a model_endpoint for llm_rewrite and for problem statements (without one, statements are written from the failing tests)"},
 		{Name: "seed", Type: engine.AttrInt, Doc: "synthetic: chooses the candidates"},
 		{Name: "sets", Type: engine.AttrLabelList, Doc: "merge: the task sets to join"},
 	}
@@ -100,8 +101,9 @@ func (TaskSet) Analyze(ctx *engine.Context) error {
 	return ctx.AddAction(a)
 }
 
-// synthetic declares, per env, the candidate generation, the clean test
-// run and one test run per candidate, and returns the plan over them.
+// synthetic declares, per env, the candidate generation (per strategy),
+// the clean test run and one test run per candidate (and, with a model,
+// one problem statement per candidate), and returns the plan over them.
 func synthetic(ctx *engine.Context, name string) (*tasks.Plan, []*engine.File, error) {
 	envs := ctx.Attr("envs").([]engine.Label)
 	if len(envs) == 0 {
@@ -111,16 +113,21 @@ func synthetic(ctx *engine.Context, name string) (*tasks.Plan, []*engine.File, e
 	if n < 1 || n > 10000 {
 		return nil, nil, fmt.Errorf("attribute per_repo: %d is not between 1 and 10000", n)
 	}
+	var model *EndpointInfo
+	if l, ok := ctx.Attr("model").(engine.Label); ok && l != (engine.Label{}) {
+		if model = EndpointOf(ctx.Dep(l)); model == nil {
+			return nil, nil, fmt.Errorf("attribute model: %s is a %s, not a model_endpoint", l, ctx.Dep(l).Kind())
+		}
+	}
 	seed := strconv.FormatInt(ctx.Attr("seed").(int64), 10)
 	plan := &tasks.Plan{Source: "synthetic", Strategies: map[string]string{}}
 	for _, s := range ctx.Attr("strategies").([]string) {
-		switch s {
-		case "ast":
+		switch {
+		case s == "ast" || s == "llm_rewrite" && model != nil:
 			plan.Strategies[s] = ""
-		case "llm_rewrite":
-			// Needs the model endpoint client of the rollout stage; until
-			// one is configured it is reported, not skipped in silence.
-			plan.Strategies[s] = "unavailable: no model endpoint is configured for this task_set"
+		case s == "llm_rewrite":
+			// Reported, not skipped in silence.
+			plan.Strategies[s] = "unavailable: no model endpoint is configured for this task_set (attribute model)"
 		default:
 			return nil, nil, fmt.Errorf("attribute strategies: %q is not one of %s", s, strings.Join(Strategies, ", "))
 		}
@@ -132,11 +139,9 @@ func synthetic(ctx *engine.Context, name string) (*tasks.Plan, []*engine.File, e
 	if err != nil {
 		return nil, nil, err
 	}
-	var modify *engine.File
-	if _, ok := plan.Strategies["ast"]; ok {
-		if modify, err = workFile(ctx, name+".work/modify.py", tasks.Modifier); err != nil {
-			return nil, nil, err
-		}
+	modify, err := workFile(ctx, name+".work/modify.py", tasks.Modifier)
+	if err != nil {
+		return nil, nil, err
 	}
 	var inputs []*engine.File
 	seen := map[string]engine.Label{}
@@ -165,37 +170,92 @@ func synthetic(ctx *engine.Context, name string) (*tasks.Plan, []*engine.File, e
 			inputs = append(inputs, env.Image.Manifest)
 		}
 		inputs = append(inputs, baseline)
-		if modify != nil {
-			var cands []*engine.File
+		// Each strategy's candidates: files prefix0.json ... made by one
+		// action (ast) or one action each (llm_rewrite).
+		var cands []*engine.File
+		for _, st := range []string{"ast", "llm_rewrite"} {
+			if why, ok := plan.Strategies[st]; !ok || why != "" {
+				continue
+			}
+			prefix := map[string]string{"ast": "cand", "llm_rewrite": "llm"}[st]
+			var files []*engine.File
 			for i := range n {
-				c, err := ctx.DeclareFile(fmt.Sprintf("%scand%d.json", dir, i), false)
+				c, err := ctx.DeclareFile(fmt.Sprintf("%s%s%d.json", dir, prefix, i), false)
 				if err != nil {
 					return nil, nil, err
 				}
-				cands = append(cands, c)
+				files = append(files, c)
 			}
-			err := ctx.AddAction(env.Action("BugCandidates", nil, modify, false, nil, cands,
-				"--repo", env.Repo.Name, "--seed", seed,
-				"--n", strconv.FormatInt(n, 10), "--out", strings.TrimSuffix(cands[0].Path, "0.json")))
+			if st == "ast" {
+				err = ctx.AddAction(env.Action("BugCandidates", nil, modify, false, nil, files,
+					"--repo", env.Repo.Name, "--seed", seed, "--n", strconv.FormatInt(n, 10), "--out", strings.TrimSuffix(files[0].Path, "0.json")))
+			} else {
+				err = llmRewrite(ctx, env, modify, model, dir, seed, files)
+			}
 			if err != nil {
 				return nil, nil, err
 			}
-			for i, c := range cands {
-				res, err := ctx.DeclareFile(fmt.Sprintf("%sresult%d.json", dir, i), false)
+			cands = append(cands, files...)
+		}
+		for _, c := range cands {
+			stem := strings.TrimSuffix(c.Path[strings.LastIndex(c.Path, "/")+1:], ".json")
+			res, err := ctx.DeclareFile(dir+stem+".result.json", false)
+			if err != nil {
+				return nil, nil, err
+			}
+			if err := run("TestBug", res, []*engine.File{c, baseline}, "--run", "bug="+c.Path, "--timeout-from", baseline.Path); err != nil {
+				return nil, nil, err
+			}
+			pc := tasks.PlanCand{Candidate: c.Path, Results: res.Path}
+			inputs = append(inputs, c, res)
+			if model != nil {
+				issue, err := ctx.DeclareFile(dir+stem+".issue.json", false)
 				if err != nil {
 					return nil, nil, err
 				}
-				if err := run("TestBug", res, []*engine.File{c, baseline}, "--run", "bug="+c.Path, "--timeout-from", baseline.Path); err != nil {
+				a, err := modelAction(model, "task-issue", []*engine.File{c, res, baseline}, []*engine.File{issue},
+					"--candidate", c.Path, "--results", res.Path, "--baseline", baseline.Path, "--out", issue.Path)
+				if err != nil {
 					return nil, nil, err
 				}
-				pe.Candidates = append(pe.Candidates, tasks.PlanCand{Candidate: c.Path, Results: res.Path})
-				inputs = append(inputs, c, res)
+				if err := ctx.AddAction(a); err != nil {
+					return nil, nil, err
+				}
+				pc.Issue = issue.Path
+				inputs = append(inputs, issue)
 			}
+			pe.Candidates = append(pe.Candidates, pc)
 		}
 		plan.Envs = append(plan.Envs, pe)
 	}
 	sort.Slice(plan.Envs, func(i, j int) bool { return plan.Envs[i].Name < plan.Envs[j].Name })
 	return plan, inputs, nil
+}
+
+// llmRewrite declares the llm_rewrite candidates of env: the functions to
+// rewrite, listed in the env, then one model call per function, each its
+// own action (a failed call reruns alone).
+func llmRewrite(ctx *engine.Context, env *EnvInfo, modify *engine.File, model *EndpointInfo, dir, seed string, cands []*engine.File) error {
+	sites, err := ctx.DeclareFile(dir+"rewrite_sites.json", false)
+	if err != nil {
+		return err
+	}
+	err = ctx.AddAction(env.Action("RewriteSites", nil, modify, false, nil, []*engine.File{sites},
+		"--repo", env.Repo.Name, "--seed", seed, "--n", strconv.Itoa(len(cands)), "--rewrite-sites", sites.Path))
+	if err != nil {
+		return err
+	}
+	for i, c := range cands {
+		a, err := modelAction(model, "llm-rewrite", []*engine.File{sites}, []*engine.File{c},
+			"--sites", sites.Path, "--index", strconv.Itoa(i), "--out", c.Path)
+		if err != nil {
+			return err
+		}
+		if err := ctx.AddAction(a); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // workFile declares a file of the task set's work directory with the

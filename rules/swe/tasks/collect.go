@@ -52,6 +52,7 @@ type PlanEnv struct {
 type PlanCand struct {
 	Candidate string `json:"candidate"`
 	Results   string `json:"results"`
+	Issue     string `json:"issue,omitempty"` // the model's problem statement (an Issue), when one wrote it
 }
 
 // Report says what a task set holds and what it dropped.
@@ -189,6 +190,17 @@ func collectEnv(e PlanEnv, rep *Report) ([]format.Task, error) {
 			rep.Rejected = append(rep.Rejected, Rejection{InstanceID: c.InstanceID, Env: e.Label, Reason: why})
 			continue
 		}
+		statement := ProblemStatement(f2p, bug)
+		if pc.Issue != "" {
+			var is Issue
+			if err := readJSON(pc.Issue, &is); err != nil {
+				return nil, err
+			}
+			if is.ProblemStatement == "" {
+				return nil, fmt.Errorf("%s: no problem statement for kept candidate %s (%s)", pc.Issue, c.InstanceID, is.Skipped)
+			}
+			statement = is.ProblemStatement
+		}
 		count.Kept++
 		rep.Kept++
 		out = append(out, format.Task{
@@ -196,7 +208,7 @@ func collectEnv(e PlanEnv, rep *Report) ([]format.Task, error) {
 			Repo:             c.Repo,
 			Patch:            c.Patch,
 			BugPatch:         c.BugPatch,
-			ProblemStatement: ProblemStatement(f2p, bug),
+			ProblemStatement: statement,
 			FailToPass:       f2p,
 			PassToPass:       p2p,
 			Image:            m.Digest,

@@ -82,14 +82,25 @@ def parse_unittest(log):
 def apply(root, patch):
     with open(patch, "rb") as f:
         body = f.read()
+    changed = None
     if patch.endswith(".json"):
-        body = json.loads(body).get("bug_patch", "").encode("utf-8")
+        cand = json.loads(body)
+        body = cand.get("bug_patch", "").encode("utf-8")
+        changed = cand.get("file")
     if not body.strip():
         return None
     p = subprocess.run(["git", "apply", "--whitespace=nowarn", "-"], input=body.decode("utf-8"),
                        cwd=root, capture_output=True, text=True)
     if p.returncode != 0:
         return "patch %s does not apply: %s" % (os.path.basename(patch), (p.stderr or p.stdout).strip()[-500:])
+    if changed and changed.endswith(".py"):
+        # A candidate that does not even compile is no bug to look for.
+        path = os.path.join(root, changed)
+        try:
+            with open(path, encoding="utf-8") as f:
+                compile(f.read(), path, "exec")
+        except (SyntaxError, ValueError) as e:
+            return "%s does not compile with the bug: %s" % (changed, e)
     return None
 
 

@@ -3,12 +3,19 @@ functions with the ast module (SWE-smith's "procedural" strategy), run
 inside the task environment so that the env's Python parses the code.
 
     modify.py --root /testbed --repo NAME --seed S --n N --out PREFIX
+    modify.py --root /testbed --repo NAME --seed S --n N --rewrite-sites OUT.json
 
 Writes PREFIX0.json ... PREFIX{N-1}.json: each a candidate bug (one per
 function and modifier) or {"empty": true} when the repo has fewer sites. A candidate holds the unified diff that injects the bug
 ("bug_patch") and the one that fixes it ("patch"). The choice is
 deterministic: all sites are listed in source order, shuffled with
 random.Random(seed), and taken in that order.
+
+With --rewrite-sites it proposes no bug: it lists N functions (chosen the
+same way) whose body an LLM is to rewrite from the signature and
+docstring (the "llm_rewrite" strategy): for each, the file, the function,
+its header (decorators, def line and docstring), the line range of the
+body after the docstring, the body's indentation and the file's text.
 
 Modifiers (each edits the text of one node, so the rest of the file keeps
 its formatting):
@@ -287,14 +294,48 @@ def diff(rel, old, new):
     return "".join(out)
 
 
+def rewrite_sites(root, seed, n):
+    found = []
+    for rel in source_files(root):
+        with open(os.path.join(root, rel), encoding="utf-8") as f:
+            text = f.read()
+        try:
+            tree = ast.parse(text, rel)
+        except SyntaxError:
+            continue
+        lines = text.splitlines(True)
+        for name, fn in functions(tree):
+            if ast.get_docstring(fn) is None or len(fn.body) < 2:
+                continue
+            first = min([d.lineno for d in fn.decorator_list] + [fn.lineno])
+            doc_end = fn.body[0].end_lineno
+            found.append({"file": rel, "function": name, "line": fn.lineno,
+                          "header": "".join(lines[first - 1:doc_end]),
+                          "body_start": doc_end + 1, "body_end": fn.end_lineno,
+                          "body": "".join(lines[doc_end:fn.end_lineno]),
+                          "indent": " " * fn.body[1].col_offset, "text": text})
+    found.sort(key=lambda x: (x["file"], x["line"]))
+    random.Random(seed).shuffle(found)
+    return found[:n]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--root", required=True)
     ap.add_argument("--repo", required=True)
     ap.add_argument("--seed", type=int, required=True)
     ap.add_argument("--n", type=int, required=True)
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out")
+    ap.add_argument("--rewrite-sites", help="write the functions to rewrite here instead of proposing bugs")
     a = ap.parse_args()
+    if a.rewrite_sites:
+        picked = rewrite_sites(a.root, a.seed, a.n)
+        with open(a.rewrite_sites, "w") as f:
+            json.dump({"repo": a.repo, "seed": a.seed, "sites": picked}, f, indent=1, sort_keys=True)
+        print("%d functions to rewrite" % len(picked))
+        return 0
+    if not a.out:
+        ap.error("--out is required")
     all_sites = []
     for rel in source_files(a.root):
         all_sites.extend(sites(a.root, rel))

@@ -92,6 +92,13 @@ type Candidate struct {
 	Seed       int64  `json:"seed"`
 }
 
+// Issue is a problem statement a model wrote for a candidate, or why
+// none was asked for (the candidate was rejected).
+type Issue struct {
+	ProblemStatement string `json:"problem_statement,omitempty"`
+	Skipped          string `json:"skipped,omitempty"`
+}
+
 // Judge decides a synthetic candidate from the env's clean test run and
 // the run with the bug: FAIL_TO_PASS are the tests that pass clean and not
 // with the bug, PASS_TO_PASS those that pass both times (tests that fail

@@ -109,7 +109,7 @@ func TestCollectAndMerge(t *testing.T) {
 	writeJSON(t, p("r2.json"), Results{Empty: true})
 	plan := &Plan{Source: "synthetic", Strategies: map[string]string{"ast": "", "llm_rewrite": "unavailable: no endpoint"},
 		Envs: []PlanEnv{{Name: "r", Label: "//envs:r", Manifest: p("m.json"), Baseline: p("clean.json"),
-			Candidates: []PlanCand{{p("c0.json"), p("r0.json")}, {p("c1.json"), p("r1.json")}, {p("c2.json"), p("r2.json")}}}}}
+			Candidates: []PlanCand{{Candidate: p("c0.json"), Results: p("r0.json")}, {Candidate: p("c1.json"), Results: p("r1.json")}, {Candidate: p("c2.json"), Results: p("r2.json")}}}}}
 	out := filepath.Join(dir, "set")
 	rep, err := Collect(plan, out)
 	if err != nil {
@@ -201,7 +201,7 @@ func TestCollectReal(t *testing.T) {
 	writeJSON(t, p("c.json"), Candidate{InstanceID: "s.0", Repo: "s"})
 	writeJSON(t, p("r.json"), Results{Runs: map[string]Run{"bug": run(map[string]string{"a": Failed})}})
 	rep, err = Collect(&Plan{Source: "synthetic", Envs: []PlanEnv{{Name: "s", Manifest: p("m.json"), Baseline: p("clean.json"),
-		Candidates: []PlanCand{{p("c.json"), p("r.json")}}}}}, p("syn"))
+		Candidates: []PlanCand{{Candidate: p("c.json"), Results: p("r.json")}}}}}, p("syn"))
 	if err != nil {
 		t.Fatal(err)
 	}

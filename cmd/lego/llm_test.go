@@ -1,0 +1,183 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/legobuild/lego/rules/swe/tasks"
+)
+
+const testAPIKey = "sk-lego-test-0b5e11c3a9"
+
+// chatServer is a local OpenAI-compatible server (the one test double
+// allowed for a model): it checks the protocol and answers a rewrite
+// request with a wrong body and an issue request with an issue text. Its
+// first request gets a 429, which the client must retry.
+type chatServer struct {
+	t     *testing.T
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (s *chatServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	first := len(s.calls) == 0
+	if first {
+		s.calls = map[string]int{}
+	}
+	s.mu.Unlock()
+	if r.Method != http.MethodPost || r.URL.Path != "/v1/chat/completions" || r.Header.Get("Authorization") != "Bearer "+testAPIKey ||
+		r.Header.Get("Content-Type") != "application/json" {
+		s.t.Errorf("request %s %s, headers %v", r.Method, r.URL.Path, r.Header)
+	}
+	var req struct {
+		Model       string           `json:"model"`
+		Temperature *float64         `json:"temperature"`
+		Seed        *int64           `json:"seed"`
+		Messages    []map[string]any `json:"messages"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Model != "teacher" || req.Temperature == nil ||
+		*req.Temperature != 0.2 || req.Seed == nil || len(req.Messages) != 2 || req.Messages[0]["role"] != "system" || req.Messages[1]["role"] != "user" {
+		s.t.Errorf("chat request %+v (%v)", req, err)
+		return
+	}
+	if first {
+		s.mu.Lock()
+		s.calls["429"]++
+		s.mu.Unlock()
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, `{"error": "slow down"}`, http.StatusTooManyRequests)
+		return
+	}
+	kind, answer := "issue", "Reported by the fake model: the calculator gives wrong answers."
+	if strings.Contains(req.Messages[0]["content"].(string), "body of a function") {
+		kind, answer = "rewrite", "```python\nreturn 0\n```"
+	}
+	s.mu.Lock()
+	s.calls[kind]++
+	s.mu.Unlock()
+	b, _ := json.Marshal(answer)
+	fmt.Fprintf(w, `{"id": "x", "object": "chat.completion", "choices": [{"index": 0, "message": {"role": "assistant", "content": %s}, "finish_reason": "stop"}]}`, b)
+}
+
+// TestLLMRewriteTasks: task_set's llm_rewrite strategy and model-written
+// problem statements through a model_endpoint, on a directory env (no
+// containerd needed); the API key reaches the calls and nothing else.
+func TestLLMRewriteTasks(t *testing.T) {
+	srv := &chatServer{t: t}
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	t.Setenv("LEGO_TEST_API_KEY", testAPIKey)
+	root := t.TempDir()
+	writeFiles(t, root, map[string]string{
+		"WORKSPACE": "",
+		"BUILD": fmt.Sprintf(`
+git_repo(name = "calc", path = "calc", srcs = glob(["calc/**"]))
+swe_env(name = "env", repo = ":calc", form = "dir", test_framework = "unittest",
+        test_cmd = "python3 -m unittest discover -v -s tests -t .")
+model_endpoint(name = "teacher", base_url = "%s/v1", model = "teacher", api_key_env = "LEGO_TEST_API_KEY", temperature = "0.2")
+task_set(name = "with_model", source = "synthetic", envs = [":env"], strategies = ["ast", "llm_rewrite"],
+         per_repo = 2, seed = 4, model = ":teacher")
+task_set(name = "no_model", source = "synthetic", envs = [":env"], strategies = ["ast", "llm_rewrite"], per_repo = 1)
+`, hs.URL),
+		"calc/calc/__init__.py": "from .ops import add, scale\n",
+		"calc/calc/ops.py": `"""Arithmetic."""
+
+
+def add(a, b):
+    """The sum of a and b."""
+    total = a + b
+    return total
+
+
+def scale(xs, k):
+    """Every element of xs times k."""
+    out = []
+    for x in xs:
+        out.append(x * k)
+    return out
+`,
+		"calc/tests/__init__.py": "",
+		"calc/tests/test_ops.py": `import unittest
+
+from calc import add, scale
+
+
+class OpsTest(unittest.TestCase):
+    def test_add(self):
+        self.assertEqual(add(2, 3), 5)
+
+    def test_scale(self):
+        self.assertEqual(scale([1, 2], 3), [3, 6])
+`,
+	})
+	cache := t.TempDir()
+	ev := filepath.Join(t.TempDir(), "events.jsonl")
+	r := mustLego(t, root, "build", "//:with_model", "//:no_model", "--executor=local", "--cache_dir="+cache, "--build_event_json_file="+ev)
+
+	got := readTasks(t, filepath.Join(root, "lego-out/with_model"))
+	llm := 0
+	for id, task := range got {
+		if task.Strategy == "llm_rewrite" {
+			llm++
+			if !strings.Contains(task.BugPatch, "+    return 0") || !strings.Contains(task.Patch, "-    return 0") {
+				t.Errorf("%s: patches %q / %q", id, task.BugPatch, task.Patch)
+			}
+		}
+		if !strings.HasPrefix(task.ProblemStatement, "Reported by the fake model") {
+			t.Errorf("%s: problem statement %q is not the model's", id, task.ProblemStatement)
+		}
+	}
+	if llm != 2 {
+		t.Errorf("%d llm_rewrite tasks of %d; want both functions rewritten and kept", llm, len(got))
+	}
+	srv.mu.Lock()
+	calls := fmt.Sprint(srv.calls)
+	if srv.calls["429"] != 1 || srv.calls["rewrite"] != 2 || srv.calls["issue"] != len(got) {
+		t.Errorf("calls %v for %d tasks; want one 429 retried, 2 rewrites, an issue per kept task", srv.calls, len(got))
+	}
+	srv.mu.Unlock()
+	var rep tasks.Report
+	json.Unmarshal([]byte(mustRead(t, filepath.Join(root, "lego-out/with_model", tasks.ReportFile))), &rep)
+	if why, ok := rep.Strategies["llm_rewrite"]; !ok || why != "" {
+		t.Errorf("with a model, llm_rewrite is %q", why)
+	}
+	json.Unmarshal([]byte(mustRead(t, filepath.Join(root, "lego-out/no_model", tasks.ReportFile))), &rep)
+	if !strings.HasPrefix(rep.Strategies["llm_rewrite"], "unavailable: no model endpoint") {
+		t.Errorf("without a model, llm_rewrite is %q", rep.Strategies["llm_rewrite"])
+	}
+
+	// A rebuild calls no model.
+	if total, ran, cached := counts(t, mustLego(t, root, "build", "//:with_model", "--executor=local", "--cache_dir="+cache)); ran != 0 || cached != total {
+		t.Errorf("rebuild: %d executed, %d cached of %d", ran, cached, total)
+	}
+	srv.mu.Lock()
+	if fmt.Sprint(srv.calls) != calls {
+		t.Errorf("the rebuild called the model: %v, before %v", srv.calls, calls)
+	}
+	srv.mu.Unlock()
+
+	// The key is in no store entry, output, log or event.
+	for _, dir := range []string{cache, filepath.Join(root, "lego-out"), filepath.Dir(ev)} {
+		filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			if b, err := os.ReadFile(p); err == nil && strings.Contains(string(b), testAPIKey) {
+				t.Errorf("the API key is in %s", p)
+			}
+			return nil
+		})
+	}
+	if strings.Contains(r.stdout+r.stderr, testAPIKey) {
+		t.Error("the API key is in lego's output")
+	}
+}

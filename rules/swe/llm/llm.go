@@ -1,0 +1,269 @@
+// Package llm is lego's client for OpenAI-compatible chat completions, the
+// protocol vLLM, SGLang and hosted APIs all speak: messages, tools
+// (function calling), sampling settings. It retries 429 and 5xx answers
+// with backoff, caps the requests in flight and bounds each by a timeout.
+// The API key is read from the environment when a request is made and is
+// kept out of errors and logs.
+package llm
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is a model endpoint, as the model_endpoint rule writes it. It
+// holds no secret: the key is named by APIKeyEnv.
+type Config struct {
+	BaseURL        string   `json:"base_url"` // e.g. http://host:8000/v1
+	Model          string   `json:"model"`
+	APIKeyEnv      string   `json:"api_key_env,omitempty"`
+	Temperature    *float64 `json:"temperature,omitempty"`
+	TopP           *float64 `json:"top_p,omitempty"`
+	MaxTokens      int      `json:"max_tokens,omitempty"`
+	MaxConcurrency int      `json:"max_concurrency,omitempty"` // requests in flight; 0 = 1
+	TimeoutSeconds int      `json:"timeout_seconds,omitempty"` // per request; 0 = 600
+	Retries        int      `json:"retries,omitempty"`         // after the first try; 0 = 5
+}
+
+// ReadConfig reads a Config file.
+func ReadConfig(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var c Config
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	if c.BaseURL == "" || c.Model == "" {
+		return nil, fmt.Errorf("%s: base_url and model are required", path)
+	}
+	return &c, nil
+}
+
+// Message is a chat message.
+type Message struct {
+	Role       string     `json:"role"` // system, user, assistant, tool
+	Content    string     `json:"content"`
+	ToolCalls  []ToolCall `json:"tool_calls,omitempty"`
+	ToolCallID string     `json:"tool_call_id,omitempty"`
+	Name       string     `json:"name,omitempty"`
+}
+
+// ToolCall is a function call the model asked for.
+type ToolCall struct {
+	ID       string `json:"id"`
+	Type     string `json:"type"` // function
+	Function struct {
+		Name      string `json:"name"`
+		Arguments string `json:"arguments"` // JSON text, as the model wrote it
+	} `json:"function"`
+}
+
+// Tool is a function the model may call.
+type Tool struct {
+	Type     string `json:"type"` // function
+	Function struct {
+		Name        string          `json:"name"`
+		Description string          `json:"description,omitempty"`
+		Parameters  json.RawMessage `json:"parameters"`
+	} `json:"function"`
+}
+
+type request struct {
+	Model       string    `json:"model"`
+	Messages    []Message `json:"messages"`
+	Tools       []Tool    `json:"tools,omitempty"`
+	Temperature *float64  `json:"temperature,omitempty"`
+	TopP        *float64  `json:"top_p,omitempty"`
+	MaxTokens   int       `json:"max_tokens,omitempty"`
+	Seed        *int64    `json:"seed,omitempty"`
+}
+
+// Response is the first choice of a completion.
+type Response struct {
+	Message      Message
+	FinishReason string
+	Usage        struct {
+		PromptTokens     int `json:"prompt_tokens"`
+		CompletionTokens int `json:"completion_tokens"`
+	}
+}
+
+// Client talks to one endpoint. It is safe for concurrent use.
+type Client struct {
+	cfg   Config
+	key   string
+	http  *http.Client
+	slots chan struct{}
+	// Sleep waits between retries; tests make it instant.
+	Sleep func(context.Context, time.Duration) error
+}
+
+// New makes a client; the API key is read now from cfg.APIKeyEnv, which
+// must be set if named.
+func New(cfg Config) (*Client, error) {
+	c := &Client{cfg: cfg, http: &http.Client{}, Sleep: sleep}
+	if cfg.APIKeyEnv != "" {
+		k, ok := os.LookupEnv(cfg.APIKeyEnv)
+		if !ok || k == "" {
+			return nil, fmt.Errorf("the API key variable %s is not set", cfg.APIKeyEnv)
+		}
+		c.key = k
+	}
+	n := cfg.MaxConcurrency
+	if n <= 0 {
+		n = 1
+	}
+	c.slots = make(chan struct{}, n)
+	return c, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// StatusError is an answer other than 200.
+type StatusError struct {
+	Code int
+	Body string
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("model endpoint answered %d: %s", e.Code, e.Body)
+}
+
+func retryable(err error) bool {
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se.Code == http.StatusTooManyRequests || se.Code >= 500
+	}
+	// Transport errors and timeouts of one try.
+	return !errors.Is(err, context.Canceled)
+}
+
+// Chat asks for one completion of messages; seed, when not nil, is sent
+// for endpoints that sample reproducibly with it.
+func (c *Client) Chat(ctx context.Context, messages []Message, tools []Tool, seed *int64) (*Response, error) {
+	body, err := json.Marshal(request{Model: c.cfg.Model, Messages: messages, Tools: tools,
+		Temperature: c.cfg.Temperature, TopP: c.cfg.TopP, MaxTokens: c.cfg.MaxTokens, Seed: seed})
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case c.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-c.slots }()
+	retries := c.cfg.Retries
+	if retries <= 0 {
+		retries = 5
+	}
+	wait := time.Second
+	for try := 0; ; try++ {
+		resp, after, err := c.once(ctx, body)
+		if err == nil {
+			return resp, nil
+		}
+		if try == retries || !retryable(err) || ctx.Err() != nil {
+			return nil, err
+		}
+		if after <= 0 {
+			after = wait
+			wait = min(2*wait, time.Minute)
+		}
+		if err := c.Sleep(ctx, after); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// once makes one request; after is the server's Retry-After.
+func (c *Client) once(ctx context.Context, body []byte) (*Response, time.Duration, error) {
+	timeout := time.Duration(c.cfg.TimeoutSeconds) * time.Second
+	if timeout <= 0 {
+		timeout = 10 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	url := strings.TrimSuffix(c.cfg.BaseURL, "/") + "/chat/completions"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if c.key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.key)
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		return nil, 0, fmt.Errorf("model endpoint %s: %w", url, unwrapURL(err))
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(res.Body, 64<<20))
+	if err != nil {
+		return nil, 0, err
+	}
+	if res.StatusCode != http.StatusOK {
+		after, _ := strconv.Atoi(res.Header.Get("Retry-After"))
+		return nil, time.Duration(after) * time.Second, &StatusError{Code: res.StatusCode, Body: c.scrub(truncate(string(b), 300))}
+	}
+	var out struct {
+		Choices []struct {
+			Message      Message `json:"message"`
+			FinishReason string  `json:"finish_reason"`
+		} `json:"choices"`
+		Usage json.RawMessage `json:"usage"`
+	}
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, 0, fmt.Errorf("model endpoint %s: not a chat completion: %v", url, err)
+	}
+	if len(out.Choices) == 0 {
+		return nil, 0, fmt.Errorf("model endpoint %s: no choices in the answer", url)
+	}
+	r := &Response{Message: out.Choices[0].Message, FinishReason: out.Choices[0].FinishReason}
+	if len(out.Usage) > 0 {
+		_ = json.Unmarshal(out.Usage, &r.Usage) // usage is informative only
+	}
+	return r, 0, nil
+}
+
+// scrub keeps the key out of error text that echoes the request.
+func (c *Client) scrub(s string) string {
+	if c.key == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, c.key, "[API key]")
+}
+
+// unwrapURL drops net/http's "Post URL:" prefix; the URL is said once.
+func unwrapURL(err error) error {
+	if u, ok := err.(interface{ Unwrap() error }); ok && strings.HasPrefix(err.Error(), "Post ") {
+		return u.Unwrap()
+	}
+	return err
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
