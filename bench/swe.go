@@ -15,7 +15,7 @@ import (
 func GenerateSWE(dir string, envs, tasks int) error {
 	half := envs / 2
 	files := map[string]string{
-		"WORKSPACE": "workspace(name = \"swe_scale\")\n",
+		"WORKSPACE":       "workspace(name = \"swe_scale\")\n",
 		"repos/up.bundle": "a stand-in: analysis does not read it\n",
 		"repos/BUILD": fmt.Sprintf(`[git_repo(name = "r%%d" %% i, path = "r%%d" %%i, srcs = ["r%%d/m.py" %% i]) for i in range(%d)]
 [git_repo(name = "r%%d" %% i, bundle = "up.bundle", commit = ("0" * 40 + "%%x" %% i)[-40:]) for i in range(%d, %d)]

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/legobuild/lego/rules/swe/format"
 	"github.com/legobuild/lego/rules/swe/gitrepo"
 	"github.com/legobuild/lego/rules/swe/llm"
 	"github.com/legobuild/lego/rules/swe/tasks"
@@ -132,7 +133,7 @@ func toolGitSanitize(ctx context.Context, args []string) error {
 		os.RemoveAll(*out)
 		return err
 	}
-	return writeJSONFile(*report, rep)
+	return format.WriteJSON(*report, rep)
 }
 
 // toolEnvDir makes a directory env (swe_env with form "dir"): the tree,
@@ -173,7 +174,7 @@ func toolLLMRewrite(ctx context.Context, args []string) error {
 		return fmt.Errorf("needs --endpoint, --sites, --index and --out")
 	}
 	var sites tasks.Sites
-	if err := readJSONFile(*sitesPath, &sites); err != nil {
+	if err := tasks.ReadJSON(*sitesPath, &sites); err != nil {
 		return err
 	}
 	c := tasks.Candidate{Empty: true, Reason: fmt.Sprintf("the repository has %d functions with a docstring to rewrite", len(sites.Sites))}
@@ -190,7 +191,7 @@ func toolLLMRewrite(ctx context.Context, args []string) error {
 		}
 		c = tasks.ApplyRewrite(sites.Repo, sites.Seed, s, r.Message.Content)
 	}
-	return writeJSONFile(*out, c)
+	return format.WriteJSON(*out, c)
 }
 
 // toolTaskIssue has a model write the problem statement of a synthetic
@@ -208,7 +209,7 @@ func toolTaskIssue(ctx context.Context, args []string) error {
 	var c tasks.Candidate
 	var res, base tasks.Results
 	for p, v := range map[string]any{*candPath: &c, *resultsPath: &res, *baselinePath: &base} {
-		if err := readJSONFile(p, v); err != nil {
+		if err := tasks.ReadJSON(p, v); err != nil {
 			return err
 		}
 	}
@@ -230,7 +231,7 @@ func toolTaskIssue(ctx context.Context, args []string) error {
 		}
 		issue.ProblemStatement = strings.TrimSpace(r.Message.Content) + "\n"
 	}
-	return writeJSONFile(*out, issue)
+	return format.WriteJSON(*out, issue)
 }
 
 func endpointClient(path string) (*llm.Client, error) {
@@ -239,23 +240,4 @@ func endpointClient(path string) (*llm.Client, error) {
 		return nil, err
 	}
 	return llm.New(*cfg)
-}
-
-func readJSONFile(path string, v any) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("%s: %v", path, err)
-	}
-	return nil
-}
-
-func writeJSONFile(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", " ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
 }

@@ -142,7 +142,7 @@ func Collect(p *Plan, outDir string) (*Report, error) {
 
 func collectEnv(e PlanEnv, rep *Report) ([]format.Task, error) {
 	var base Results
-	if err := readJSON(e.Baseline, &base); err != nil {
+	if err := ReadJSON(e.Baseline, &base); err != nil {
 		return nil, err
 	}
 	clean, ok := base.Runs["clean"]
@@ -153,7 +153,7 @@ func collectEnv(e PlanEnv, rep *Report) ([]format.Task, error) {
 		Digest string `json:"digest"`
 	}
 	if e.Manifest != "" {
-		if err := readJSON(e.Manifest, &m); err != nil {
+		if err := ReadJSON(e.Manifest, &m); err != nil {
 			return nil, err
 		}
 	}
@@ -166,14 +166,14 @@ func collectEnv(e PlanEnv, rep *Report) ([]format.Task, error) {
 	var out []format.Task
 	for _, pc := range e.Candidates {
 		var c Candidate
-		if err := readJSON(pc.Candidate, &c); err != nil {
+		if err := ReadJSON(pc.Candidate, &c); err != nil {
 			return nil, err
 		}
 		if c.Empty {
 			continue
 		}
 		var res Results
-		if err := readJSON(pc.Results, &res); err != nil {
+		if err := ReadJSON(pc.Results, &res); err != nil {
 			return nil, err
 		}
 		count.Candidates++
@@ -193,7 +193,7 @@ func collectEnv(e PlanEnv, rep *Report) ([]format.Task, error) {
 		statement := ProblemStatement(f2p, bug)
 		if pc.Issue != "" {
 			var is Issue
-			if err := readJSON(pc.Issue, &is); err != nil {
+			if err := ReadJSON(pc.Issue, &is); err != nil {
 				return nil, err
 			}
 			if is.ProblemStatement == "" {
@@ -235,7 +235,7 @@ func collectReal(r PlanReal, rep *Report) (*format.Task, error) {
 		if path == "" {
 			continue // no manifest: a directory env
 		}
-		if err := readJSON(path, v); err != nil {
+		if err := ReadJSON(path, v); err != nil {
 			return nil, err
 		}
 	}
@@ -263,7 +263,7 @@ func collectReal(r PlanReal, rep *Report) (*format.Task, error) {
 // merge adds a task set's tasks and report to the ones being collected.
 func merge(dir string, rep *Report, out *[]format.Task) error {
 	var r Report
-	if err := readJSON(filepath.Join(dir, ReportFile), &r); err != nil {
+	if err := ReadJSON(filepath.Join(dir, ReportFile), &r); err != nil {
 		return err
 	}
 	rep.Candidates += r.Candidates
@@ -301,7 +301,8 @@ func merge(dir string, rep *Report, out *[]format.Task) error {
 	return sc.Err()
 }
 
-func readJSON(path string, v any) error {
+// ReadJSON decodes the JSON file at path into v; errors name the file.
+func ReadJSON(path string, v any) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
