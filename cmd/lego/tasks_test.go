@@ -249,3 +249,44 @@ func gitOut(t *testing.T, gitDir string, args ...string) string {
 	}
 	return strings.TrimSpace(string(b))
 }
+
+// TestGitRepoURL fetches a git_repo by url (here a file:// one: the
+// machine has no internet) at a pinned commit: the tree at that commit,
+// the whole history beside it, and a fetch cached like any action.
+func TestGitRepoURL(t *testing.T) {
+	up := t.TempDir()
+	gitIn := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-c", "user.name=u", "-c", "user.email=u@example.com"}, args...)...)
+		cmd.Dir = up
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	gitIn("init", "-q", "-b", "main")
+	writeFiles(t, up, map[string]string{"lib.py": "V = 1\n"})
+	gitIn("add", "lib.py")
+	gitIn("commit", "-q", "-m", "one")
+	first := gitIn("rev-parse", "HEAD")
+	writeFiles(t, up, map[string]string{"lib.py": "V = 2\n"})
+	gitIn("commit", "-q", "-a", "-m", "two")
+
+	root := t.TempDir()
+	writeFiles(t, root, map[string]string{
+		"WORKSPACE": "",
+		"BUILD":     `git_repo(name = "lib", url = "file://` + up + `", commit = "` + first + `")` + "\n",
+	})
+	cache := t.TempDir()
+	mustLego(t, root, "build", "//:lib", "--cache_dir="+cache)
+	if got := mustRead(t, filepath.Join(root, "lego-out/lib.tree/lib.py")); got != "V = 1\n" {
+		t.Errorf("tree at the pinned commit: lib.py = %q", got)
+	}
+	if n := gitOut(t, filepath.Join(root, "lego-out/lib.git"), "rev-list", "--all", "--count"); n != "2" {
+		t.Errorf("the history holds %s commits, want 2", n)
+	}
+	if total, ran, _ := counts(t, mustLego(t, root, "build", "//:lib", "--cache_dir="+cache)); ran != 0 || total != 1 {
+		t.Errorf("rebuild: %d of %d actions ran", ran, total)
+	}
+}

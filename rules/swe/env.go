@@ -163,6 +163,10 @@ func snapshot(ctx *engine.Context, p string) (*engine.File, error) {
 		if !strings.HasPrefix(f.Path, strip+"/") {
 			return nil, fmt.Errorf("attribute srcs: %s is not under %s", f.ShortPath(), p)
 		}
+		if slices.Contains(strings.Split(f.Path[len(strip)+1:], "/"), ".git") {
+			// Synthetic tasks' envs must hold no history.
+			return nil, fmt.Errorf("attribute srcs: %s is git history; a path snapshot holds the files only (exclude **/.git/**)", f.ShortPath())
+		}
 		args = append(args, "--src", f.Path)
 	}
 	args = append(args, "--out", tree.Path)
