@@ -41,7 +41,11 @@ func realTasks(ctx *engine.Context, name string) (*tasks.Plan, []*engine.File, e
 		if env.Repo.Git == nil {
 			return nil, nil, fmt.Errorf("attribute envs: %s holds a git_repo with no history (path); real tasks need one fetched by url or bundle at the base commit", l)
 		}
-		byBase[[2]string{env.Repo.Name, env.Repo.Commit}] = l
+		k := [2]string{env.Repo.Name, env.Repo.Commit}
+		if prev, ok := byBase[k]; ok {
+			return nil, nil, fmt.Errorf("attribute envs: %s and %s are both %s at %s", prev, l, k[0], k[1])
+		}
+		byBase[k] = l
 	}
 	b, err := os.ReadFile(filepath.Join(ctx.Root(), src.Path))
 	if err != nil {
