@@ -134,6 +134,10 @@ type Message struct {
 	ToolCalls  []ToolCall `json:"tool_calls,omitempty"`
 	ToolCallID string     `json:"tool_call_id,omitempty"`
 	Name       string     `json:"name,omitempty"`
+	// Corrections, on a tool result, say what the agent loop fixed in a
+	// malformed call before running it (e.g. a numeric string taken as
+	// an integer).
+	Corrections []string `json:"corrections,omitempty"`
 	// Raw is the content as it stood in the input, when DecodeForSFT
 	// read it (Content is then set for tool results only).
 	Raw Text `json:"-"`
