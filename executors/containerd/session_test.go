@@ -1,0 +1,50 @@
+package containerd
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/legobuild/lego/executors"
+)
+
+// A session is one container: what a command leaves, the next sees; a
+// command past its timeout is killed with what it started; Close removes
+// everything.
+func TestSessionExecsIntoOneContainer(t *testing.T) {
+	s, err := OpenSession(context.Background(), SessionOptions{Address: addr, Namespace: testNamespace, Store: store,
+		Manifest: image.Digest, Size: image.Size, Workdir: "/tmp", Env: []string{"GREETING=hi"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(stdin string, timeout time.Duration, argv ...string) (string, int, error) {
+		t.Helper()
+		out, code, err := s.Run(context.Background(), argv, []byte(stdin), timeout)
+		return string(out), code, err
+	}
+	out, code, err := run("", time.Minute, "sh", "-c", `echo "$GREETING from $(pwd)"; echo oops >&2; exit 3`)
+	if err != nil || code != 3 || out != "hi from /tmp\noops\n" {
+		t.Errorf("first exec: %q, exit %d, %v", out, code, err)
+	}
+	if _, code, err := run("kept between commands\n", time.Minute, "sh", "-c", "cat > state.txt"); err != nil || code != 0 {
+		t.Fatalf("writing from stdin: exit %d, %v", code, err)
+	}
+	if out, _, _ := run("", time.Minute, "cat", "/tmp/state.txt"); out != "kept between commands\n" {
+		t.Errorf("the next command sees %q", out)
+	}
+	start := time.Now()
+	_, _, err = run("", time.Second, "sh", "-c", "sleep 300 & sleep 300")
+	if !errors.Is(err, executors.ErrTimeout) || time.Since(start) > time.Minute {
+		t.Errorf("a command past its timeout: %v after %v", err, time.Since(start))
+	}
+	out, _, _ = run("", time.Minute, "sh", "-c", `for p in /proc/[0-9]*; do tr '\0' ' ' < $p/cmdline; echo; done`)
+	if strings.Contains(out, "sleep 300") {
+		t.Errorf("the timed-out command left processes:\n%s", out)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	noLeftovers(t)
+}
