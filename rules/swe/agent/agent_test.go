@@ -16,7 +16,7 @@ import (
 )
 
 // call is one scripted tool call: its name and raw arguments text.
-type call struct{ name, args string }
+type scriptCall struct{ name, args string }
 
 // scripted is a local OpenAI-compatible server that answers turn i with
 // the tool calls of script[i], and checks every request: the model and
@@ -24,7 +24,7 @@ type call struct{ name, args string }
 // and for each call of the previous turn a tool result with its id.
 type scripted struct {
 	t      *testing.T
-	script [][]call
+	script [][]scriptCall
 	mu     sync.Mutex
 	turn   int
 	ids    []string // ids of the previous turn's calls
@@ -93,7 +93,7 @@ func TestLoopAgainstFakeServer(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "calc/ops.py"), []byte(opsPy), 0o644)
 	ops := filepath.Join(dir, "calc/ops.py")
 	q := func(v any) string { b, _ := json.Marshal(v); return string(b) }
-	srv := &scripted{t: t, script: [][]call{
+	srv := &scripted{t: t, script: [][]scriptCall{
 		// view_range as strings, past the end: corrected.
 		{{ToolEditor, q(map[string]any{"command": "view", "path": ops, "view_range": []string{"1", "200"}})}},
 		// timeout as a string: corrected.
