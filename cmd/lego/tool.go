@@ -35,6 +35,7 @@ var tools = map[string]func(ctx context.Context, args []string) error{
 	"env-dir":       toolEnvDir,
 	"llm-rewrite":   toolLLMRewrite,
 	"task-issue":    toolTaskIssue,
+	"task-judge":    toolJudge,
 }
 
 func runTool(args []string) error {

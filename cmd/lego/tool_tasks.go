@@ -241,3 +241,23 @@ func endpointClient(path string) (*llm.Client, error) {
 	}
 	return llm.New(*cfg)
 }
+
+// toolJudge decides one candidate or instance of a task set (see
+// tasks.SlotSpec) and writes its verdict.
+func toolJudge(_ context.Context, args []string) error {
+	fs := flag.NewFlagSet("task-judge", flag.ContinueOnError)
+	spec := fs.String("spec", "", "the slot, as tasks.SlotSpec JSON")
+	out := fs.String("out", "", "output: the verdict (tasks.Slot)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var s tasks.SlotSpec
+	if err := json.Unmarshal([]byte(*spec), &s); err != nil || *out == "" {
+		return fmt.Errorf("needs --spec (JSON) and --out: %v", err)
+	}
+	slot, err := tasks.JudgeSlot(s)
+	if err != nil {
+		return err
+	}
+	return format.WriteJSON(*out, slot)
+}

@@ -26,7 +26,7 @@ var instanceID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 // with that .git) and the validation run in that image, and returns the
 // plan over them. The file is read at analysis, as a BUILD file is: each
 // instance is its own actions, cached on its own.
-func realTasks(ctx *engine.Context, name string) (*tasks.Plan, []*engine.File, error) {
+func realTasks(ctx *engine.Context, name string) (*tasks.Plan, []*TaskSlot, error) {
 	files := ctx.Files("instances")
 	if len(files) != 1 || !files[0].Source {
 		return nil, nil, fmt.Errorf("attribute instances: want one source file (JSONL)")
@@ -56,7 +56,7 @@ func realTasks(ctx *engine.Context, name string) (*tasks.Plan, []*engine.File, e
 		return nil, nil, err
 	}
 	plan := &tasks.Plan{Source: "real"}
-	var inputs []*engine.File
+	var slots []*TaskSlot
 	seen := map[string]int{}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(nil, 256<<20)
@@ -91,61 +91,60 @@ func realTasks(ctx *engine.Context, name string) (*tasks.Plan, []*engine.File, e
 			return nil, nil, bad("base_commit", "no env in attribute envs holds repository %q at %s", t.Repo, t.BaseCommit)
 		}
 		env := EnvOf(ctx.Dep(l))
-		pr, in, err := instance(ctx, name+".work/"+t.InstanceID+"/", &t, created, env, harness)
+		slot, err := instance(ctx, name+".work/"+t.InstanceID+"/", &t, created, env, harness)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s:%d: %v", src.Path, n, err)
 		}
-		pr.Env = l.String()
-		plan.Real = append(plan.Real, *pr)
-		inputs = append(inputs, in...)
+		slot.Spec.Real.Env = l.String()
+		slots = append(slots, slot)
 	}
 	if err := sc.Err(); err != nil {
 		return nil, nil, fmt.Errorf("attribute instances: %v", err)
 	}
-	if len(plan.Real) == 0 {
+	if len(slots) == 0 {
 		return nil, nil, fmt.Errorf("attribute instances: %s holds no instances", src.Path)
 	}
-	return plan, inputs, nil
+	return plan, slots, nil
 }
 
 // instance declares one real instance's actions under dir.
-func instance(ctx *engine.Context, dir string, t *format.Task, created time.Time, env *EnvInfo, harness *engine.File) (*tasks.PlanReal, []*engine.File, error) {
+func instance(ctx *engine.Context, dir string, t *format.Task, created time.Time, env *EnvInfo, harness *engine.File) (*TaskSlot, error) {
 	js, err := json.Marshal(t)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	inst, err := workFile(ctx, dir+"instance.json", append(js, '\n'))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	testDiff, err := workFile(ctx, dir+"test.diff", []byte(t.TestPatch))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	fixDiff, err := workFile(ctx, dir+"fix.diff", []byte(t.Patch))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	dotgit, err := ctx.DeclareFile(dir+"git", true)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	report, err := ctx.DeclareFile(dir+"sanitize.json", false)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	before := created.UTC().Format(time.RFC3339)
 	a, err := legotool.Action("git-sanitize", nil, []*engine.File{env.Repo.Git}, []*engine.File{dotgit, report},
 		"--git", env.Repo.Git.Path, "--commit", t.BaseCommit, "--before", before, "--out", dotgit.Path, "--report", report.Path)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if err := ctx.AddAction(a); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	results, err := ctx.DeclareFile(dir+"results.json", false)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	ins := []*engine.File{testDiff, fixDiff}
 	args := append(harnessArgs(env, results), "--git-audit", strconv.FormatInt(created.Unix(), 10),
@@ -160,7 +159,7 @@ func instance(ctx *engine.Context, dir string, t *format.Task, created time.Time
 			Files: map[string]*engine.File{filepath.Join(env.Workdir, ".git"): dotgit},
 		})
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		image = img.Manifest
 	} else {
@@ -168,13 +167,16 @@ func instance(ctx *engine.Context, dir string, t *format.Task, created time.Time
 		args = append(args, "--git", dotgit.Path)
 	}
 	if err := ctx.AddAction(env.Action("ValidateInstance", image, harness, true, ins, []*engine.File{results}, args...)); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	pr := &tasks.PlanReal{Instance: inst.Path, Sanitize: report.Path, Results: results.Path}
-	in := []*engine.File{inst, report, results}
+	slot := &TaskSlot{Stem: dir + "instance", Env: env, Image: image, Inputs: []*engine.File{inst, report, results}}
 	if image != nil {
 		pr.Manifest = image.Path
-		in = append(in, image)
+		slot.Inputs = append(slot.Inputs, image)
+	} else {
+		slot.Git = dotgit
 	}
-	return pr, in, nil
+	slot.Spec.Real = pr
+	return slot, nil
 }

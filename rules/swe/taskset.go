@@ -3,6 +3,7 @@ package swe
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -45,22 +46,68 @@ func (TaskSet) Attrs() []engine.AttrSpec {
 	}
 }
 
+// TaskSlot is one candidate (synthetic) or instance (real) of a task set:
+// what its verdict is judged from, and where a task made of it runs.
+type TaskSlot struct {
+	Spec    tasks.SlotSpec
+	Stem    string         // work path of its files, without extension
+	Inputs  []*engine.File // the files Spec names
+	Env     *EnvInfo
+	Image   *engine.File // manifest of the image the task runs in; nil for a directory env
+	Git     *engine.File // a real instance in a directory env: its .git
+	Verdict *engine.File // the judged Slot (set by the task_set rule)
+}
+
+// TaskSetInfo is what a task_set provides: its slots, in order (a merge:
+// its sets' slots).
+type TaskSetInfo struct{ Slots []*TaskSlot }
+
+type taskSetKey struct{}
+
+// TaskSetOf returns what a task_set target provides, or nil.
+func TaskSetOf(t *engine.Target) *TaskSetInfo {
+	v, _ := t.Providers[taskSetKey{}].(*TaskSetInfo)
+	return v
+}
+
 func (TaskSet) Analyze(ctx *engine.Context) error {
 	src := ctx.Attr("source").(string)
 	name := ctx.Label().Name
 	var plan tasks.Plan
 	var inputs []*engine.File
+	info := &TaskSetInfo{}
 	switch src {
 	case "real", "synthetic":
 		declare := synthetic
 		if src == "real" {
 			declare = realTasks
 		}
-		p, in, err := declare(ctx, name)
+		p, slots, err := declare(ctx, name)
 		if err != nil {
 			return err
 		}
-		plan, inputs = *p, in
+		plan = *p
+		// One verdict per slot, each its own action: a rollout of a task
+		// depends on its slot's verdict only.
+		for _, sl := range slots {
+			if sl.Verdict, err = ctx.DeclareFile(sl.Stem+".slot.json", false); err != nil {
+				return err
+			}
+			spec, err := json.Marshal(sl.Spec)
+			if err != nil {
+				return err
+			}
+			a, err := legotool.Action("task-judge", nil, sl.Inputs, []*engine.File{sl.Verdict}, "--spec", string(spec), "--out", sl.Verdict.Path)
+			if err != nil {
+				return err
+			}
+			if err := ctx.AddAction(a); err != nil {
+				return err
+			}
+			plan.Slots = append(plan.Slots, sl.Verdict.Path)
+			inputs = append(inputs, sl.Verdict)
+		}
+		info.Slots = slots
 	case "merge":
 		sets := ctx.Attr("sets").([]engine.Label)
 		if len(sets) == 0 {
@@ -74,10 +121,12 @@ func (TaskSet) Analyze(ctx *engine.Context) error {
 			}
 			plan.Sets = append(plan.Sets, t.Files[0].Path)
 			inputs = append(inputs, t.Files[0])
+			info.Slots = append(info.Slots, TaskSetOf(t).Slots...)
 		}
 	default:
 		return fmt.Errorf("attribute source: %q is not one of %s", src, strings.Join(TaskSources, ", "))
 	}
+	provide(ctx.Target, taskSetKey{}, info)
 	planFile, err := ctx.DeclareFile(name+".work/plan.json", false)
 	if err != nil {
 		return err
@@ -104,7 +153,7 @@ func (TaskSet) Analyze(ctx *engine.Context) error {
 // synthetic declares, per env, the candidate generation (per strategy),
 // the clean test run and one test run per candidate (and, with a model,
 // one problem statement per candidate), and returns the plan over them.
-func synthetic(ctx *engine.Context, name string) (*tasks.Plan, []*engine.File, error) {
+func synthetic(ctx *engine.Context, name string) (*tasks.Plan, []*TaskSlot, error) {
 	envs := ctx.Attr("envs").([]engine.Label)
 	if len(envs) == 0 {
 		return nil, nil, fmt.Errorf("attribute envs: no environments")
@@ -143,8 +192,10 @@ func synthetic(ctx *engine.Context, name string) (*tasks.Plan, []*engine.File, e
 	if err != nil {
 		return nil, nil, err
 	}
-	var inputs []*engine.File
+	var slots []*TaskSlot
 	seen := map[string]engine.Label{}
+	envs = slices.Clone(envs)
+	sort.Slice(envs, func(i, j int) bool { return EnvOf(ctx.Dep(envs[i])).repoName() < EnvOf(ctx.Dep(envs[j])).repoName() })
 	for _, l := range envs {
 		env := EnvOf(ctx.Dep(l))
 		if env == nil {
@@ -166,10 +217,12 @@ func synthetic(ctx *engine.Context, name string) (*tasks.Plan, []*engine.File, e
 			return nil, nil, err
 		}
 		pe := tasks.PlanEnv{Name: env.Repo.Name, Label: l.String(), Manifest: env.manifest(), Baseline: baseline.Path}
+		envInputs := []*engine.File{baseline}
+		var image *engine.File
 		if env.Image != nil {
-			inputs = append(inputs, env.Image.Manifest)
+			image = env.Image.Manifest
+			envInputs = append(envInputs, image)
 		}
-		inputs = append(inputs, baseline)
 		// Each strategy's candidates: files prefix0.json ... made by one
 		// action (ast) or one action each (llm_rewrite).
 		var cands []*engine.File
@@ -207,7 +260,7 @@ func synthetic(ctx *engine.Context, name string) (*tasks.Plan, []*engine.File, e
 				return nil, nil, err
 			}
 			pc := tasks.PlanCand{Candidate: c.Path, Results: res.Path}
-			inputs = append(inputs, c, res)
+			slot := &TaskSlot{Stem: dir + stem, Env: env, Image: image, Inputs: append([]*engine.File{c, res}, envInputs...)}
 			if model != nil {
 				issue, err := ctx.DeclareFile(dir+stem+".issue.json", false)
 				if err != nil {
@@ -222,14 +275,13 @@ func synthetic(ctx *engine.Context, name string) (*tasks.Plan, []*engine.File, e
 					return nil, nil, err
 				}
 				pc.Issue = issue.Path
-				inputs = append(inputs, issue)
+				slot.Inputs = append(slot.Inputs, issue)
 			}
-			pe.Candidates = append(pe.Candidates, pc)
+			slot.Spec = tasks.SlotSpec{Env: &pe, Cand: &pc}
+			slots = append(slots, slot)
 		}
-		plan.Envs = append(plan.Envs, pe)
 	}
-	sort.Slice(plan.Envs, func(i, j int) bool { return plan.Envs[i].Name < plan.Envs[j].Name })
-	return plan, inputs, nil
+	return plan, slots, nil
 }
 
 // llmRewrite declares the llm_rewrite candidates of env: the functions to

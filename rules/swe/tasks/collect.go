@@ -25,9 +25,37 @@ type Plan struct {
 	// Strategies maps each strategy asked for to "" when it ran, else to
 	// why it is unavailable.
 	Strategies map[string]string `json:"strategies,omitempty"`
-	Envs       []PlanEnv         `json:"envs,omitempty"`
 	Sets       []string          `json:"sets,omitempty"` // merge: task set directories
-	Real       []PlanReal        `json:"real,omitempty"`
+	// Slots are the verdicts of task-judge, one file per candidate or
+	// instance (a Slot each), in order.
+	Slots []string `json:"slots,omitempty"`
+}
+
+// SlotSpec is what task-judge decides one slot from: a synthetic
+// candidate (Env and Cand) or a real instance (Real).
+type SlotSpec struct {
+	Env  *PlanEnv  `json:"env,omitempty"`
+	Cand *PlanCand `json:"cand,omitempty"`
+	Real *PlanReal `json:"real,omitempty"`
+}
+
+// Slot is one candidate's or instance's verdict: a task, or why not.
+type Slot struct {
+	Env      string       `json:"env"` // the repository, for the report
+	Empty    bool         `json:"empty,omitempty"`
+	Task     *format.Task `json:"task,omitempty"`
+	Rejected *Rejection   `json:"rejected,omitempty"`
+}
+
+// JudgeSlot decides one slot.
+func JudgeSlot(s SlotSpec) (*Slot, error) {
+	switch {
+	case s.Real != nil:
+		return judgeReal(*s.Real)
+	case s.Env != nil && s.Cand != nil:
+		return judgeCand(*s.Env, *s.Cand)
+	}
+	return nil, fmt.Errorf("slot spec names neither a candidate nor an instance")
 }
 
 // PlanReal is one real instance's files.
@@ -41,11 +69,10 @@ type PlanReal struct {
 
 // PlanEnv is one environment's runs.
 type PlanEnv struct {
-	Name       string     `json:"name"`     // the repo name
-	Label      string     `json:"label"`    // the swe_env target
-	Manifest   string     `json:"manifest"` // its image manifest file ("" for a directory env)
-	Baseline   string     `json:"baseline"` // harness results of the clean run
-	Candidates []PlanCand `json:"candidates"`
+	Name     string `json:"name"`     // the repo name
+	Label    string `json:"label"`    // the swe_env target
+	Manifest string `json:"manifest"` // its image manifest file ("" for a directory env)
+	Baseline string `json:"baseline"` // harness results of the clean run
 }
 
 // PlanCand is a candidate and the harness results of its run.
@@ -84,23 +111,26 @@ func Collect(p *Plan, outDir string) (*Report, error) {
 	rep := &Report{Source: p.Source, Strategies: p.Strategies, PerEnv: map[string]EnvCount{}, Rejected: []Rejection{}}
 	var out []format.Task
 	switch p.Source {
-	case "synthetic":
-		for _, e := range p.Envs {
-			tasks, err := collectEnv(e, rep)
-			if err != nil {
+	case "synthetic", "real":
+		for _, path := range p.Slots {
+			var sl Slot
+			if err := ReadJSON(path, &sl); err != nil {
 				return nil, err
 			}
-			out = append(out, tasks...)
-		}
-	case "real":
-		for _, r := range p.Real {
-			t, err := collectReal(r, rep)
-			if err != nil {
-				return nil, err
+			if sl.Empty {
+				continue
 			}
-			if t != nil {
-				out = append(out, *t)
+			count := rep.PerEnv[sl.Env]
+			count.Candidates++
+			rep.Candidates++
+			if sl.Task != nil {
+				count.Kept++
+				rep.Kept++
+				out = append(out, *sl.Task)
+			} else if sl.Rejected != nil {
+				rep.Rejected = append(rep.Rejected, *sl.Rejected)
 			}
+			rep.PerEnv[sl.Env] = count
 		}
 	case "merge":
 		for _, dir := range p.Sets {
@@ -140,8 +170,19 @@ func Collect(p *Plan, outDir string) (*Report, error) {
 	return rep, format.WriteJSON(filepath.Join(outDir, ReportFile), rep)
 }
 
-func collectEnv(e PlanEnv, rep *Report) ([]format.Task, error) {
-	var base Results
+// judgeCand decides a synthetic candidate from the env's clean run and
+// the candidate's run.
+func judgeCand(e PlanEnv, pc PlanCand) (*Slot, error) {
+	slot := &Slot{Env: e.Name}
+	var c Candidate
+	if err := ReadJSON(pc.Candidate, &c); err != nil {
+		return nil, err
+	}
+	if c.Empty {
+		slot.Empty = true
+		return slot, nil
+	}
+	var base, res Results
 	if err := ReadJSON(e.Baseline, &base); err != nil {
 		return nil, err
 	}
@@ -149,100 +190,78 @@ func collectEnv(e PlanEnv, rep *Report) ([]format.Task, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: no clean run", e.Baseline)
 	}
+	if err := ReadJSON(pc.Results, &res); err != nil {
+		return nil, err
+	}
+	bug, ok := res.Runs["bug"]
+	if !ok {
+		return nil, fmt.Errorf("%s: no bug run", pc.Results)
+	}
+	f2p, p2p, why := Judge(clean, bug)
+	if base.Git != nil && base.Git.Present {
+		// Synthetic tasks start from an env with no history at all.
+		why = "the env holds a git history; a synthetic task's env must have none"
+	}
+	if why != "" {
+		slot.Rejected = &Rejection{InstanceID: c.InstanceID, Env: e.Label, Reason: why}
+		return slot, nil
+	}
+	statement := ProblemStatement(f2p, bug)
+	if pc.Issue != "" {
+		var is Issue
+		if err := ReadJSON(pc.Issue, &is); err != nil {
+			return nil, err
+		}
+		if is.ProblemStatement == "" {
+			return nil, fmt.Errorf("%s: no problem statement for kept candidate %s (%s)", pc.Issue, c.InstanceID, is.Skipped)
+		}
+		statement = is.ProblemStatement
+	}
+	digest, err := manifestDigest(e.Manifest)
+	if err != nil {
+		return nil, err
+	}
+	slot.Task = &format.Task{
+		InstanceID:       c.InstanceID,
+		Repo:             c.Repo,
+		Patch:            c.Patch,
+		BugPatch:         c.BugPatch,
+		ProblemStatement: statement,
+		FailToPass:       f2p,
+		PassToPass:       p2p,
+		Image:            digest,
+		Env:              e.Label,
+		Source:           "synthetic",
+		Strategy:         c.Strategy,
+		Modifier:         c.Modifier,
+	}
+	return slot, nil
+}
+
+// manifestDigest reads an image manifest file's digest; "" for a
+// directory env (no file).
+func manifestDigest(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
 	var m struct {
 		Digest string `json:"digest"`
 	}
-	if e.Manifest != "" {
-		if err := ReadJSON(e.Manifest, &m); err != nil {
-			return nil, err
-		}
-	}
-	// Synthetic tasks start from an env with no history at all.
-	envWhy := ""
-	if base.Git != nil && base.Git.Present {
-		envWhy = "the env holds a git history; a synthetic task's env must have none"
-	}
-	count := rep.PerEnv[e.Name]
-	var out []format.Task
-	for _, pc := range e.Candidates {
-		var c Candidate
-		if err := ReadJSON(pc.Candidate, &c); err != nil {
-			return nil, err
-		}
-		if c.Empty {
-			continue
-		}
-		var res Results
-		if err := ReadJSON(pc.Results, &res); err != nil {
-			return nil, err
-		}
-		count.Candidates++
-		rep.Candidates++
-		bug, ok := res.Runs["bug"]
-		if !ok {
-			return nil, fmt.Errorf("%s: no bug run", pc.Results)
-		}
-		f2p, p2p, why := Judge(clean, bug)
-		if envWhy != "" {
-			why = envWhy
-		}
-		if why != "" {
-			rep.Rejected = append(rep.Rejected, Rejection{InstanceID: c.InstanceID, Env: e.Label, Reason: why})
-			continue
-		}
-		statement := ProblemStatement(f2p, bug)
-		if pc.Issue != "" {
-			var is Issue
-			if err := ReadJSON(pc.Issue, &is); err != nil {
-				return nil, err
-			}
-			if is.ProblemStatement == "" {
-				return nil, fmt.Errorf("%s: no problem statement for kept candidate %s (%s)", pc.Issue, c.InstanceID, is.Skipped)
-			}
-			statement = is.ProblemStatement
-		}
-		count.Kept++
-		rep.Kept++
-		out = append(out, format.Task{
-			InstanceID:       c.InstanceID,
-			Repo:             c.Repo,
-			Patch:            c.Patch,
-			BugPatch:         c.BugPatch,
-			ProblemStatement: statement,
-			FailToPass:       f2p,
-			PassToPass:       p2p,
-			Image:            m.Digest,
-			Env:              e.Label,
-			Source:           "synthetic",
-			Strategy:         c.Strategy,
-			Modifier:         c.Modifier,
-		})
-	}
-	rep.PerEnv[e.Name] = count
-	return out, nil
+	err := ReadJSON(path, &m)
+	return m.Digest, err
 }
 
-// collectReal judges one real instance; it returns nil if the instance is
-// rejected.
-func collectReal(r PlanReal, rep *Report) (*format.Task, error) {
+// judgeReal decides one real instance.
+func judgeReal(r PlanReal) (*Slot, error) {
 	var t format.Task
 	var san gitrepo.Report
 	var res Results
-	var m struct {
-		Digest string `json:"digest"`
-	}
-	for path, v := range map[string]any{r.Instance: &t, r.Sanitize: &san, r.Results: &res, r.Manifest: &m} {
-		if path == "" {
-			continue // no manifest: a directory env
-		}
+	for path, v := range map[string]any{r.Instance: &t, r.Sanitize: &san, r.Results: &res} {
 		if err := ReadJSON(path, v); err != nil {
 			return nil, err
 		}
 	}
-	count := rep.PerEnv[t.Repo]
-	count.Candidates++
-	rep.Candidates++
-	defer func() { rep.PerEnv[t.Repo] = count }()
+	slot := &Slot{Env: t.Repo}
 	why := san.Error
 	if why == "" {
 		why = res.Git.Leak()
@@ -251,13 +270,16 @@ func collectReal(r PlanReal, rep *Report) (*format.Task, error) {
 		why = CheckReal(t.FailToPass, t.PassToPass, res.Runs["before"], res.Runs["after"])
 	}
 	if why != "" {
-		rep.Rejected = append(rep.Rejected, Rejection{InstanceID: t.InstanceID, Env: r.Env, Reason: why})
-		return nil, nil
+		slot.Rejected = &Rejection{InstanceID: t.InstanceID, Env: r.Env, Reason: why}
+		return slot, nil
 	}
-	count.Kept++
-	rep.Kept++
-	t.Image, t.Env, t.Source = m.Digest, r.Env, "real"
-	return &t, nil
+	digest, err := manifestDigest(r.Manifest)
+	if err != nil {
+		return nil, err
+	}
+	t.Image, t.Env, t.Source = digest, r.Env, "real"
+	slot.Task = &t
+	return slot, nil
 }
 
 // merge adds a task set's tasks and report to the ones being collected.

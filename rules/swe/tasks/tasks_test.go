@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -107,9 +108,11 @@ func TestCollectAndMerge(t *testing.T) {
 	writeJSON(t, p("r1.json"), Results{Runs: map[string]Run{"bug": run(map[string]string{"a": Passed, "b": Passed})}})
 	writeJSON(t, p("c2.json"), Candidate{Empty: true})
 	writeJSON(t, p("r2.json"), Results{Empty: true})
+	env := &PlanEnv{Name: "r", Label: "//envs:r", Manifest: p("m.json"), Baseline: p("clean.json")}
 	plan := &Plan{Source: "synthetic", Strategies: map[string]string{"ast": "", "llm_rewrite": "unavailable: no endpoint"},
-		Envs: []PlanEnv{{Name: "r", Label: "//envs:r", Manifest: p("m.json"), Baseline: p("clean.json"),
-			Candidates: []PlanCand{{Candidate: p("c0.json"), Results: p("r0.json")}, {Candidate: p("c1.json"), Results: p("r1.json")}, {Candidate: p("c2.json"), Results: p("r2.json")}}}}}
+		Slots: judged(t, dir, []SlotSpec{{Env: env, Cand: &PlanCand{Candidate: p("c0.json"), Results: p("r0.json")}},
+			{Env: env, Cand: &PlanCand{Candidate: p("c1.json"), Results: p("r1.json")}},
+			{Env: env, Cand: &PlanCand{Candidate: p("c2.json"), Results: p("r2.json")}}})}
 	out := filepath.Join(dir, "set")
 	rep, err := Collect(plan, out)
 	if err != nil {
@@ -170,16 +173,16 @@ func TestCollectReal(t *testing.T) {
 		{"no-audit", gitrepo.Report{}, nil, before, "not audited"},
 		{"passes", gitrepo.Report{}, clean, after, "FAIL_TO_PASS test f already passes before the fix"},
 	}
-	plan := &Plan{Source: "real"}
+	var specs []SlotSpec
 	for _, c := range cases {
-		plan.Real = append(plan.Real, PlanReal{
+		specs = append(specs, SlotSpec{Real: &PlanReal{
 			Instance: writeJSON(t, p(c.id+".inst"), format.Task{InstanceID: c.id, Repo: "r", FailToPass: []string{"f"}, PassToPass: []string{"p"}, Patch: "x", TestPatch: "y"}),
 			Env:      "//envs:r", Manifest: p("m.json"),
 			Sanitize: writeJSON(t, p(c.id+".san"), c.report),
 			Results:  writeJSON(t, p(c.id+".res"), Results{Git: c.audit, Runs: map[string]Run{"before": c.before, "after": after}}),
-		})
+		}})
 	}
-	rep, err := Collect(plan, p("out"))
+	rep, err := Collect(&Plan{Source: "real", Slots: judged(t, dir, specs)}, p("out"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,12 +203,27 @@ func TestCollectReal(t *testing.T) {
 	writeJSON(t, p("clean.json"), Results{Git: &GitAudit{Present: true}, Runs: map[string]Run{"clean": run(map[string]string{"a": Passed})}})
 	writeJSON(t, p("c.json"), Candidate{InstanceID: "s.0", Repo: "s"})
 	writeJSON(t, p("r.json"), Results{Runs: map[string]Run{"bug": run(map[string]string{"a": Failed})}})
-	rep, err = Collect(&Plan{Source: "synthetic", Envs: []PlanEnv{{Name: "s", Manifest: p("m.json"), Baseline: p("clean.json"),
-		Candidates: []PlanCand{{Candidate: p("c.json"), Results: p("r.json")}}}}}, p("syn"))
+	rep, err = Collect(&Plan{Source: "synthetic", Slots: judged(t, dir, []SlotSpec{{Env: &PlanEnv{Name: "s", Manifest: p("m.json"), Baseline: p("clean.json")},
+		Cand: &PlanCand{Candidate: p("c.json"), Results: p("r.json")}}})}, p("syn"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rep.Kept != 0 || len(rep.Rejected) != 1 || !strings.Contains(rep.Rejected[0].Reason, "git history") {
 		t.Errorf("synthetic env with a history: %+v", rep)
 	}
+}
+
+// judged runs JudgeSlot on each spec, as the task-judge actions do, and
+// returns the verdict files.
+func judged(t *testing.T, dir string, specs []SlotSpec) []string {
+	t.Helper()
+	var out []string
+	for i, s := range specs {
+		slot, err := JudgeSlot(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, writeJSON(t, filepath.Join(dir, fmt.Sprintf("slot%d-%d.json", len(specs), i)), slot))
+	}
+	return out
 }
