@@ -124,6 +124,8 @@ type Trajectory struct {
 	Seed         int64     `json:"seed,omitempty"`
 	Patch        string    `json:"patch,omitempty"`
 	GoldPatch    string    `json:"gold_patch,omitempty"`
+	Exit         string    `json:"exit,omitempty"`   // why the rollout stopped: finish or max_turns
+	Sample       int       `json:"sample,omitempty"` // which of a task's rollouts
 	Messages     []Message `json:"messages"`
 }
 

@@ -1,0 +1,194 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/legobuild/lego/rules/swe/format"
+	"github.com/legobuild/lego/rules/swe/tasks"
+)
+
+// Spec is one rollout: a task, how its env runs tests, and the policy.
+type Spec struct {
+	Task      format.Task
+	TestCmd   string
+	Framework string // pytest or unittest
+	MaxTurns  int
+	Sample    int
+	Teacher   string // the policy's name, recorded in the trajectory
+}
+
+// Outcome is a rollout's output file: a trajectory, or why there was no
+// rollout (the slot is no task).
+type Outcome struct {
+	Skipped string `json:"skipped,omitempty"`
+	*format.Trajectory
+}
+
+// stepTimeout bounds the loop's own commands (setup, diff).
+const stepTimeout = 5 * time.Minute
+
+// Rollout runs spec's task with a policy (made for the session's workdir)
+// in a session from open, then
+// checks the agent's patch in a fresh session: resolved iff every
+// FAIL_TO_PASS and PASS_TO_PASS test passes with it; semi-resolved iff not,
+// but the files it changed cover the gold patch's.
+func Rollout(ctx context.Context, open func() (Session, error), newPolicy func(workdir string) (Policy, error), spec Spec) (*format.Trajectory, error) {
+	t := spec.Task
+	s, err := open()
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	policy, err := newPolicy(s.Workdir())
+	if err != nil {
+		return nil, err
+	}
+	scratch, err := setup(ctx, s, t)
+	if err != nil {
+		return nil, err
+	}
+	tr, exit, err := Run(ctx, policy, NewToolbox(s), Task{InstanceID: t.InstanceID, ProblemStatement: t.ProblemStatement}, spec.MaxTurns)
+	if err != nil {
+		return nil, err
+	}
+	tr.Exit, tr.Sample, tr.Teacher, tr.GoldPatch = exit, spec.Sample, spec.Teacher, t.Patch
+	if tr.Patch, err = changes(ctx, s, scratch); err != nil {
+		return nil, err
+	}
+	s.Close()
+
+	fresh, err := open()
+	if err != nil {
+		return nil, err
+	}
+	defer fresh.Close()
+	res, err := evaluate(ctx, fresh, spec, tr.Patch)
+	if err != nil {
+		return nil, err
+	}
+	run := res.Runs["eval"]
+	tr.Resolved = run.Error == "" && allPass(run, t.FailToPass) && allPass(run, t.PassToPass)
+	if !tr.Resolved {
+		gold, err := ParsePatch(t.Patch)
+		if err == nil {
+			mine, _ := ParsePatch(tr.Patch)
+			tr.SemiResolved = len(gold) > 0 && covers(paths(mine), paths(gold))
+		}
+	}
+	return tr, nil
+}
+
+func allPass(r tasks.Run, tests []string) bool {
+	for _, id := range tests {
+		if r.Tests[id] != tasks.Passed {
+			return false
+		}
+	}
+	return true
+}
+
+func covers(have, want []string) bool {
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// sh runs a shell script in the session and fails unless it exits 0.
+func sh(ctx context.Context, s Session, script string, stdin []byte, args ...string) (string, error) {
+	out, code, err := s.Run(ctx, append([]string{"sh", "-c", script, "lego"}, args...), stdin, stepTimeout)
+	if err != nil {
+		return "", err
+	}
+	if code != 0 {
+		return "", fmt.Errorf("%s: exit %d: %s", strings.SplitN(script, "\n", 2)[0], code, strings.TrimSpace(string(out)))
+	}
+	return string(out), nil
+}
+
+// baseGit runs git on the workdir with a repository of lego's own, outside
+// the tree, that records the starting state (the repository's own .git,
+// if any, is left alone).
+const baseGit = `git --git-dir="$SCRATCH/base.git" --work-tree=. -c user.name=lego -c user.email=lego@localhost`
+
+// setup puts a synthetic task's bug in and records the starting state, in
+// a scratch directory it returns.
+func setup(ctx context.Context, s Session, t format.Task) (string, error) {
+	scratch, err := sh(ctx, s, "mktemp -d /tmp/lego-rollout.XXXXXX", nil)
+	if err != nil {
+		return "", err
+	}
+	scratch = strings.TrimSpace(scratch)
+	if t.BugPatch != "" {
+		if _, err := sh(ctx, s, "git apply --whitespace=nowarn -", []byte(t.BugPatch)); err != nil {
+			return "", fmt.Errorf("putting the bug in: %w", err)
+		}
+	}
+	_, err = sh(ctx, s, `SCRATCH=$1
+git init -q --bare "$SCRATCH/base.git"
+printf '__pycache__/\n*.pyc\n.pytest_cache/\n' > "$SCRATCH/base.git/info/exclude"
+`+baseGit+` add -A . && `+baseGit+` commit -q --allow-empty -m start`, nil, scratch)
+	return scratch, err
+}
+
+// changes is the agent's patch: the tree against the starting state.
+func changes(ctx context.Context, s Session, scratch string) (string, error) {
+	return sh(ctx, s, `SCRATCH=$1
+`+baseGit+` add -A . && `+baseGit+` diff --cached --binary HEAD`, nil, scratch)
+}
+
+// evaluate runs the tests in a fresh session with the task's patches and
+// the agent's, by lego's harness.
+func evaluate(ctx context.Context, s Session, spec Spec, patch string) (*tasks.Results, error) {
+	t := spec.Task
+	scratch, err := sh(ctx, s, "mktemp -d /tmp/lego-eval.XXXXXX", nil)
+	if err != nil {
+		return nil, err
+	}
+	scratch = strings.TrimSpace(scratch)
+	write := func(name string, body []byte) (string, error) {
+		p := scratch + "/" + name
+		_, err := sh(ctx, s, `cat > "$1"`, body, p)
+		return p, err
+	}
+	harness, err := write("harness.py", tasks.Harness)
+	if err != nil {
+		return nil, err
+	}
+	var patches []string
+	for _, p := range []struct{ name, body string }{{"bug.diff", t.BugPatch}, {"model.diff", patch}, {"test.diff", t.TestPatch}} {
+		if strings.TrimSpace(p.body) == "" {
+			continue
+		}
+		path, err := write(p.name, []byte(p.body))
+		if err != nil {
+			return nil, err
+		}
+		patches = append(patches, path)
+	}
+	out := scratch + "/results.json"
+	_, code, err := s.Run(ctx, []string{"python3", harness, "--root", s.Workdir(), "--framework", spec.Framework, "--cmd", spec.TestCmd,
+		"--run", "eval=" + strings.Join(patches, ","), "--out", out}, nil, 2*time.Hour)
+	if err != nil {
+		return nil, fmt.Errorf("evaluating: %w", err)
+	}
+	if code != 0 {
+		return nil, fmt.Errorf("evaluating: the harness exited %d", code)
+	}
+	b, err := sh(ctx, s, `cat "$1"`, nil, out)
+	if err != nil {
+		return nil, err
+	}
+	var res tasks.Results
+	if err := json.Unmarshal([]byte(b), &res); err != nil {
+		return nil, fmt.Errorf("evaluation results: %w", err)
+	}
+	return &res, nil
+}
