@@ -73,6 +73,17 @@ const (
 	// whose values the action gets from lego's own environment when it
 	// runs (API keys): the names are in the key, the values never are.
 	PropSecretEnv = "lego.secret_env"
+	// PropSession is "containerd" for a host action that runs containers
+	// of its own (an agent's rollout: one long-lived container, commands
+	// exec'd into it). The executor tells it, outside the key, where
+	// containerd and the store are: EnvContainerd and EnvCacheDir.
+	PropSession = "lego.session"
+)
+
+// Variables a session action gets (see PropSession).
+const (
+	EnvContainerd = "LEGO_CONTAINERD"
+	EnvCacheDir   = "LEGO_CACHE_DIR"
 )
 
 // Property returns the value of the platform property name of a command or

@@ -50,6 +50,22 @@ func (r *router) containerd(ctx context.Context) (*containerd.Executor, error) {
 }
 
 func (r *router) Execute(ctx context.Context, req *executors.Request) (*repb.ActionResult, error) {
+	if executors.Property(req, executors.PropSession) == "containerd" {
+		// A host process that runs containers itself: it is told where
+		// containerd and the store are (not part of the key).
+		if r.mode == "local" {
+			return nil, errors.New("the action runs containers, which --executor=local cannot do: use --executor=auto or --executor=containerd")
+		}
+		if _, err := r.containerd(ctx); err != nil {
+			return nil, err
+		}
+		addr := r.addr
+		if addr == "" {
+			addr = containerd.DefaultAddress
+		}
+		req.Env = append(append([]string(nil), req.Env...), executors.EnvContainerd+"="+addr, executors.EnvCacheDir+"="+r.store.Dir())
+		return r.local.Execute(ctx, req)
+	}
 	if executors.Property(req, executors.PropImage) == "" {
 		return r.local.Execute(ctx, req)
 	}

@@ -20,7 +20,7 @@ import (
 
 // Rules lists the data-plane rule classes.
 func Rules() []engine.Rule {
-	return []engine.Rule{Filter{}, Masked{}, Curriculum{}, GitRepo{}, Env{}, TaskSet{}, ModelEndpoint{}}
+	return []engine.Rule{Filter{}, Masked{}, Curriculum{}, GitRepo{}, Env{}, TaskSet{}, ModelEndpoint{}, ScriptedPolicy{}, Rollout{}}
 }
 
 // dirAction declares the target's output directory and adds the tool

@@ -43,7 +43,8 @@ type ScriptedTask struct {
 	Workdir   string
 	GoldPatch string
 	TestCmd   string   // the env's test command
-	Tests     []string // FAIL_TO_PASS, run to reproduce and to check
+	Framework string   // pytest or unittest
+	Tests     []string // tests to run to reproduce and to check
 }
 
 // NewScripted plans a rollout of t. misstepRate (0..1) is the chance of a
@@ -56,8 +57,13 @@ func NewScripted(t ScriptedTask, misstepRate float64, seed int64) (*Scripted, er
 	rng := rand.New(rand.NewSource(seed))
 	abs := func(p string) string { return path.Join(t.Workdir, p) }
 	tests := t.TestCmd
-	if len(t.Tests) > 0 {
-		tests = t.TestCmd + " " + shellQuote(testArgs(t.Tests)...)
+	switch {
+	case len(t.Tests) == 0:
+	case t.Framework == "unittest":
+		// Test ids are not arguments of a discover command line.
+		tests = "python3 -m unittest -v " + shellQuote(t.Tests...)
+	default:
+		tests = t.TestCmd + " " + shellQuote(t.Tests...)
 	}
 	s := &Scripted{}
 	add := func(text string, calls ...call) { s.steps = append(s.steps, step{text, calls}) }
@@ -256,10 +262,6 @@ func firstIdent(f FilePatch) string {
 	}
 	return ""
 }
-
-// testArgs turns test ids into arguments of the test command: pytest
-// node ids as they are; unittest ids (a.b.Class.test) too.
-func testArgs(tests []string) []string { return append([]string(nil), tests...) }
 
 func shellQuote(args ...string) string {
 	var out []string

@@ -185,7 +185,9 @@ func (tb *Toolbox) bash(ctx context.Context, a *callArgs) (string, error) {
 	} else if ok && n > 0 {
 		timeout = min(time.Duration(n)*time.Second, maxTimeout)
 	}
-	out, code, err := tb.S.Run(ctx, []string{"bash", "-lc", cmd}, nil, timeout)
+	// Not a login shell: the session's environment is the env's, and a
+	// host's profile must not leak into a directory env's commands.
+	out, code, err := tb.S.Run(ctx, []string{"bash", "-c", cmd}, nil, timeout)
 	text := clip(string(out))
 	switch {
 	case errors.Is(err, ErrTimeout):

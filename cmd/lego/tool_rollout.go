@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"hash/fnv"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/legobuild/lego/cas"
+	"github.com/legobuild/lego/engine"
+	"github.com/legobuild/lego/executors"
+	"github.com/legobuild/lego/executors/containerd"
+	"github.com/legobuild/lego/rules/swe"
+	"github.com/legobuild/lego/rules/swe/agent"
+	"github.com/legobuild/lego/rules/swe/format"
+	"github.com/legobuild/lego/rules/swe/tasks"
+)
+
+// toolRollout runs one rollout of one task (the rollout rule's action):
+// the agent loop in a container of the task's image (commands exec'd
+// into it) or in a copy of a directory env, then the tests afresh.
+func toolRollout(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("rollout", flag.ContinueOnError)
+	slotPath := fs.String("slot", "", "the task's verdict (tasks.Slot)")
+	policyPath := fs.String("policy", "", "the policy's settings (a scripted_policy's, or a model_endpoint's)")
+	policyName := fs.String("policy-name", "", "the policy's label, recorded as the teacher")
+	sample := fs.Int("sample", 0, "which rollout of the task")
+	seed := fs.Int64("seed", 0, "sampling seed")
+	maxTurns := fs.Int("max-turns", 100, "assistant turns")
+	testCmd := fs.String("test-cmd", "", "the env's test command")
+	framework := fs.String("framework", "pytest", "pytest or unittest")
+	image := fs.String("image", "", "the task's image manifest file (a container per session)")
+	workdir := fs.String("workdir", "/testbed", "with --image: the repository in the image")
+	envDir := fs.String("env-dir", "", "instead of --image: a directory env (copied per session)")
+	gitDir := fs.String("git", "", "with --env-dir: the .git of a real task")
+	out := fs.String("out", "", "output: the outcome (a trajectory, or why none)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var slot tasks.Slot
+	if err := tasks.ReadJSON(*slotPath, &slot); err != nil {
+		return err
+	}
+	if slot.Task == nil {
+		why := "empty candidate"
+		if slot.Rejected != nil {
+			why = slot.Rejected.Reason
+		}
+		return format.WriteJSON(*out, agent.Outcome{Skipped: "not a task: " + why})
+	}
+	task := *slot.Task
+	open, err := sessionOpener(ctx, *image, *workdir, *envDir, *gitDir)
+	if err != nil {
+		return err
+	}
+	h := fnv.New64a()
+	h.Write([]byte(task.InstanceID))
+	newPolicy, err := policyMaker(*policyPath, task, *testCmd, *framework, int64(h.Sum64()>>1)+*seed+int64(*sample))
+	if err != nil {
+		return err
+	}
+	tr, err := agent.Rollout(ctx, open, newPolicy, agent.Spec{Task: task, TestCmd: *testCmd, Framework: *framework,
+		MaxTurns: *maxTurns, Sample: *sample, Teacher: *policyName})
+	if err != nil {
+		return fmt.Errorf("rollout of %s: %w", task.InstanceID, err)
+	}
+	tr.Seed = *seed
+	return format.WriteJSON(*out, agent.Outcome{Trajectory: tr})
+}
+
+// sessionOpener opens a fresh session per call: a container of the image,
+// or a copy of the directory env.
+func sessionOpener(ctx context.Context, image, workdir, envDir, gitDir string) (func() (agent.Session, error), error) {
+	if image == "" {
+		return func() (agent.Session, error) {
+			dir, err := os.MkdirTemp("", "lego-env-")
+			if err != nil {
+				return nil, err
+			}
+			root := filepath.Join(dir, "testbed")
+			if out, err := exec.CommandContext(ctx, "cp", "-r", envDir, root).CombinedOutput(); err != nil {
+				return nil, fmt.Errorf("copying the env: %v: %s", err, out)
+			}
+			if gitDir != "" {
+				if out, err := exec.CommandContext(ctx, "cp", "-r", gitDir, filepath.Join(root, ".git")).CombinedOutput(); err != nil {
+					return nil, fmt.Errorf("copying the history: %v: %s", err, out)
+				}
+			}
+			exec.Command("chmod", "-R", "u+w", root).Run()
+			return &removing{DirSession: &agent.DirSession{Dir: root}, base: dir}, nil
+		}, nil
+	}
+	var m engine.ImageManifest
+	if err := tasks.ReadJSON(image, &m); err != nil {
+		return nil, err
+	}
+	addr, cacheDir := os.Getenv(executors.EnvContainerd), os.Getenv(executors.EnvCacheDir)
+	if addr == "" || cacheDir == "" {
+		return nil, fmt.Errorf("%s and %s are not set: this tool runs as a rollout action, which lego starts", executors.EnvContainerd, executors.EnvCacheDir)
+	}
+	store, err := cas.Open(cacheDir)
+	if err != nil {
+		return nil, err
+	}
+	return func() (agent.Session, error) {
+		return containerd.OpenSession(ctx, containerd.SessionOptions{Address: addr, Store: store, Manifest: m.Digest, Size: m.Size, Workdir: workdir})
+	}, nil
+}
+
+// removing is a directory session that deletes its copy when closed.
+type removing struct {
+	*agent.DirSession
+	base string
+}
+
+func (r *removing) Close() error { return os.RemoveAll(r.base) }
+
+// policyMaker reads a policy's settings: a scripted_policy's (kind
+// "scripted"), else a model endpoint's.
+func policyMaker(path string, task format.Task, testCmd, framework string, seed int64) (func(string) (agent.Policy, error), error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var sc swe.ScriptedConfig
+	if err := json.Unmarshal(b, &sc); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	if sc.Kind == "scripted" {
+		return func(workdir string) (agent.Policy, error) {
+			return agent.NewScripted(agent.ScriptedTask{Workdir: workdir, GoldPatch: task.Patch, TestCmd: testCmd, Framework: framework, Tests: reproTests(task)},
+				sc.MisstepRate, sc.Seed^seed)
+		}, nil
+	}
+	client, err := endpointClient(path)
+	if err != nil {
+		return nil, err
+	}
+	return func(string) (agent.Policy, error) { return &agent.ModelPolicy{Client: client, Seed: seed}, nil }, nil
+}
+
+// reproTests are the tests the scripted policy runs to see the failure: a
+// synthetic task's FAIL_TO_PASS; a real task's come with its test_patch,
+// which the agent does not have, so the files of its PASS_TO_PASS tests
+// (pytest) or those tests (unittest ids).
+func reproTests(t format.Task) []string {
+	if t.TestPatch == "" {
+		return t.FailToPass
+	}
+	var out []string
+	for _, id := range t.PassToPass {
+		if file, _, ok := strings.Cut(id, "::"); ok {
+			id = file
+		}
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// toolRolloutCollect joins a rollout target's outcomes.
+func toolRolloutCollect(_ context.Context, args []string) error {
+	return dirTool("rollout-collect", args, func(fs *flag.FlagSet) func(string) error {
+		plan := fs.String("plan", "", "the outcome files, as a JSON list")
+		return func(out string) error {
+			var files []string
+			if err := tasks.ReadJSON(*plan, &files); err != nil {
+				return err
+			}
+			rep, err := agent.Collect(files, out)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("%d rollouts, %d resolved, %d semi-resolved, %d slots skipped\n", rep.Rollouts, rep.Resolved, rep.SemiResolved, rep.Skipped)
+			return nil
+		}
+	})
+}
