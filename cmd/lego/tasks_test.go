@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/legobuild/lego/rules/swe/agent"
 	"github.com/legobuild/lego/rules/swe/format"
 	"github.com/legobuild/lego/rules/swe/tasks"
 )
@@ -96,6 +97,7 @@ func TestExampleTasks(t *testing.T) {
 
 	// The real tasks share the Debian base image built above.
 	checkRealTasks(t, root, cache, addr)
+	checkRollouts(t, root, cache, addr)
 
 	// Another seed for minicalc: its candidates and their test runs
 	// rerun, then the collections; textkit and inventory do not.
@@ -106,7 +108,7 @@ func TestExampleTasks(t *testing.T) {
 		label, mnemonic, _ := strings.Cut(a, " ")
 		switch {
 		case label == "//tasks:synthetic" && mnemonic == "TaskCollect":
-		case label == "//tasks:synthetic_minicalc" && (mnemonic == "BugCandidates" || mnemonic == "TestBug" ||
+		case label == "//tasks:synthetic_minicalc" && (mnemonic == "BugCandidates" || mnemonic == "TestBug" || mnemonic == "TaskJudge" ||
 			mnemonic == "TaskCollect" || mnemonic == "Write"):
 		default:
 			t.Errorf("after the minicalc seed change, %s ran", a)
@@ -288,5 +290,39 @@ func TestGitRepoURL(t *testing.T) {
 	}
 	if total, ran, _ := counts(t, mustLego(t, root, "build", "//:lib", "--cache_dir="+cache)); ran != 0 || total != 1 {
 		t.Errorf("rebuild: %d of %d actions ran", ran, total)
+	}
+}
+
+// checkRollouts builds //rollouts:teacher on the images: the scripted
+// policy resolves every task, each rollout in a container of its own
+// (two: the agent's, then a fresh one for the tests), none left behind;
+// a second build is fully cached.
+func checkRollouts(t *testing.T, root, cache, addr string) {
+	t.Helper()
+	build := func() result {
+		return mustLego(t, root, "build", "//rollouts:teacher", "--cache_dir="+cache, "--containerd_address="+addr)
+	}
+	build()
+	var rep agent.Report
+	if err := json.Unmarshal([]byte(mustRead(t, filepath.Join(root, "lego-out/rollouts/teacher/report.json"))), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Rollouts != 29 || rep.Skipped != 4 || rep.Resolved != 29 {
+		t.Errorf("rollouts on images: %+v; want 29 (27 synthetic, 2 real) resolved, 4 rejected slots skipped", rep)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(mustRead(t, filepath.Join(root, "lego-out/rollouts/teacher/trajectories.jsonl"))), "\n") {
+		var tr format.Trajectory
+		if err := json.Unmarshal([]byte(line), &tr); err != nil {
+			t.Fatal(err)
+		}
+		// The agent saw the container's /testbed, not a host path.
+		if !strings.Contains(tr.Messages[1].Content, "<uploaded_files>\n/testbed\n") {
+			t.Errorf("%s: the task says %q", tr.InstanceID, tr.Messages[1].Content)
+			break
+		}
+	}
+	ctrEmpty(t, addr, "after the rollouts")
+	if total, ran, cached := counts(t, build()); ran != 0 || cached != total {
+		t.Errorf("rollouts rebuild: %d executed, %d cached of %d", ran, cached, total)
 	}
 }
