@@ -30,6 +30,11 @@ bench: build
 	# containerd overhead beside local, median of 50 (needs containerd: the
 	# tests' setup starts one when LEGO_TEST_CONTAINERD is not set)
 	$(GO) test $(LDFLAGS) -run '^$$' -bench TrueOverhead -benchtime 50x ./executors/containerd/
+	# an agent's turn: a command exec'd into a running session container,
+	# beside a new container per command (median of 50)
+	$(GO) test $(LDFLAGS) -run '^$$' -bench SessionExec -benchtime 50x ./executors/containerd/
+	# whole scripted rollouts (loop, then the tests afresh) on directory sessions
+	$(GO) test $(LDFLAGS) -run '^$$' -bench ScriptedRollout -benchtime 20x ./rules/swe/agent/
 
 example: build
 	cd examples/basics && ../../bin/lego build //...

@@ -70,3 +70,39 @@ type (
 	llmMessage = llm.Message
 	llmTool    = llm.Tool
 )
+
+// BenchmarkScriptedRollout: whole rollouts of the example's minicalc pull
+// request by the scripted policy on directory sessions (loop, then the
+// tests afresh), as rollouts per minute.
+func BenchmarkScriptedRollout(b *testing.B) {
+	read := func(p string) string {
+		bs, err := os.ReadFile("../../../examples/swe-lego/repos/upstream/minicalc/" + p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return string(bs)
+	}
+	task := format.Task{InstanceID: "example__minicalc-7", Patch: read("fix.diff"), TestPatch: read("test.diff"), ProblemStatement: "unary minus",
+		FailToPass: []string{"tests/test_eval.py::test_unary_minus"}, PassToPass: []string{"tests/test_eval.py::test_precedence"}}
+	spec := Spec{Task: task, TestCmd: "/usr/bin/python3 -m pytest", Framework: "pytest", MaxTurns: 100}
+	open := func() (Session, error) {
+		dir := filepath.Join(b.TempDir(), "testbed")
+		if out, err := exec.Command("cp", "-r", "../../../examples/swe-lego/repos/minicalc", dir).CombinedOutput(); err != nil {
+			b.Fatalf("%v: %s", err, out)
+		}
+		return NewDirSession(dir)
+	}
+	turns := 0
+	b.ResetTimer()
+	for i := range b.N {
+		tr, err := Rollout(context.Background(), open, func(w string) (Policy, error) {
+			return NewScripted(ScriptedTask{Workdir: w, GoldPatch: task.Patch, TestCmd: spec.TestCmd, Framework: "pytest", Tests: []string{"tests/test_eval.py"}}, 0.3, int64(i))
+		}, spec)
+		if err != nil || !tr.Resolved {
+			b.Fatalf("resolved %v, %v", tr != nil && tr.Resolved, err)
+		}
+		turns += tr.Turns
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Minutes(), "rollouts/min")
+	b.ReportMetric(float64(turns)/float64(b.N), "turns/rollout")
+}
