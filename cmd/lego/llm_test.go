@@ -45,7 +45,7 @@ func (s *chatServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Messages    []map[string]any `json:"messages"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Model != "teacher" || req.Temperature == nil ||
-		*req.Temperature != 0.2 || req.Seed == nil || len(req.Messages) != 2 || req.Messages[0]["role"] != "system" || req.Messages[1]["role"] != "user" {
+		*req.Temperature != 0.2 || req.Seed == nil || len(req.Messages) < 2 || req.Messages[0]["role"] != "system" || req.Messages[1]["role"] != "user" {
 		s.t.Errorf("chat request %+v (%v)", req, err)
 		return
 	}
@@ -58,8 +58,22 @@ func (s *chatServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	kind, answer := "issue", "Reported by the fake model: the calculator gives wrong answers."
-	if strings.Contains(req.Messages[0]["content"].(string), "body of a function") {
+	system := req.Messages[0]["content"].(string)
+	switch {
+	case strings.Contains(system, "body of a function"):
 		kind, answer = "rewrite", "```python\nreturn 0\n```"
+	case strings.Contains(system, "fixing an issue"):
+		// An agent's turn: first try to read the key from the env, then
+		// finish.
+		s.mu.Lock()
+		s.calls["agent"]++
+		s.mu.Unlock()
+		call := `{"id": "c1", "type": "function", "function": {"name": "execute_bash", "arguments": "{\"command\": \"echo key=$LEGO_TEST_API_KEY\"}"}}`
+		if len(req.Messages) > 2 {
+			call = `{"id": "c2", "type": "function", "function": {"name": "finish", "arguments": "{}"}}`
+		}
+		fmt.Fprintf(w, `{"choices": [{"index": 0, "message": {"role": "assistant", "content": "", "tool_calls": [%s]}, "finish_reason": "tool_calls"}]}`, call)
+		return
 	}
 	s.mu.Lock()
 	s.calls[kind]++
@@ -87,6 +101,7 @@ model_endpoint(name = "teacher", base_url = "%s/v1", model = "teacher", api_key_
 task_set(name = "with_model", source = "synthetic", envs = [":env"], strategies = ["ast", "llm_rewrite"],
          per_repo = 2, seed = 4, model = ":teacher")
 task_set(name = "no_model", source = "synthetic", envs = [":env"], strategies = ["ast", "llm_rewrite"], per_repo = 1)
+rollout(name = "agent", tasks = [":with_model"], policy = ":teacher", max_turns = 5)
 `, hs.URL),
 		"calc/calc/__init__.py": "from .ops import add, scale\n",
 		"calc/calc/ops.py": `"""Arithmetic."""
@@ -122,6 +137,14 @@ class OpsTest(unittest.TestCase):
 	cache := t.TempDir()
 	ev := filepath.Join(t.TempDir(), "events.jsonl")
 	r := mustLego(t, root, "build", "//:with_model", "//:no_model", "--executor=local", "--cache_dir="+cache, "--build_event_json_file="+ev)
+	// The model as an agent: it asks the env for the key, which is not there.
+	r2 := mustLego(t, root, "build", "//:agent", "--executor=local", "--cache_dir="+cache, "--build_event_json_file="+ev+"2")
+	r.stdout += r2.stdout
+	r.stderr += r2.stderr
+	trajs := mustRead(t, filepath.Join(root, "lego-out/agent/trajectories.jsonl"))
+	if !strings.Contains(trajs, `key=\n`) || strings.Count(trajs, "\n") != len(readTasks(t, filepath.Join(root, "lego-out/with_model"))) {
+		t.Errorf("agent trajectories:\n%s", trajs)
+	}
 
 	got := readTasks(t, filepath.Join(root, "lego-out/with_model"))
 	llm := 0
@@ -141,7 +164,7 @@ class OpsTest(unittest.TestCase):
 	}
 	srv.mu.Lock()
 	calls := fmt.Sprint(srv.calls)
-	if srv.calls["429"] != 1 || srv.calls["rewrite"] != 2 || srv.calls["issue"] != len(got) {
+	if srv.calls["429"] != 1 || srv.calls["rewrite"] != 2 || srv.calls["issue"] != len(got) || srv.calls["agent"] != 2*len(got) {
 		t.Errorf("calls %v for %d tasks; want one 429 retried, 2 rewrites, an issue per kept task", srv.calls, len(got))
 	}
 	srv.mu.Unlock()
@@ -156,7 +179,7 @@ class OpsTest(unittest.TestCase):
 	}
 
 	// A rebuild calls no model.
-	if total, ran, cached := counts(t, mustLego(t, root, "build", "//:with_model", "--executor=local", "--cache_dir="+cache)); ran != 0 || cached != total {
+	if total, ran, cached := counts(t, mustLego(t, root, "build", "//:with_model", "//:agent", "--executor=local", "--cache_dir="+cache)); ran != 0 || cached != total {
 		t.Errorf("rebuild: %d executed, %d cached of %d", ran, cached, total)
 	}
 	srv.mu.Lock()

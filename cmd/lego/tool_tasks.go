@@ -239,7 +239,16 @@ func endpointClient(path string) (*llm.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return llm.New(*cfg)
+	c, err := llm.New(*cfg)
+	if err != nil {
+		return nil, err
+	}
+	// The client holds the key now; the commands this process runs for
+	// an agent must not find it in their environment.
+	if cfg.APIKeyEnv != "" {
+		os.Unsetenv(cfg.APIKeyEnv)
+	}
+	return c, nil
 }
 
 // toolJudge decides one candidate or instance of a task set (see
