@@ -2,8 +2,8 @@
 # The main job: builds lego and the example workspaces, offline (no model
 # endpoint; Debian's mirror for the base image), on the embedded defaults:
 # examples/basics, then the SWE-Lego example's synthetic and real task
-# sets, whose tests run in containerd (started on a private socket,
-# stopped after).
+# sets and the teacher rollouts (scripted policy), whose tests and agents
+# run in containerd (started on a private socket, stopped after).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
@@ -11,7 +11,8 @@ make build
 (cd examples/basics && ../../bin/lego build //... "$@")
 . scripts/containerd.sh
 cd examples/swe-lego
-../../bin/lego build //tasks:synthetic //tasks:real --containerd_address="$LEGO_CONTAINERD" "$@"
+../../bin/lego build //tasks:synthetic //tasks:real //rollouts:teacher --containerd_address="$LEGO_CONTAINERD" "$@"
 for set in synthetic real; do
   echo "tasks: examples/swe-lego/lego-out/tasks/$set/tasks.jsonl ($(wc -l < lego-out/tasks/$set/tasks.jsonl) validated), report.json beside it"
 done
+echo "rollouts: examples/swe-lego/lego-out/rollouts/teacher/trajectories.jsonl ($(wc -l < lego-out/rollouts/teacher/trajectories.jsonl)), report.json beside it"
