@@ -145,27 +145,7 @@ func (Rollout) Analyze(ctx *engine.Context) error {
 	if len(outs) == 0 {
 		return fmt.Errorf("attribute tasks: no tasks")
 	}
-	plan, err := ctx.DeclareFile(name+".work/plan.json", false)
-	if err != nil {
-		return err
-	}
-	b, err := json.MarshalIndent(outs, "", " ")
-	if err != nil {
-		return err
-	}
-	if err := ctx.Write(plan, append(b, '\n'), false); err != nil {
-		return err
-	}
-	out, err := ctx.DeclareFile(name, true)
-	if err != nil {
-		return err
-	}
-	a, err := legotool.Action("rollout-collect", nil, append(inputs, plan), []*engine.File{out}, "--plan", plan.Path, "--out", out.Path)
-	if err != nil {
-		return err
-	}
-	ctx.Target.Files = []*engine.File{out}
-	return ctx.AddAction(a)
+	return collect(ctx, "rollout-collect", outs, inputs)
 }
 
 // slotName names a slot's rollouts after its verdict file.

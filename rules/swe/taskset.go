@@ -127,6 +127,13 @@ func (TaskSet) Analyze(ctx *engine.Context) error {
 		return fmt.Errorf("attribute source: %q is not one of %s", src, strings.Join(TaskSources, ", "))
 	}
 	provide(ctx.Target, taskSetKey{}, info)
+	return collect(ctx, "task-collect", plan, inputs)
+}
+
+// collect declares the target's output directory, made by tool from a
+// plan (written at analysis as JSON) over inputs.
+func collect(ctx *engine.Context, tool string, plan any, inputs []*engine.File) error {
+	name := ctx.Label().Name
 	planFile, err := ctx.DeclareFile(name+".work/plan.json", false)
 	if err != nil {
 		return err
@@ -142,7 +149,7 @@ func (TaskSet) Analyze(ctx *engine.Context) error {
 	if err != nil {
 		return err
 	}
-	a, err := legotool.Action("task-collect", nil, append(inputs, planFile), []*engine.File{out}, "--plan", planFile.Path, "--out", out.Path)
+	a, err := legotool.Action(tool, nil, append(inputs, planFile), []*engine.File{out}, "--plan", planFile.Path, "--out", out.Path)
 	if err != nil {
 		return err
 	}

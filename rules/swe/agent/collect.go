@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -49,12 +48,7 @@ func Collect(files []string, dir string) (*Report, error) {
 			continue
 		}
 		t := o.Trajectory
-		b, err := json.Marshal(t)
-		if err != nil {
-			w.Abort()
-			return nil, err
-		}
-		if _, err := w.Write(append(b, '\n')); err != nil {
+		if err := w.WriteJSONLine(t); err != nil {
 			w.Abort()
 			return nil, err
 		}

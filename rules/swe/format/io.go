@@ -199,6 +199,16 @@ func Create(path string) (*Writer, error) {
 // Write writes raw bytes (whole lines).
 func (w *Writer) Write(b []byte) (int, error) { return w.w.Write(b) }
 
+// WriteJSONLine writes v as one JSONL line.
+func (w *Writer) WriteJSONLine(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = w.w.Write(append(b, '\n'))
+	return err
+}
+
 // Commit flushes and moves the file into place.
 func (w *Writer) Commit() error {
 	var err error

@@ -154,12 +154,7 @@ func Collect(p *Plan, outDir string) (*Report, error) {
 		return nil, err
 	}
 	for _, t := range out {
-		b, err := json.Marshal(t)
-		if err != nil {
-			w.Abort()
-			return nil, err
-		}
-		if _, err := w.Write(append(b, '\n')); err != nil {
+		if err := w.WriteJSONLine(t); err != nil {
 			w.Abort()
 			return nil, err
 		}
