@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -293,16 +294,39 @@ func TestGitRepoURL(t *testing.T) {
 	}
 }
 
-// checkRollouts builds //rollouts:teacher on the images: the scripted
-// policy resolves every task, each rollout in a container of its own
-// (two: the agent's, then a fresh one for the tests), none left behind;
-// a second build is fully cached.
+// checkRollouts builds //rollouts:teacher on the images, killed half-way
+// first: the rebuild runs only the rollouts that had not finished and
+// removes the killed rollouts' containers. The scripted policy resolves
+// every task, each rollout in containers of its own (the agent's, then a
+// fresh one for the tests), none left behind; a second build is fully
+// cached.
 func checkRollouts(t *testing.T, root, cache, addr string) {
 	t.Helper()
-	build := func() result {
-		return mustLego(t, root, "build", "//rollouts:teacher", "--cache_dir="+cache, "--containerd_address="+addr)
+	args := []string{"build", "//rollouts:teacher", "--cache_dir=" + cache, "--containerd_address=" + addr}
+	ev := filepath.Join(t.TempDir(), "rollouts.jsonl")
+	cmd := exec.Command(legoBin, append(args, "-j", "1", "--build_event_json_file="+ev)...)
+	cmd.Dir = root
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
 	}
-	build()
+	deadline := time.Now().Add(5 * time.Minute)
+	for rolloutsRun(ev) < 5 {
+		if time.Now().After(deadline) {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			t.Fatal("the rollouts made no progress")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	cmd.Wait()
+	finished := rolloutsRun(ev)
+	ev2 := filepath.Join(t.TempDir(), "rollouts2.jsonl")
+	mustLego(t, root, append(args, "--build_event_json_file="+ev2)...)
+	if again := rolloutsRun(ev2); again+finished != 33 && again+finished != 32 {
+		t.Errorf("after a kill with %d rollouts finished, the rebuild ran %d of 33", finished, again)
+	}
+	ctrEmpty(t, addr, "after the rollouts")
 	var rep agent.Report
 	if err := json.Unmarshal([]byte(mustRead(t, filepath.Join(root, "lego-out/rollouts/teacher/report.json"))), &rep); err != nil {
 		t.Fatal(err)
@@ -321,8 +345,7 @@ func checkRollouts(t *testing.T, root, cache, addr string) {
 			break
 		}
 	}
-	ctrEmpty(t, addr, "after the rollouts")
-	if total, ran, cached := counts(t, build()); ran != 0 || cached != total {
+	if total, ran, cached := counts(t, mustLego(t, root, args...)); ran != 0 || cached != total {
 		t.Errorf("rollouts rebuild: %d executed, %d cached of %d", ran, cached, total)
 	}
 }

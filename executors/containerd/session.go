@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"sync"
@@ -108,7 +109,8 @@ func (s *Session) start(ctx context.Context, o SessionOptions) error {
 func (s *Session) Workdir() string { return s.workdir }
 
 // Run execs argv in the container, in Workdir, with stdin; out holds
-// stdout and stderr interleaved. A command still running after timeout is
+// stdout and stderr together (two pipes: their relative order is not
+// kept). A command still running after timeout is
 // killed and the error wraps executors.ErrTimeout.
 func (s *Session) Run(ctx context.Context, argv []string, stdin []byte, timeout time.Duration) ([]byte, int, error) {
 	s.mu.Lock()
@@ -122,8 +124,15 @@ func (s *Session) Run(ctx context.Context, argv []string, stdin []byte, timeout 
 	pspec := *spec.Process
 	pspec.Args, pspec.Cwd, pspec.Terminal = argv, s.workdir, false
 	pspec.Env = append(append([]string{}, spec.Process.Env...), s.env...)
+	var in io.Reader
+	if len(stdin) > 0 {
+		// The shim does not pass on the end of stdin (and CloseIO could
+		// cut it short): the command reads exactly its length.
+		pspec.Args = append([]string{"sh", "-c", `head -c "$0" | "$@"`, strconv.Itoa(len(stdin))}, argv...)
+		in = bytes.NewReader(stdin)
+	}
 	var out syncBuffer
-	p, err := s.task.Exec(s.ctx, execID, &pspec, cio.NewCreator(cio.WithStreams(bytes.NewReader(stdin), &out, &out), cio.WithFIFODir(s.fifos)))
+	p, err := s.task.Exec(s.ctx, execID, &pspec, cio.NewCreator(cio.WithStreams(in, &out, &out), cio.WithFIFODir(s.fifos)))
 	if err != nil {
 		return nil, -1, fmt.Errorf("exec in the session: %w", err)
 	}
@@ -134,9 +143,6 @@ func (s *Session) Run(ctx context.Context, argv []string, stdin []byte, timeout 
 	}
 	if err := p.Start(s.ctx); err != nil {
 		return nil, -1, fmt.Errorf("exec in the session: %w", err)
-	}
-	if err := p.CloseIO(s.ctx, ctrd.WithStdinCloser); err != nil {
-		return nil, -1, err
 	}
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()

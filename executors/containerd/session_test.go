@@ -3,6 +3,7 @@ package containerd
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +26,7 @@ func TestSessionExecsIntoOneContainer(t *testing.T) {
 		return string(out), code, err
 	}
 	out, code, err := run("", time.Minute, "sh", "-c", `echo "$GREETING from $(pwd)"; echo oops >&2; exit 3`)
-	if err != nil || code != 3 || out != "hi from /tmp\noops\n" {
+	if err != nil || code != 3 || !strings.Contains(out, "hi from /tmp\n") || !strings.Contains(out, "oops\n") || len(out) != 18 {
 		t.Errorf("first exec: %q, exit %d, %v", out, code, err)
 	}
 	if _, code, err := run("kept between commands\n", time.Minute, "sh", "-c", "cat > state.txt"); err != nil || code != 0 {
@@ -33,6 +34,14 @@ func TestSessionExecsIntoOneContainer(t *testing.T) {
 	}
 	if out, _, _ := run("", time.Minute, "cat", "/tmp/state.txt"); out != "kept between commands\n" {
 		t.Errorf("the next command sees %q", out)
+	}
+	// All of stdin arrives, every time (an agent's editor writes files
+	// this way).
+	big := strings.Repeat("0123456789abcdef\n", 1<<14)
+	for i := range 20 {
+		if out, code, err := run(big, time.Minute, "sh", "-c", "cat > f && wc -c < f"); err != nil || code != 0 || strings.TrimSpace(out) != fmt.Sprint(len(big)) {
+			t.Fatalf("write %d: %q, exit %d, %v; want %d bytes", i, out, code, err, len(big))
+		}
 	}
 	start := time.Now()
 	_, _, err = run("", time.Second, "sh", "-c", "sleep 300 & sleep 300")
