@@ -33,6 +33,9 @@ type SessionOptions struct {
 	Network   bool
 }
 
+// ioDrain bounds the wait for a command's output after it exits.
+const ioDrain = 5 * time.Second
+
 // Session is one long-lived container of an image into which commands are
 // exec'd one after another (an agent's rollout: one container per
 // rollout, not one per command). Close removes it.
@@ -162,7 +165,15 @@ func (s *Session) Run(ctx context.Context, argv []string, stdin []byte, timeout 
 		_ = s.killChildren()
 		status = <-exitCh
 	}
-	// The output copy ends when the process's streams close.
+	// Delete cancels the output copy: let it drain first. It ends when
+	// the process's streams close, which a background job the command
+	// left running can delay: wait a little, not for ever.
+	drained := make(chan struct{})
+	go func() { p.IO().Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(ioDrain):
+	}
 	if _, err := p.Delete(s.ctx); err != nil && timedOut == nil {
 		return out.Bytes(), -1, err
 	}

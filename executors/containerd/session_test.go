@@ -35,12 +35,15 @@ func TestSessionExecsIntoOneContainer(t *testing.T) {
 	if out, _, _ := run("", time.Minute, "cat", "/tmp/state.txt"); out != "kept between commands\n" {
 		t.Errorf("the next command sees %q", out)
 	}
-	// All of stdin arrives, every time (an agent's editor writes files
-	// this way).
+	// All of stdin arrives, and all of the output, every time (an
+	// agent's editor writes and reads files this way).
 	big := strings.Repeat("0123456789abcdef\n", 1<<14)
 	for i := range 20 {
 		if out, code, err := run(big, time.Minute, "sh", "-c", "cat > f && wc -c < f"); err != nil || code != 0 || strings.TrimSpace(out) != fmt.Sprint(len(big)) {
 			t.Fatalf("write %d: %q, exit %d, %v; want %d bytes", i, out, code, err, len(big))
+		}
+		if out, _, err := run("", time.Minute, "cat", "f"); err != nil || out != big {
+			t.Fatalf("read %d: %d bytes, %v; want %d", i, len(out), err, len(big))
 		}
 	}
 	start := time.Now()
