@@ -65,8 +65,6 @@ func (e *EnvInfo) Action(mnemonic string, image, program *engine.File, changes b
 	}
 }
 
-func (e *EnvInfo) repoName() string { return e.Repo.Name }
-
 // manifest is the image manifest's path, "" for a directory env.
 func (e *EnvInfo) manifest() string {
 	if e.Image == nil {

@@ -3,7 +3,6 @@ package swe
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -201,8 +200,6 @@ func synthetic(ctx *engine.Context, name string) (*tasks.Plan, []*TaskSlot, erro
 	}
 	var slots []*TaskSlot
 	seen := map[string]engine.Label{}
-	envs = slices.Clone(envs)
-	sort.Slice(envs, func(i, j int) bool { return EnvOf(ctx.Dep(envs[i])).repoName() < EnvOf(ctx.Dep(envs[j])).repoName() })
 	for _, l := range envs {
 		env := EnvOf(ctx.Dep(l))
 		if env == nil {
@@ -288,6 +285,8 @@ func synthetic(ctx *engine.Context, name string) (*tasks.Plan, []*TaskSlot, erro
 			slots = append(slots, slot)
 		}
 	}
+	// Tasks in repository order, whatever the order of envs.
+	sort.SliceStable(slots, func(i, j int) bool { return slots[i].Env.Repo.Name < slots[j].Env.Repo.Name })
 	return plan, slots, nil
 }
 
