@@ -29,6 +29,31 @@ func rolloutsRun(path string) int {
 	return n
 }
 
+// killAfterRollouts runs lego with args (one action at a time), kills it
+// with what it started once n rollouts have finished, and returns how
+// many had.
+func killAfterRollouts(t *testing.T, root string, n int, args ...string) int {
+	t.Helper()
+	ev := filepath.Join(t.TempDir(), "killed.jsonl")
+	cmd := exec.Command(legoBin, append(args, "-j", "1", "--build_event_json_file="+ev)...)
+	cmd.Dir = root
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	for rolloutsRun(ev) < n {
+		if time.Now().After(deadline) {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			t.Fatal("the rollouts made no progress")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	cmd.Wait()
+	return rolloutsRun(ev)
+}
+
 // TestExampleRolloutsResumeAfterKill builds //rollouts:teacher of the
 // example on directory envs (the scripted policy over the real and
 // synthetic tasks), kills the build half-way, and checks that the rebuild
@@ -41,24 +66,7 @@ func TestExampleRolloutsResumeAfterKill(t *testing.T) {
 	dir := []string{"--define", "env_form=dir", "--executor=local", "--cache_dir=" + cache}
 	mustLego(t, root, append([]string{"build", "//tasks:real", "//tasks:synthetic"}, dir...)...)
 
-	ev := filepath.Join(t.TempDir(), "events.jsonl")
-	cmd := exec.Command(legoBin, append([]string{"build", "//rollouts:teacher", "-j", "1", "--build_event_json_file=" + ev}, dir...)...)
-	cmd.Dir = root
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for rolloutsRun(ev) < 8 {
-		if time.Now().After(deadline) {
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			t.Fatal("the rollouts made no progress")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	cmd.Wait()
-	finished := rolloutsRun(ev)
+	finished := killAfterRollouts(t, root, 8, append([]string{"build", "//rollouts:teacher"}, dir...)...)
 	verifyStore(t, cache)
 
 	ev2 := filepath.Join(t.TempDir(), "events2.jsonl")

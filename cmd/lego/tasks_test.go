@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -303,24 +302,7 @@ func TestGitRepoURL(t *testing.T) {
 func checkRollouts(t *testing.T, root, cache, addr string) {
 	t.Helper()
 	args := []string{"build", "//rollouts:teacher", "--cache_dir=" + cache, "--containerd_address=" + addr}
-	ev := filepath.Join(t.TempDir(), "rollouts.jsonl")
-	cmd := exec.Command(legoBin, append(args, "-j", "1", "--build_event_json_file="+ev)...)
-	cmd.Dir = root
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(5 * time.Minute)
-	for rolloutsRun(ev) < 5 {
-		if time.Now().After(deadline) {
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			t.Fatal("the rollouts made no progress")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	cmd.Wait()
-	finished := rolloutsRun(ev)
+	finished := killAfterRollouts(t, root, 5, args...)
 	ev2 := filepath.Join(t.TempDir(), "rollouts2.jsonl")
 	mustLego(t, root, append(args, "--build_event_json_file="+ev2)...)
 	if again := rolloutsRun(ev2); again+finished != 33 && again+finished != 32 {
