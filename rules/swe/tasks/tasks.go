@@ -103,7 +103,7 @@ type Issue struct {
 // the run with the bug: FAIL_TO_PASS are the tests that pass clean and not
 // with the bug, PASS_TO_PASS those that pass both times (tests that fail
 // clean are left out of both). The candidate is kept iff at least one test
-// fails with the bug; reason says why not.
+// fails with the bug and at least one still passes; reason says why not.
 func Judge(baseline, bug Run) (f2p, p2p []string, reason string) {
 	switch {
 	case baseline.Error != "":
@@ -128,8 +128,13 @@ func Judge(baseline, bug Run) (f2p, p2p []string, reason string) {
 			f2p = append(f2p, id)
 		}
 	}
-	if len(f2p) == 0 {
+	switch {
+	case len(f2p) == 0:
 		return nil, nil, "no test fails with the bug"
+	case len(p2p) == 0:
+		// SWE-smith's rule: a bug that breaks everything says nothing
+		// about where it is.
+		return nil, nil, "no test passes with the bug (PASS_TO_PASS would be empty)"
 	}
 	return f2p, p2p, ""
 }

@@ -34,6 +34,9 @@ func TestJudge(t *testing.T) {
 			[]string{"t::b", "t::c"}, []string{"t::a"}, ""},
 		{"nothing catches it", clean, run(map[string]string{"t::a": Passed, "t::b": Passed, "t::c": Passed}),
 			nil, nil, "no test fails with the bug"},
+		// As SWE-smith validates: a bug that breaks every test is no task.
+		{"everything fails", clean, run(map[string]string{"t::a": Failed, "t::b": Failed, "t::c": Error}),
+			nil, nil, "no test passes with the bug (PASS_TO_PASS would be empty)"},
 		{"hang", clean, Run{TimedOut: 20}, nil, nil, "the tests time out with the bug (killed after 20 s)"},
 		{"does not apply", clean, Run{Error: "patch x does not apply"}, nil, nil, "the bug does not apply: patch x does not apply"},
 		{"broken env", run(map[string]string{"t::a": Error}), run(nil), nil, nil, "no test passes in the clean environment (exit code none)"},
