@@ -1,7 +1,6 @@
 package swe
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -88,15 +87,8 @@ func (ModelEndpoint) Analyze(ctx *engine.Context) error {
 	if c.MaxConcurrency < 1 || c.TimeoutSeconds < 1 || c.MaxTokens < 0 {
 		return fmt.Errorf("attribute max_concurrency: max_concurrency and timeout must be at least 1, max_tokens not negative")
 	}
-	b, err := json.MarshalIndent(c, "", " ")
+	f, err := jsonFile(ctx, ctx.Label().Name+".endpoint.json", c)
 	if err != nil {
-		return err
-	}
-	f, err := ctx.DeclareFile(ctx.Label().Name+".endpoint.json", false)
-	if err != nil {
-		return err
-	}
-	if err := ctx.Write(f, append(b, '\n'), false); err != nil {
 		return err
 	}
 	ctx.Target.Files = []*engine.File{f}

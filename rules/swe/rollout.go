@@ -1,7 +1,6 @@
 package swe
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -59,15 +58,8 @@ func (ScriptedPolicy) Analyze(ctx *engine.Context) error {
 	if err != nil || rate < 0 || rate > 1 {
 		return fmt.Errorf("attribute misstep_rate: %q is not a number from 0 to 1", ctx.Attr("misstep_rate"))
 	}
-	b, err := json.Marshal(ScriptedConfig{Kind: "scripted", MisstepRate: rate, Seed: ctx.Attr("seed").(int64)})
+	f, err := jsonFile(ctx, ctx.Label().Name+".policy.json", ScriptedConfig{Kind: "scripted", MisstepRate: rate, Seed: ctx.Attr("seed").(int64)})
 	if err != nil {
-		return err
-	}
-	f, err := ctx.DeclareFile(ctx.Label().Name+".policy.json", false)
-	if err != nil {
-		return err
-	}
-	if err := ctx.Write(f, append(b, '\n'), false); err != nil {
 		return err
 	}
 	ctx.Target.Files = []*engine.File{f}

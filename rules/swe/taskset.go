@@ -133,15 +133,8 @@ func (TaskSet) Analyze(ctx *engine.Context) error {
 // plan (written at analysis as JSON) over inputs.
 func collect(ctx *engine.Context, tool string, plan any, inputs []*engine.File) error {
 	name := ctx.Label().Name
-	planFile, err := ctx.DeclareFile(name+".work/plan.json", false)
+	planFile, err := jsonFile(ctx, name+".work/plan.json", plan)
 	if err != nil {
-		return err
-	}
-	b, err := json.MarshalIndent(plan, "", " ")
-	if err != nil {
-		return err
-	}
-	if err := ctx.Write(planFile, append(b, '\n'), false); err != nil {
 		return err
 	}
 	out, err := ctx.DeclareFile(name, true)
@@ -324,6 +317,15 @@ func workFile(ctx *engine.Context, name string, body []byte) (*engine.File, erro
 		return nil, err
 	}
 	return f, ctx.Write(f, body, false)
+}
+
+// jsonFile declares a file written at analysis with v as JSON.
+func jsonFile(ctx *engine.Context, name string, v any) (*engine.File, error) {
+	b, err := json.MarshalIndent(v, "", " ")
+	if err != nil {
+		return nil, err
+	}
+	return workFile(ctx, name, append(b, '\n'))
 }
 
 // harnessArgs are harness.py's arguments for env's tests, writing out.
