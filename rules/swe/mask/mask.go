@@ -276,7 +276,7 @@ func Build(t *format.Trajectory, ds []Decision) (*format.SFT, error) {
 			if len(e.Turns) == 0 {
 				return nil, fmt.Errorf("message %d: the trajectory starts with an assistant turn, not a prompt", i)
 			}
-			content := renderAssistant(msg)
+			content := RenderAssistant(msg)
 			masked := byMsg[i].Masked
 			if n := len(e.Turns); e.Turns[n-1].Mask != nil {
 				prev := e.Turns[n-1]
@@ -311,7 +311,9 @@ func join(a format.Text, sep string, b format.Text) format.Text {
 	return append(append(append(out, a...), sep...), b...)
 }
 
-func renderAssistant(m format.Message) format.Text {
+// RenderAssistant is an assistant message as SFT data holds it: its text,
+// then each tool call as a <tool_call> block.
+func RenderAssistant(m format.Message) format.Text {
 	out := append(format.Text(nil), text(m)...)
 	var block []byte
 	for _, c := range m.ToolCalls {
