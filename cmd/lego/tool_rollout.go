@@ -135,7 +135,7 @@ func policyMaker(path string, task format.Task, testCmd, framework string, seed 
 	if sc.Kind == "scripted" {
 		return func(workdir string) (agent.Policy, error) {
 			return agent.NewScripted(agent.ScriptedTask{Workdir: workdir, GoldPatch: task.Patch, TestCmd: testCmd, Framework: framework, Tests: reproTests(task)},
-				sc.MisstepRate, sc.Seed^seed)
+				agent.ScriptedOptions{MisstepRate: sc.MisstepRate, GiveUpRate: sc.GiveUpRate}, sc.Seed^seed)
 		}, nil
 	}
 	client, err := endpointClient(path)

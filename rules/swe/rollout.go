@@ -37,6 +37,7 @@ func PolicyOf(t *engine.Target) *PolicyInfo {
 type ScriptedConfig struct {
 	Kind        string  `json:"kind"` // "scripted"
 	MisstepRate float64 `json:"misstep_rate"`
+	GiveUpRate  float64 `json:"give_up_rate,omitempty"`
 	Seed        int64   `json:"seed"`
 }
 
@@ -49,22 +50,36 @@ func (ScriptedPolicy) Kind() string { return "scripted_policy" }
 func (ScriptedPolicy) Attrs() []engine.AttrSpec {
 	return []engine.AttrSpec{
 		{Name: "misstep_rate", Type: engine.AttrString, Default: "0.2", Doc: "chance (0..1) of a misstep before each step: failing commands, edits undone"},
+		{Name: "give_up_rate", Type: engine.AttrString, Default: "0", Doc: "chance (0..1) of finishing without a fix once the failure is reproduced (unresolved trajectories, for a verifier)"},
 		{Name: "seed", Type: engine.AttrInt, Doc: "makes the missteps reproducible"},
 	}
 }
 
 func (ScriptedPolicy) Analyze(ctx *engine.Context) error {
-	rate, err := strconv.ParseFloat(ctx.Attr("misstep_rate").(string), 64)
-	if err != nil || rate < 0 || rate > 1 {
-		return fmt.Errorf("attribute misstep_rate: %q is not a number from 0 to 1", ctx.Attr("misstep_rate"))
+	rate, err := fraction(ctx, "misstep_rate")
+	if err != nil {
+		return err
 	}
-	f, err := jsonFile(ctx, ctx.Label().Name+".policy.json", ScriptedConfig{Kind: "scripted", MisstepRate: rate, Seed: ctx.Attr("seed").(int64)})
+	giveUp, err := fraction(ctx, "give_up_rate")
+	if err != nil {
+		return err
+	}
+	f, err := jsonFile(ctx, ctx.Label().Name+".policy.json", ScriptedConfig{Kind: "scripted", MisstepRate: rate, GiveUpRate: giveUp, Seed: ctx.Attr("seed").(int64)})
 	if err != nil {
 		return err
 	}
 	ctx.Target.Files = []*engine.File{f}
 	provide(ctx.Target, policyKey{}, &PolicyInfo{Name: ctx.Label().String(), Config: f})
 	return nil
+}
+
+// fraction reads a string attribute holding a number from 0 to 1.
+func fraction(ctx *engine.Context, attr string) (float64, error) {
+	v, err := strconv.ParseFloat(ctx.Attr(attr).(string), 64)
+	if err != nil || v < 0 || v > 1 {
+		return 0, fmt.Errorf("attribute %s: %q is not a number from 0 to 1", attr, ctx.Attr(attr))
+	}
+	return v, nil
 }
 
 // rolloutTimeout bounds one rollout: up to max_turns commands, and the

@@ -44,7 +44,7 @@ func TestRolloutResolvesByRunningTests(t *testing.T) {
 	}
 	spec := Spec{Task: task, TestCmd: "/usr/bin/python3 -m pytest", Framework: "pytest", MaxTurns: 50, Teacher: "scripted"}
 	scripted := func(workdir string) (Policy, error) {
-		return NewScripted(ScriptedTask{Workdir: workdir, GoldPatch: task.Patch, TestCmd: spec.TestCmd, Tests: task.FailToPass}, 0.3, 5)
+		return NewScripted(ScriptedTask{Workdir: workdir, GoldPatch: task.Patch, TestCmd: spec.TestCmd, Tests: task.FailToPass}, ScriptedOptions{MisstepRate: 0.3}, 5)
 	}
 	tr, err := Rollout(context.Background(), open, scripted, spec)
 	if err != nil {
@@ -96,7 +96,7 @@ func BenchmarkScriptedRollout(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		tr, err := Rollout(context.Background(), open, func(w string) (Policy, error) {
-			return NewScripted(ScriptedTask{Workdir: w, GoldPatch: task.Patch, TestCmd: spec.TestCmd, Framework: "pytest", Tests: []string{"tests/test_eval.py"}}, 0.3, int64(i))
+			return NewScripted(ScriptedTask{Workdir: w, GoldPatch: task.Patch, TestCmd: spec.TestCmd, Framework: "pytest", Tests: []string{"tests/test_eval.py"}}, ScriptedOptions{MisstepRate: 0.3}, int64(i))
 		}, spec)
 		if err != nil || !tr.Resolved {
 			b.Fatalf("resolved %v, %v", tr != nil && tr.Resolved, err)

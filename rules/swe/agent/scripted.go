@@ -47,14 +47,25 @@ type ScriptedTask struct {
 	Tests     []string // tests to run to reproduce and to check
 }
 
-// NewScripted plans a rollout of t. misstepRate (0..1) is the chance of a
-// misstep before each real step; seed makes the plan reproducible.
-func NewScripted(t ScriptedTask, misstepRate float64, seed int64) (*Scripted, error) {
+// ScriptedOptions are the scripted policy's rates (each 0..1).
+type ScriptedOptions struct {
+	MisstepRate float64 // chance of a misstep before each real step
+	GiveUpRate  float64 // chance of finishing without a fix, once the failure is reproduced
+}
+
+// plan is a task's rollout as a sequence of right steps, and the steps a
+// policy could take instead.
+type plan struct {
+	explore, repro, fix, check []step
+	missteps                   [][]step // each one misstep (a step, or a step and its undo)
+	giveUp                     step
+}
+
+func planOf(t ScriptedTask) (*plan, error) {
 	files, err := ParsePatch(t.GoldPatch)
 	if err != nil {
 		return nil, fmt.Errorf("gold patch: %w", err)
 	}
-	rng := rand.New(rand.NewSource(seed))
 	abs := func(p string) string { return path.Join(t.Workdir, p) }
 	tests := t.TestCmd
 	switch {
@@ -65,64 +76,93 @@ func NewScripted(t ScriptedTask, misstepRate float64, seed int64) (*Scripted, er
 	default:
 		tests = t.TestCmd + " " + shellQuote(t.Tests...)
 	}
-	s := &Scripted{}
-	add := func(text string, calls ...call) { s.steps = append(s.steps, step{text, calls}) }
-	misstep := func() {
-		if rng.Float64() >= misstepRate {
-			return
-		}
-		switch rng.Intn(3) {
-		case 0:
-			add("Let me look at the configuration.", call{ToolBash, map[string]any{"command": "cat setup.cfg"}})
-		case 1:
-			if len(files) > 0 {
-				add("I'll try a quick edit.", call{ToolEditor, map[string]any{"command": "str_replace", "path": abs(files[0].Path),
-					"old_str": "if True:\n    pass  # lego: no such text", "new_str": "pass"}})
-			}
-		case 2:
-			if len(files) > 0 && !files[0].New {
-				add("Maybe a note at the top helps.", call{ToolEditor, map[string]any{"command": "insert", "path": abs(files[0].Path),
-					"insert_line": 0, "new_str": "# TODO"}})
-				add("That was not right; undoing it.", call{ToolEditor, map[string]any{"command": "undo_edit", "path": abs(files[0].Path)}})
-			}
+	one := func(text string, calls ...call) step { return step{text, calls} }
+	p := &plan{giveUp: one("I could not find what causes this; stopping here.", call{ToolFinish, map[string]any{"message": "No fix found."}})}
+	p.missteps = append(p.missteps, []step{one("Let me look at the configuration.", call{ToolBash, map[string]any{"command": "cat setup.cfg"}})})
+	if len(files) > 0 {
+		p.missteps = append(p.missteps, []step{one("I'll try a quick edit.", call{ToolEditor, map[string]any{"command": "str_replace", "path": abs(files[0].Path),
+			"old_str": "if True:\n    pass  # lego: no such text", "new_str": "pass"}})})
+		if !files[0].New {
+			p.missteps = append(p.missteps, []step{
+				one("Maybe a note at the top helps.", call{ToolEditor, map[string]any{"command": "insert", "path": abs(files[0].Path), "insert_line": 0, "new_str": "# TODO"}}),
+				one("That was not right; undoing it.", call{ToolEditor, map[string]any{"command": "undo_edit", "path": abs(files[0].Path)}})})
 		}
 	}
-	add("I'll start by looking at the repository's layout.", call{ToolEditor, map[string]any{"command": "view", "path": t.Workdir}})
-	misstep()
+	p.explore = append(p.explore, one("I'll start by looking at the repository's layout.", call{ToolEditor, map[string]any{"command": "view", "path": t.Workdir}}))
 	for _, f := range files {
 		if f.New {
 			continue
 		}
-		add("Let me read "+f.Path+".", call{ToolEditor, map[string]any{"command": "view", "path": abs(f.Path)}})
+		p.explore = append(p.explore, one("Let me read "+f.Path+".", call{ToolEditor, map[string]any{"command": "view", "path": abs(f.Path)}}))
 		if word := firstIdent(f); word != "" {
-			add("Where else is "+word+" used?", call{ToolBash, map[string]any{"command": "grep -rn " + shellQuote(word) + " --include=*.py . | head -20"}})
+			p.explore = append(p.explore, one("Where else is "+word+" used?", call{ToolBash, map[string]any{"command": "grep -rn " + shellQuote(word) + " --include=*.py . | head -20"}}))
 		}
 	}
-	misstep()
-	add("Let me reproduce the failure.", call{ToolBash, map[string]any{"command": tests}})
-	add("", call{ToolThink, map[string]any{"thought": "The failing tests point at " + strings.Join(paths(files), ", ") + "; I will change that code."}})
+	p.repro = []step{one("Let me reproduce the failure.", call{ToolBash, map[string]any{"command": tests}}),
+		one("", call{ToolThink, map[string]any{"thought": "The failing tests point at " + strings.Join(paths(files), ", ") + "; I will change that code."}})}
 	for _, f := range files {
 		if f.New {
-			add("Creating "+f.Path+".", call{ToolEditor, map[string]any{"command": "create", "path": abs(f.Path), "file_text": f.Hunks[0].New}})
+			p.fix = append(p.fix, one("Creating "+f.Path+".", call{ToolEditor, map[string]any{"command": "create", "path": abs(f.Path), "file_text": f.Hunks[0].New}}))
 			continue
 		}
 		for _, h := range f.Hunks {
-			misstep()
-			add("Fixing "+f.Path+".", call{ToolEditor, map[string]any{"command": "str_replace", "path": abs(f.Path), "old_str": h.Old, "new_str": h.New}})
+			p.fix = append(p.fix, one("Fixing "+f.Path+".", call{ToolEditor, map[string]any{"command": "str_replace", "path": abs(f.Path), "old_str": h.Old, "new_str": h.New}}))
 		}
 	}
-	add("Now the tests again.", call{ToolBash, map[string]any{"command": tests}})
-	add("The fix is in.", call{ToolFinish, map[string]any{"message": "Fixed " + strings.Join(paths(files), ", ") + "."}})
+	p.check = []step{one("Now the tests again.", call{ToolBash, map[string]any{"command": tests}}),
+		one("The fix is in.", call{ToolFinish, map[string]any{"message": "Fixed " + strings.Join(paths(files), ", ") + "."}})}
+	return p, nil
+}
+
+// NewScripted plans a rollout of t; seed makes the plan reproducible.
+func NewScripted(t ScriptedTask, o ScriptedOptions, seed int64) (*Scripted, error) {
+	p, err := planOf(t)
+	if err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewSource(seed))
+	s := &Scripted{}
+	misstep := func() {
+		if rng.Float64() >= o.MisstepRate {
+			return
+		}
+		if k := rng.Intn(3); k < len(p.missteps) {
+			s.steps = append(s.steps, p.missteps[k]...)
+		}
+	}
+	s.steps = append(s.steps, p.explore[0])
+	misstep()
+	s.steps = append(s.steps, p.explore[1:]...)
+	misstep()
+	s.steps = append(s.steps, p.repro...)
+	if o.GiveUpRate > 0 && rng.Float64() < o.GiveUpRate {
+		s.steps = append(s.steps, p.giveUp)
+		return s, nil
+	}
+	for _, st := range p.fix {
+		if st.calls[0].args["command"] != "create" {
+			misstep()
+		}
+		s.steps = append(s.steps, st)
+	}
+	s.steps = append(s.steps, p.check...)
 	return s, nil
 }
 
 // Next gives the next planned turn; after the plan it keeps finishing.
 func (s *Scripted) Next(_ context.Context, _ []llm.Message, _ []llm.Tool) (llm.Message, error) {
-	st := step{text: "Done.", calls: []call{{ToolFinish, map[string]any{}}}}
+	st := done
 	if s.next < len(s.steps) {
 		st = s.steps[s.next]
 	}
 	s.next++
+	return st.message(s.next)
+}
+
+var done = step{text: "Done.", calls: []call{{ToolFinish, map[string]any{}}}}
+
+// message is the step as an assistant message, its calls numbered by turn.
+func (st step) message(turn int) (llm.Message, error) {
 	m := llm.Message{Role: "assistant", Content: st.text}
 	for i, c := range st.calls {
 		b, err := json.Marshal(c.args)
@@ -130,7 +170,7 @@ func (s *Scripted) Next(_ context.Context, _ []llm.Message, _ []llm.Tool) (llm.M
 			return m, err
 		}
 		var tc llm.ToolCall
-		tc.ID, tc.Type = fmt.Sprintf("call_%d_%d", s.next, i), "function"
+		tc.ID, tc.Type = fmt.Sprintf("call_%d_%d", turn, i), "function"
 		tc.Function.Name, tc.Function.Arguments = c.name, string(b)
 		m.ToolCalls = append(m.ToolCalls, tc)
 	}

@@ -55,7 +55,7 @@ func TestScriptedPolicyAppliesTheGoldPatch(t *testing.T) {
 	rollout := func(seed int64, rate float64) (string, string) {
 		dir := copyRepo(t)
 		sess, _ := NewDirSession(dir)
-		p, err := NewScripted(ScriptedTask{Workdir: dir, GoldPatch: string(gold), TestCmd: "true", Tests: []string{"tests/test_eval.py::test_unary_minus"}}, rate, seed)
+		p, err := NewScripted(ScriptedTask{Workdir: dir, GoldPatch: string(gold), TestCmd: "true", Tests: []string{"tests/test_eval.py::test_unary_minus"}}, ScriptedOptions{MisstepRate: rate}, seed)
 		if err != nil {
 			t.Fatal(err)
 		}
