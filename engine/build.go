@@ -85,50 +85,10 @@ type sourceOnce struct {
 
 // Build brings the default outputs of targets up to date.
 func Build(ctx context.Context, g *Graph, targets []*Target, o Options) (*Summary, error) {
-	if o.Jobs <= 0 {
-		o.Jobs = runtime.NumCPU()
-	}
-	if o.Listener == nil {
-		o.Listener = Listeners(nil)
-	}
-	b := &builder{g: g, o: o, remaining: map[Label]int{}, started: map[Label]bool{}, failedT: map[Label]bool{}}
-	b.ctx, b.cancel = context.WithCancel(ctx)
+	b := newBuilder(ctx, g, o)
 	defer b.cancel()
-	b.pool = newPool(float64(o.Jobs), o.Memory)
-	b.check = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
-
-	nodes := map[*Action]*node{}
-	var order []*node
-	var visit func(a *Action) *node
-	visit = func(a *Action) *node {
-		if n, ok := nodes[a]; ok {
-			return n
-		}
-		n := &node{a: a}
-		nodes[a] = n
-		seen := map[*node]bool{}
-		for _, in := range a.Inputs {
-			if p := in.producer; p != nil {
-				d := visit(p)
-				if !seen[d] {
-					seen[d] = true
-					n.deps = append(n.deps, d)
-					d.rdeps = append(d.rdeps, n)
-				}
-			}
-		}
-		n.pending = len(n.deps)
-		order = append(order, n)
-		b.remaining[a.Owner]++
-		return n
-	}
-	for _, t := range targets {
-		for _, f := range t.Files {
-			if f.producer != nil {
-				visit(f.producer)
-			}
-		}
-	}
+	o = b.o
+	order := b.plan(targets)
 	b.sum.Total = len(order)
 	o.Listener.Event(&Event{Type: EvBuildStarted, Time: time.Now(), Total: len(order)})
 	for _, t := range targets {
@@ -169,6 +129,58 @@ func Build(ctx context.Context, g *Graph, targets []*Target, o Options) (*Summar
 		return s, fmt.Errorf("build failed: %d action(s) failed", s.Failed)
 	}
 	return s, nil
+}
+
+func newBuilder(ctx context.Context, g *Graph, o Options) *builder {
+	if o.Jobs <= 0 {
+		o.Jobs = runtime.NumCPU()
+	}
+	if o.Listener == nil {
+		o.Listener = Listeners(nil)
+	}
+	b := &builder{g: g, o: o, remaining: map[Label]int{}, started: map[Label]bool{}, failedT: map[Label]bool{}}
+	b.ctx, b.cancel = context.WithCancel(ctx)
+	b.pool = newPool(float64(o.Jobs), o.Memory)
+	b.check = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
+	return b
+}
+
+// plan returns the nodes of the actions that make the targets' default
+// outputs, each after those it depends on.
+func (b *builder) plan(targets []*Target) []*node {
+	nodes := map[*Action]*node{}
+	var order []*node
+	var visit func(a *Action) *node
+	visit = func(a *Action) *node {
+		if n, ok := nodes[a]; ok {
+			return n
+		}
+		n := &node{a: a}
+		nodes[a] = n
+		seen := map[*node]bool{}
+		for _, in := range a.Inputs {
+			if p := in.producer; p != nil {
+				d := visit(p)
+				if !seen[d] {
+					seen[d] = true
+					n.deps = append(n.deps, d)
+					d.rdeps = append(d.rdeps, n)
+				}
+			}
+		}
+		n.pending = len(n.deps)
+		order = append(order, n)
+		b.remaining[a.Owner]++
+		return n
+	}
+	for _, t := range targets {
+		for _, f := range t.Files {
+			if f.producer != nil {
+				visit(f.producer)
+			}
+		}
+	}
+	return order
 }
 
 func (b *builder) spawn(n *node) {
@@ -274,33 +286,12 @@ func (b *builder) run(n *node) (cached bool, err error) {
 		rec = b.recordOf(a, k)
 		estimate = b.o.History.lastDuration(rec)
 	}
-	req := &executors.Request{Action: k.action, Command: k.command, Dirs: k.dirs,
-		Limits: executors.Limits{CPU: a.Resources.CPU, Memory: a.Resources.Memory,
-			GPUs: a.Resources.GPUs, GPUMemory: a.Resources.GPUMemory, GPUModel: a.Resources.GPUModel},
-		Estimate: estimate}
-	for _, n := range a.SecretEnv {
-		if v, ok := os.LookupEnv(n); ok {
-			req.Env = append(req.Env, n+"="+v)
-		}
+	req := request(a, k, estimate)
+	free, err := b.admit(a, req)
+	if err != nil {
+		return false, err
 	}
-	// Devices first: an action waiting for GPUs holds no CPU slot.
-	if r, ok := b.o.Executor.(executors.Reserver); ok && a.Resources.GPUs > 0 {
-		free, err := r.Reserve(b.ctx, req)
-		if err != nil {
-			if b.ctx.Err() != nil {
-				return false, context.Canceled
-			}
-			return false, fmt.Errorf("%s: %w", a.Describe(), err)
-		}
-		defer free()
-	}
-	if err := b.pool.acquire(b.ctx, a.Resources); err != nil {
-		if errors.Is(err, context.Canceled) {
-			return false, err
-		}
-		return false, fmt.Errorf("%s: %w", a.Describe(), err)
-	}
-	defer b.pool.release(a.Resources)
+	defer free()
 	if rec != nil {
 		b.o.History.record(rec)
 	}
@@ -318,12 +309,12 @@ func (b *builder) run(n *node) (cached bool, err error) {
 		if b.ctx.Err() != nil {
 			return false, context.Canceled
 		}
-		return false, fmt.Errorf("%s: %w\n  command: %s%s", a.Describe(), err, shellQuote(a.Args), b.stderrTail(res))
+		return false, fmt.Errorf("%s: %w\n  command: %s%s", a.Describe(), err, shellQuote(a.Args), stderrTail(b.o.Store, res))
 	}
 	if res.ExitCode != 0 {
-		return false, b.failure(a, res)
+		return false, failure(b.o.Store, a, res)
 	}
-	outs, err := b.resultOutputs(a, res)
+	outs, err := resultOutputs(b.o.Store, a, res)
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", a.Describe(), err)
 	}
@@ -341,6 +332,47 @@ func (b *builder) run(n *node) (cached bool, err error) {
 	}
 	b.o.Listener.Event(ev)
 	return false, nil
+}
+
+// request is what the executor gets for a keyed action.
+func request(a *Action, k *keyed, estimate time.Duration) *executors.Request {
+	req := &executors.Request{Action: k.action, Command: k.command, Dirs: k.dirs,
+		Limits: executors.Limits{CPU: a.Resources.CPU, Memory: a.Resources.Memory,
+			GPUs: a.Resources.GPUs, GPUMemory: a.Resources.GPUMemory, GPUModel: a.Resources.GPUModel},
+		Estimate: estimate}
+	for _, n := range a.SecretEnv {
+		if v, ok := os.LookupEnv(n); ok {
+			req.Env = append(req.Env, n+"="+v)
+		}
+	}
+	return req
+}
+
+// admit waits until the action's devices and resources are free and
+// takes them; free gives them back.
+func (b *builder) admit(a *Action, req *executors.Request) (free func(), err error) {
+	devices := func() {}
+	// Devices first: an action waiting for GPUs holds no CPU slot.
+	if r, ok := b.o.Executor.(executors.Reserver); ok && a.Resources.GPUs > 0 {
+		devices, err = r.Reserve(b.ctx, req)
+		if err != nil {
+			if b.ctx.Err() != nil {
+				return nil, context.Canceled
+			}
+			return nil, fmt.Errorf("%s: %w", a.Describe(), err)
+		}
+	}
+	if err := b.pool.acquire(b.ctx, a.Resources); err != nil {
+		devices()
+		if errors.Is(err, context.Canceled) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%s: %w", a.Describe(), err)
+	}
+	return func() {
+		b.pool.release(a.Resources)
+		devices()
+	}, nil
 }
 
 func (b *builder) addGPU(label string, secs float64) {
@@ -457,14 +489,16 @@ func (b *builder) lookup(key *repb.Digest) map[string]*artifact {
 	return outs
 }
 
-func (b *builder) resultOutputs(a *Action, res *repb.ActionResult) (map[string]*artifact, error) {
+// resultOutputs reads the outputs of res, whose trees are in store, and
+// checks them against a's declarations.
+func resultOutputs(store *cas.Disk, a *Action, res *repb.ActionResult) (map[string]*artifact, error) {
 	outs := map[string]*artifact{}
 	for _, f := range res.OutputFiles {
 		outs[f.Path] = &artifact{digest: f.Digest, exec: f.IsExecutable}
 	}
 	for _, d := range res.OutputDirectories {
 		t := &repb.Tree{}
-		if err := b.o.Store.GetProto(d.TreeDigest, t); err != nil {
+		if err := store.GetProto(d.TreeDigest, t); err != nil {
 			return nil, fmt.Errorf("output directory %s: %w", d.Path, err)
 		}
 		outs[d.Path] = &artifact{digest: d.TreeDigest, tree: t}
@@ -547,16 +581,17 @@ func (b *builder) holds(path string, d *repb.Digest) bool {
 	return err == nil && got.Hash == d.Hash
 }
 
-func (b *builder) failure(a *Action, res *repb.ActionResult) error {
-	return fmt.Errorf("%s failed with exit code %d\n  command: %s%s", a.Describe(), res.ExitCode, shellQuote(a.Args), b.stderrTail(res))
+// failure reports a non-zero exit; store holds the logs.
+func failure(store *cas.Disk, a *Action, res *repb.ActionResult) error {
+	return fmt.Errorf("%s failed with exit code %d\n  command: %s%s", a.Describe(), res.ExitCode, shellQuote(a.Args), stderrTail(store, res))
 }
 
 // stderrTail is the last 50 lines of an action's stderr, indented, or "".
-func (b *builder) stderrTail(res *repb.ActionResult) string {
+func stderrTail(store *cas.Disk, res *repb.ActionResult) string {
 	if res == nil {
 		return ""
 	}
-	tail, err := executors.Tail(b.o.Store, res.StderrDigest, 50)
+	tail, err := executors.Tail(store, res.StderrDigest, 50)
 	if err != nil || tail == "" {
 		return ""
 	}

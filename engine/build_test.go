@@ -27,7 +27,9 @@ func (shRule) Attrs() []AttrSpec {
 	}
 }
 func (shRule) Analyze(ctx *Context) error {
-	out, err := ctx.DeclareFile(ctx.Attr("out").(string), false)
+	// An out ending in "/" is a directory.
+	name := ctx.Attr("out").(string)
+	out, err := ctx.DeclareFile(strings.TrimSuffix(name, "/"), strings.HasSuffix(name, "/"))
 	if err != nil {
 		return err
 	}
@@ -95,6 +97,22 @@ func (w *ws) sh(name string, srcs []string, cmd string) {
 // build analyses the declared targets afresh and builds them all.
 func (w *ws) build(opts ...func(*Options)) (*Summary, error) {
 	w.t.Helper()
+	var sum *Summary
+	err := w.withGraph(func(g *Graph, targets []*Target, o Options) error {
+		for _, f := range opts {
+			f(&o)
+		}
+		var err error
+		sum, err = Build(context.Background(), g, targets, o)
+		return err
+	})
+	return sum, err
+}
+
+// withGraph analyses the declared targets afresh and calls fn with them
+// all and the options of a build.
+func (w *ws) withGraph(fn func(g *Graph, targets []*Target, o Options) error) error {
+	w.t.Helper()
 	os.MkdirAll(filepath.Join(w.root, "p"), 0o755)
 	pk := &Package{Name: "p", BuildFile: "p/BUILD", Targets: map[string]*Target{}}
 	for _, n := range w.order {
@@ -111,7 +129,7 @@ func (w *ws) build(opts ...func(*Options)) (*Summary, error) {
 	labels, _ := l.Expand(Pattern{Recursive: true})
 	g, err := Analyze(l, labels)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	store, err := cas.Open(w.cache)
 	if err != nil {
@@ -128,14 +146,11 @@ func (w *ws) build(opts ...func(*Options)) (*Summary, error) {
 	}
 	o := Options{Jobs: 4, Store: store, Files: files, Executor: local.New(store, local.Options{}),
 		History: OpenHistory(filepath.Join(w.root, OutDir, ".lego"))}
-	for _, f := range opts {
-		f(&o)
-	}
-	sum, err := Build(context.Background(), g, targets, o)
+	err = fn(g, targets, o)
 	if serr := files.Save(); serr != nil {
 		w.t.Fatal(serr)
 	}
-	return sum, err
+	return err
 }
 
 func (w *ws) ran(want ...string) {

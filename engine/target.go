@@ -23,15 +23,16 @@ const (
 	AttrStringDict
 	AttrLabelDict // string keys, label values (e.g. an image's files)
 	AttrIntList
+	AttrLabelDictOrdered // string keys, label values, in the order written (e.g. a table's rows)
 )
 
-var attrTypeNames = [...]string{"string", "int", "bool", "label", "label_list", "string_list", "dict", "string_keyed_label_dict", "int_list"}
+var attrTypeNames = [...]string{"string", "int", "bool", "label", "label_list", "string_list", "dict", "string_keyed_label_dict", "int_list", "ordered_label_dict"}
 
 func (t AttrType) String() string { return attrTypeNames[t] }
 
 // AttrSpec declares one attribute of a rule. Values held in Target.Attrs
 // have the Go types string, int64, bool, Label, []Label, []string,
-// map[string]string, map[string]Label and []int64.
+// map[string]string, map[string]Label, []int64 and []KeyedLabel.
 type AttrSpec struct {
 	Name      string
 	Type      AttrType
@@ -62,8 +63,17 @@ func (s AttrSpec) ZeroValue() any {
 		return map[string]Label(nil)
 	case AttrIntList:
 		return []int64(nil)
+	case AttrLabelDictOrdered:
+		return []KeyedLabel(nil)
 	}
 	return map[string]string(nil)
+}
+
+// KeyedLabel is one entry of an AttrLabelDictOrdered value: a Starlark
+// dict keeps its keys in the order written, a Go map would not.
+type KeyedLabel struct {
+	Key   string
+	Label Label
 }
 
 // Rule is a rule class: built in (rules/) or defined in Starlark with rule().
@@ -117,6 +127,12 @@ func AttrLabels(v any) []Label {
 		}
 	case []Label:
 		return v
+	case []KeyedLabel:
+		out := make([]Label, len(v))
+		for i, e := range v {
+			out[i] = e.Label
+		}
+		return out
 	case map[string]Label:
 		out := make([]Label, 0, len(v))
 		for _, k := range slices.Sorted(maps.Keys(v)) {
@@ -144,6 +160,12 @@ func FormatAttr(v any) string {
 			s[i] = strconv.FormatInt(n, 10)
 		}
 		return "[" + strings.Join(s, ", ") + "]"
+	case []KeyedLabel:
+		s := make([]string, len(v))
+		for i, e := range v {
+			s[i] = fmt.Sprintf("%q: %q", e.Key, e.Label.String())
+		}
+		return "{" + strings.Join(s, ", ") + "}"
 	case map[string]Label:
 		var b strings.Builder
 		b.WriteString("{")

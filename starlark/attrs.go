@@ -164,12 +164,13 @@ func convertAttr(kind string, s engine.AttrSpec, v sl.Value, pkg string) (any, e
 			out[i] = n
 		}
 		return out, nil
-	case engine.AttrLabelDict:
+	case engine.AttrLabelDict, engine.AttrLabelDictOrdered:
 		d, ok := v.(*sl.Dict)
 		if !ok {
 			return bad()
 		}
 		m := make(map[string]engine.Label, d.Len())
+		var ordered []engine.KeyedLabel // d.Items() is in insertion order
 		for _, kv := range d.Items() {
 			k, ok1 := kv[0].(sl.String)
 			x, ok2 := kv[1].(sl.String)
@@ -181,6 +182,10 @@ func convertAttr(kind string, s engine.AttrSpec, v sl.Value, pkg string) (any, e
 				return nil, fmt.Errorf("%s: attribute %s: key %q: %w", kind, s.Name, string(k), err)
 			}
 			m[string(k)] = l
+			ordered = append(ordered, engine.KeyedLabel{Key: string(k), Label: l})
+		}
+		if s.Type == engine.AttrLabelDictOrdered {
+			return ordered, nil
 		}
 		return m, nil
 	}

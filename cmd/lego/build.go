@@ -86,37 +86,71 @@ func expand(l *starlark.Loader, args []string) ([]engine.Label, error) {
 
 func stateDir(root string) string { return filepath.Join(root, engine.OutDir, ".lego") }
 
+// buildFlags are lego build's flags; lego repro takes them too.
+type buildFlags struct {
+	commonFlags
+	jobs                   int
+	keepGoing              bool
+	bep, memory            string
+	progress               string
+	executor, ctrdAddr     string
+	gpuFallback            string
+	cpuProfile, memProfile string
+	nobuild                bool
+}
+
+func (f *buildFlags) register(fs *flag.FlagSet) {
+	f.commonFlags.register(fs)
+	fs.IntVar(&f.jobs, "j", 0, "actions to run at once (default: number of cores)")
+	fs.IntVar(&f.jobs, "jobs", 0, "same as -j")
+	fs.BoolVar(&f.keepGoing, "keep_going", false, "build as much as possible after a failure")
+	fs.BoolVar(&f.keepGoing, "k", false, "same as --keep_going")
+	fs.StringVar(&f.bep, "build_event_json_file", "", "write one JSON build event per line to this file")
+	fs.StringVar(&f.memory, "local_memory", "", "memory the build's actions may use at once (e.g. 16GiB; default: unlimited)")
+	fs.StringVar(&f.progress, "progress", "auto", "auto, tty (live status) or lines (one line per finished action) or none")
+	fs.StringVar(&f.executor, "executor", "auto", "auto (containerd for actions that name an image, local otherwise), local or containerd")
+	fs.StringVar(&f.ctrdAddr, "containerd_address", containerd.DefaultAddress, "containerd's socket")
+	fs.StringVar(&f.gpuFallback, "gpu_fallback", "none", "none (actions needing GPUs fail on a machine without them) or cpu (run them without GPUs)")
+	fs.StringVar(&f.cpuProfile, "cpu_profile", "", "write a Go CPU profile of lego itself to this file")
+	fs.StringVar(&f.memProfile, "mem_profile", "", "write a Go allocation profile of lego itself to this file at the end")
+	fs.BoolVar(&f.nobuild, "nobuild", false, "load and analyse the targets, run nothing (as Bazel's --nobuild)")
+}
+
 func runBuild(args []string) error {
 	fs := flag.NewFlagSet("build", flag.ContinueOnError)
-	var c commonFlags
-	c.register(fs)
-	jobs := fs.Int("j", 0, "actions to run at once (default: number of cores)")
-	fs.IntVar(jobs, "jobs", 0, "same as -j")
-	keepGoing := fs.Bool("keep_going", false, "build as much as possible after a failure")
-	fs.BoolVar(keepGoing, "k", false, "same as --keep_going")
-	bep := fs.String("build_event_json_file", "", "write one JSON build event per line to this file")
-	memory := fs.String("local_memory", "", "memory the build's actions may use at once (e.g. 16GiB; default: unlimited)")
-	progressMode := fs.String("progress", "auto", "auto, tty (live status) or lines (one line per finished action) or none")
-	execMode := fs.String("executor", "auto", "auto (containerd for actions that name an image, local otherwise), local or containerd")
-	ctrdAddr := fs.String("containerd_address", containerd.DefaultAddress, "containerd's socket")
-	gpuFallback := fs.String("gpu_fallback", "none", "none (actions needing GPUs fail on a machine without them) or cpu (run them without GPUs)")
-	cpuProfile := fs.String("cpu_profile", "", "write a Go CPU profile of lego itself to this file")
-	memProfile := fs.String("mem_profile", "", "write a Go allocation profile of lego itself to this file at the end")
-	nobuild := fs.Bool("nobuild", false, "load and analyse the targets, run nothing (as Bazel's --nobuild)")
+	var f buildFlags
+	f.register(fs)
 	pats, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
+	return f.build(pats, nil)
+}
+
+// built is what a successful build had loaded and opened, for a command
+// that goes on from there (repro).
+type built struct {
+	ctx     context.Context
+	g       *engine.Graph
+	targets []*engine.Target
+	store   *cas.Disk
+	opts    engine.Options // as the build ran, less its executor and listener
+}
+
+// build brings the targets of the patterns up to date, then runs then (if
+// not nil) before closing the store.
+func (f *buildFlags) build(pats []string, then func(*built) error) error {
+	c := &f.commonFlags
+	if f.cpuProfile != "" {
+		pf, err := os.Create(f.cpuProfile)
 		if err != nil {
 			return err
 		}
-		pprof.StartCPUProfile(f)
+		pprof.StartCPUProfile(pf)
 		defer pprof.StopCPUProfile()
 	}
-	if *memProfile != "" {
-		defer writeHeapProfile(*memProfile)
+	if f.memProfile != "" {
+		defer writeHeapProfile(f.memProfile)
 	}
 	start := time.Now()
 	l, err := c.loader()
@@ -135,14 +169,14 @@ func runBuild(args []string) error {
 	for i, lab := range labels {
 		targets[i] = g.Targets[lab]
 	}
-	if *nobuild {
+	if f.nobuild {
 		fmt.Fprintf(os.Stderr, "INFO: analysed %d targets (%d in the graph), %d actions; %.2fs\n",
 			len(targets), len(g.Targets), len(g.Actions), time.Since(start).Seconds())
 		return nil
 	}
 	var memCap int64
-	if *memory != "" {
-		if memCap, err = engine.ParseSize(*memory); err != nil {
+	if f.memory != "" {
+		if memCap, err = engine.ParseSize(f.memory); err != nil {
 			return fmt.Errorf("--local_memory: %w", err)
 		}
 	}
@@ -165,32 +199,33 @@ func runBuild(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var listeners engine.Listeners
-	prog := newProgress(os.Stderr, *progressMode)
+	prog := newProgress(os.Stderr, f.progress)
 	listeners = append(listeners, prog)
-	if *bep != "" {
-		w, err := newEventFile(*bep)
+	if f.bep != "" {
+		w, err := newEventFile(f.bep)
 		if err != nil {
 			return err
 		}
 		defer w.Close()
 		listeners = append(listeners, w)
 	}
-	router, err := newRouter(ctx, *execMode, *ctrdAddr, store)
+	router, err := newRouter(ctx, f.executor, f.ctrdAddr, store)
 	if err != nil {
 		return err
 	}
 	defer router.Close()
-	exe, closeGPU, err := gpuExecutor(g, targets, router, *gpuFallback)
+	exe, closeGPU, err := gpuExecutor(g, targets, router, f.gpuFallback)
 	if err != nil {
 		return err
 	}
 	defer closeGPU()
 	gpuClass, _ := exe.Class() // checked above for the actions that need it
-	sum, berr := engine.Build(ctx, g, targets, engine.Options{
-		Jobs: *jobs, KeepGoing: *keepGoing, Memory: memCap, GPUClass: gpuClass,
+	opts := engine.Options{
+		Jobs: f.jobs, KeepGoing: f.keepGoing, Memory: memCap, GPUClass: gpuClass,
 		Store: store, Files: files, Executor: exe,
 		Listener: listeners, History: engine.OpenHistory(stateDir(l.Root())),
-	})
+	}
+	sum, berr := engine.Build(ctx, g, targets, opts)
 	prog.stop()
 	if err := files.Save(); err != nil {
 		fmt.Fprintln(os.Stderr, "WARNING: saving the file digest cache:", err)
@@ -207,6 +242,10 @@ func runBuild(args []string) error {
 			return exitError{130}
 		}
 		return berr
+	}
+	if then != nil {
+		opts.Executor, opts.Listener = nil, nil
+		return then(&built{ctx: ctx, g: g, targets: targets, store: store, opts: opts})
 	}
 	return nil
 }

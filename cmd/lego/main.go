@@ -29,6 +29,7 @@ var commands = []command{
 	{"build", "build [flags] PATTERN...   bring targets up to date", runBuild},
 	{"query", "query [flags] EXPR         deps(), rdeps(), kind(), attr() over the target graph", runQuery},
 	{"explain", "explain [flags] LABEL     why the actions of LABEL ran in the last build", runExplain},
+	{"repro", "repro [flags] PATTERN...   build, then re-execute every action bypassing the cache and compare outputs (exit 3: some differ)", runRepro},
 	{"clean", "clean [--expunge]          remove lego-out (and the cache with --expunge)", runClean},
 	{"gc", "gc --max_size=SIZE            shrink the cache to SIZE, least recently used first", runGC},
 	{"version", "version                  print the version", runVersion},

@@ -38,6 +38,10 @@ var tools = map[string]func(ctx context.Context, args []string) error{
 	"task-judge":      toolJudge,
 	"rollout":         toolRollout,
 	"rollout-collect": toolRolloutCollect,
+	"tiny-train":      toolTinyTrain,
+	"verifier-eval":   toolVerifierEval,
+	"paper-table":     toolPaperTable,
+	"paper-figure":    toolPaperFigure,
 }
 
 func runTool(args []string) error {

@@ -132,6 +132,9 @@ func policyMaker(path string, task format.Task, testCmd, framework string, seed 
 	if err := json.Unmarshal(b, &sc); err != nil {
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}
+	if sc.Kind == "ranked" {
+		return rankedPolicy(b, path, task, testCmd, framework, seed)
+	}
 	if sc.Kind == "scripted" {
 		return func(workdir string) (agent.Policy, error) {
 			return agent.NewScripted(agent.ScriptedTask{Workdir: workdir, GoldPatch: task.Patch, TestCmd: testCmd, Framework: framework, Tests: reproTests(task)},

@@ -53,10 +53,14 @@ func toolMask(_ context.Context, args []string) error {
 		var errs, exempt list
 		fs.Var(&errs, "error_pattern", "[name=]regex over tool results that masks a turn (repeatable; none = the defaults)")
 		fs.Var(&exempt, "exempt_pattern", "[name=]regex over tool calls that spares a turn (repeatable; none = the defaults)")
+		on := fs.Bool("mask", true, "false: mask nothing (the dataset without error masking)")
 		return func(out string) error {
 			m, err := mask.New(errs, exempt)
 			if err != nil {
 				return err
+			}
+			if !*on {
+				m = mask.Off()
 			}
 			if *name == "" {
 				*name = filepath.Base(out)

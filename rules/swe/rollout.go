@@ -17,6 +17,7 @@ type PolicyInfo struct {
 	Name     string
 	Config   *engine.File
 	Endpoint *EndpointInfo
+	Inputs   []*engine.File // what else the policy reads (a checkpoint)
 }
 
 type policyKey struct{}
@@ -111,12 +112,23 @@ func (Rollout) Analyze(ctx *engine.Context) error {
 	if policy == nil {
 		return fmt.Errorf("attribute policy: %s is a %s, not a model_endpoint or scripted_policy", pl, ctx.Dep(pl).Kind())
 	}
-	n, maxTurns := ctx.Attr("n").(int64), ctx.Attr("max_turns").(int64)
+	outs, inputs, err := rolloutActions(ctx, policy, "n")
+	if err != nil {
+		return err
+	}
+	return collect(ctx, "rollout-collect", outs, inputs)
+}
+
+// rolloutActions adds one rollout action per (task, sample) of the target's
+// tasks attribute (samples: the count attribute; seed, max_turns), and
+// returns the outcome files.
+func rolloutActions(ctx *engine.Context, policy *PolicyInfo, count string) ([]string, []*engine.File, error) {
+	n, seed, maxTurns := ctx.Attr(count).(int64), ctx.Attr("seed").(int64), ctx.Attr("max_turns").(int64)
 	if n < 1 || n > 1000 {
-		return fmt.Errorf("attribute n: %d is not between 1 and 1000", n)
+		return nil, nil, fmt.Errorf("attribute %s: %d is not between 1 and 1000", count, n)
 	}
 	if maxTurns < 1 {
-		return fmt.Errorf("attribute max_turns: %d is not positive", maxTurns)
+		return nil, nil, fmt.Errorf("attribute max_turns: %d is not positive", maxTurns)
 	}
 	name := ctx.Label().Name
 	var outs []string
@@ -125,7 +137,7 @@ func (Rollout) Analyze(ctx *engine.Context) error {
 	for _, l := range ctx.Attr("tasks").([]engine.Label) {
 		ts := TaskSetOf(ctx.Dep(l))
 		if ts == nil {
-			return fmt.Errorf("attribute tasks: %s is a %s, not a task_set", l, ctx.Dep(l).Kind())
+			return nil, nil, fmt.Errorf("attribute tasks: %s is a %s, not a task_set", l, ctx.Dep(l).Kind())
 		}
 		for _, sl := range ts.Slots {
 			if seen[sl.Verdict.Path] {
@@ -135,14 +147,14 @@ func (Rollout) Analyze(ctx *engine.Context) error {
 			for k := range n {
 				out, err := ctx.DeclareFile(fmt.Sprintf("%s.work/%s.%d.json", name, slotName(sl), k), false)
 				if err != nil {
-					return err
+					return nil, nil, err
 				}
-				a, err := rolloutAction(sl, policy, out, k, ctx.Attr("seed").(int64), maxTurns)
+				a, err := rolloutAction(sl, policy, out, k, seed, maxTurns)
 				if err != nil {
-					return err
+					return nil, nil, err
 				}
 				if err := ctx.AddAction(a); err != nil {
-					return err
+					return nil, nil, err
 				}
 				outs = append(outs, out.Path)
 				inputs = append(inputs, out)
@@ -150,9 +162,9 @@ func (Rollout) Analyze(ctx *engine.Context) error {
 		}
 	}
 	if len(outs) == 0 {
-		return fmt.Errorf("attribute tasks: no tasks")
+		return nil, nil, fmt.Errorf("attribute tasks: no tasks")
 	}
-	return collect(ctx, "rollout-collect", outs, inputs)
+	return outs, inputs, nil
 }
 
 // slotName names a slot's rollouts after its verdict file.
@@ -169,7 +181,7 @@ func rolloutAction(sl *TaskSlot, policy *PolicyInfo, out *engine.File, sample, s
 	args := []string{"--slot", sl.Verdict.Path, "--policy", policy.Config.Path, "--policy-name", policy.Name,
 		"--sample", strconv.FormatInt(sample, 10), "--seed", strconv.FormatInt(seed, 10), "--max-turns", strconv.FormatInt(maxTurns, 10),
 		"--test-cmd", env.TestCmd, "--framework", env.Framework, "--out", out.Path}
-	inputs := []*engine.File{sl.Verdict, policy.Config}
+	inputs := append([]*engine.File{sl.Verdict, policy.Config}, policy.Inputs...)
 	if sl.Image != nil {
 		args = append(args, "--image", sl.Image.Path, "--workdir", env.Workdir)
 		inputs = append(inputs, sl.Image)

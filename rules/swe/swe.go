@@ -20,7 +20,9 @@ import (
 
 // Rules lists the data-plane rule classes.
 func Rules() []engine.Rule {
-	return []engine.Rule{Filter{}, Masked{}, Curriculum{}, GitRepo{}, Env{}, TaskSet{}, ModelEndpoint{}, ScriptedPolicy{}, Rollout{}}
+	rules := []engine.Rule{Filter{}, Masked{}, Curriculum{}, GitRepo{}, Env{}, TaskSet{}, ModelEndpoint{}, ScriptedPolicy{}, Rollout{}}
+	rules = append(rules, trainRules()...)
+	return append(rules, paperRules()...)
 }
 
 // dirAction declares the target's output directory and adds the tool
@@ -83,6 +85,7 @@ func (Masked) Attrs() []engine.AttrSpec {
 		{Name: "error_patterns", Type: engine.AttrStringList, Doc: "[name=]regex over tool results; empty = the documented defaults"},
 		{Name: "exempt_patterns", Type: engine.AttrStringList, Doc: "[name=]regex over tool calls; empty = the documented defaults"},
 		{Name: "format", Type: engine.AttrString, Default: format.ShareGPT, Doc: "sharegpt or openai"},
+		{Name: "mask", Type: engine.AttrBool, Default: true, Doc: "False: no turn is masked (the ablation without error masking); the patterns are then not used"},
 	}
 }
 
@@ -100,6 +103,12 @@ func (Masked) Analyze(ctx *engine.Context) error {
 		return fmt.Errorf("attribute trajectories: want one file or directory, got %d", len(ins))
 	}
 	args := []string{"--in", ins[0].Path, "--format", sft, "--name", ctx.Label().Name}
+	if !ctx.Attr("mask").(bool) {
+		if len(errs)+len(exempt) > 0 {
+			return fmt.Errorf("attribute error_patterns: set with mask = False, where no pattern is used")
+		}
+		return dirAction(ctx, "traj-mask", ins, append(args, "--mask=false")...)
+	}
 	for _, p := range errs {
 		args = append(args, "--error_pattern", p)
 	}

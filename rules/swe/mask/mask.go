@@ -83,6 +83,7 @@ func isName(s string) bool {
 
 // Masker decides turn masks.
 type Masker struct {
+	off            bool // Off: nothing is masked
 	errors, exempt []Pattern
 	errScan        *multi
 	exScan         *multi
@@ -108,6 +109,10 @@ func New(errorSpecs, exemptSpecs []string) (*Masker, error) {
 	return m, nil
 }
 
+// Off is the masker of an unmasked dataset (the ablation without error
+// masking): every turn is trained on.
+func Off() *Masker { return &Masker{off: true} }
+
 // Decision is what happened to one assistant turn.
 type Decision struct {
 	Masked  bool
@@ -132,7 +137,7 @@ func (m *Masker) Decide(t *format.Trajectory) []Decision {
 			continue
 		}
 		d := Decision{Message: i}
-		if len(msg.ToolCalls) == 0 {
+		if len(msg.ToolCalls) == 0 || m.off {
 			out = append(out, d)
 			continue
 		}

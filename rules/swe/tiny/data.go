@@ -29,7 +29,7 @@ const (
 	maxObserved   = 240
 	maxPrompt     = 320
 	clipMarker    = "\n[...]\n"
-	assistantHead = "<|assistant|>\n"
+	AssistantHead = "<|assistant|>\n" // opens the turn a policy is asked for
 )
 
 func header(role string) string { return "<|" + role + "|>\n" }

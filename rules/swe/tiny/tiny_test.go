@@ -113,7 +113,7 @@ func TestTrainingIsDeterministicAndLearns(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, _ := Render([]Turn{{Role: "user", Text: "Fix the bug in calc.py number xx"}})
-	ctx = append(ctx, assistantHead...)
+	ctx = append(ctx, AssistantHead...)
 	seen := m.MeanLogProb(ctx, []byte("Let me run the tests."))
 	unseen := m.MeanLogProb(ctx, []byte("Qzvj wkx pqq mmzz"))
 	if seen <= unseen {

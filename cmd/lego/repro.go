@@ -1,0 +1,158 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/legobuild/lego/cas"
+	"github.com/legobuild/lego/engine"
+)
+
+// exitDiffers is lego repro's exit status when some action's outputs
+// differ from the cached ones (1 is an error, as for every command).
+const exitDiffers = 3
+
+// runRepro builds the targets, then re-executes every action of their
+// closure into a scratch store and compares the outputs with the cached
+// ones (DESIGN.md, decision 7).
+func runRepro(args []string) error {
+	// build's .legorc lines apply too: repro must find the cache and
+	// settings that build uses.
+	rc, err := withRC("build", nil)
+	if err != nil {
+		return err
+	}
+	fs := flag.NewFlagSet("repro", flag.ContinueOnError)
+	var f buildFlags
+	f.register(fs)
+	reportJSON := fs.String("report_json", "", "write the report as JSON to this file")
+	pats, err := parseInterleaved(fs, append(rc, args...))
+	if err != nil {
+		return err
+	}
+	if f.nobuild {
+		return errors.New("--nobuild: repro builds and re-executes the targets")
+	}
+	var rep *engine.ReproReport
+	err = f.build(pats, func(b *built) error {
+		var err error
+		rep, err = repro(b, &f)
+		return err
+	})
+	if rep == nil {
+		return err
+	}
+	printRepro(os.Stdout, rep)
+	if *reportJSON != "" {
+		if werr := writeReproJSON(*reportJSON, rep); werr != nil {
+			return werr
+		}
+	}
+	switch {
+	case err != nil:
+		return err
+	case rep.Failed > 0:
+		return fmt.Errorf("repro: %d action(s) failed to re-execute", rep.Failed)
+	case rep.Differ > 0:
+		return exitError{exitDiffers}
+	}
+	return nil
+}
+
+// repro re-executes into a store of its own inside the cache's tmp (on the
+// cache's filesystem, so inputs are staged as hard links), removed after.
+func repro(b *built, f *buildFlags) (*engine.ReproReport, error) {
+	start := time.Now()
+	dir, err := b.store.TempDir("repro-")
+	if err != nil {
+		return nil, err
+	}
+	defer cas.RemoveAll(dir)
+	scratch, err := cas.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer scratch.Close()
+	router, err := newRouter(b.ctx, f.executor, f.ctrdAddr, scratch)
+	if err != nil {
+		return nil, err
+	}
+	defer router.Close()
+	exe, closeGPU, err := gpuExecutor(b.g, b.targets, router, f.gpuFallback)
+	if err != nil {
+		return nil, err
+	}
+	defer closeGPU()
+	o := b.opts
+	prog := newProgress(os.Stderr, f.progress)
+	o.Executor, o.Listener = exe, prog
+	fmt.Fprintln(os.Stderr, "INFO: re-executing every action, bypassing the cache")
+	rep, err := engine.Repro(b.ctx, b.g, b.targets, o, scratch)
+	prog.stop()
+	if b.ctx.Err() != nil {
+		fmt.Fprintln(os.Stderr, "ERROR: repro interrupted")
+		return rep, exitError{130}
+	}
+	if rep != nil {
+		for _, r := range rep.Actions {
+			if r.Status == engine.ReproFailed {
+				fmt.Fprintln(os.Stderr, "ERROR: "+r.Error)
+			}
+		}
+		fmt.Fprintf(os.Stderr, "INFO: repro took %.2fs\n", time.Since(start).Seconds())
+	}
+	return rep, err
+}
+
+// printRepro writes one line per re-executed action, then the summary.
+func printRepro(w io.Writer, rep *engine.ReproReport) {
+	for _, r := range rep.Actions {
+		switch r.Status {
+		case engine.ReproWrite:
+			continue
+		case engine.ReproDiffers:
+			fmt.Fprintf(w, "%-9s %s: first differing file %s (cached %s, re-executed %s)\n",
+				r.Status, r.Action, r.File, orAbsent(r.CachedDigest), orAbsent(r.RerunDigest))
+		case engine.ReproFailed:
+			msg, _, _ := strings.Cut(strings.TrimPrefix(r.Error, r.Action+": "), "\n")
+			fmt.Fprintf(w, "%-9s %s: %s\n", r.Status, r.Action, msg)
+		default:
+			fmt.Fprintf(w, "%-9s %s\n", r.Status, r.Action)
+		}
+	}
+	fmt.Fprintf(w, "repro: %d actions re-executed: %d identical, %d differ", rep.Reexecuted, rep.Identical, rep.Differ)
+	if len(rep.DifferTargets) > 0 {
+		fmt.Fprintf(w, " (%s)", strings.Join(rep.DifferTargets, ", "))
+	}
+	if rep.Failed > 0 {
+		fmt.Fprintf(w, ", %d failed", rep.Failed)
+	}
+	if rep.Writes > 0 {
+		fmt.Fprintf(w, "; %d file writes not re-executed", rep.Writes)
+	}
+	fmt.Fprintln(w)
+}
+
+func orAbsent(d string) string {
+	if d == "" {
+		return "absent"
+	}
+	return d
+}
+
+func writeReproJSON(path string, rep *engine.ReproReport) error {
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("--report_json: %w", err)
+	}
+	return nil
+}
