@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The main job: builds lego and the example workspaces, offline (no model
 # endpoint; Debian's mirror for the base image), on the embedded defaults:
-# examples/basics, then the SWE-Lego example's synthetic and real task
-# sets and the teacher rollouts (scripted policy), whose tests and agents
-# run in containerd (started on a private socket, stopped after).
+# examples/basics, then the SWE-Lego example's //paper:table1: task sets,
+# teacher rollouts (scripted policy), masked data and curriculum,
+# torch_tiny checkpoints, the verifier, the evaluations and the table and
+# figures. Tests and agents run in containerd (started on a private
+# socket, stopped after).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
@@ -11,8 +13,10 @@ make build
 (cd examples/basics && ../../bin/lego build //... "$@")
 . scripts/containerd.sh
 cd examples/swe-lego
-../../bin/lego build //tasks:synthetic //tasks:real //rollouts:teacher --containerd_address="$LEGO_CONTAINERD" "$@"
+../../bin/lego build //paper:table1 --containerd_address="$LEGO_CONTAINERD" "$@"
 for set in synthetic real; do
   echo "tasks: examples/swe-lego/lego-out/tasks/$set/tasks.jsonl ($(wc -l < lego-out/tasks/$set/tasks.jsonl) validated), report.json beside it"
 done
 echo "rollouts: examples/swe-lego/lego-out/rollouts/teacher/trajectories.jsonl ($(wc -l < lego-out/rollouts/teacher/trajectories.jsonl)), report.json beside it"
+echo "table 1 (examples/swe-lego/lego-out/paper/ablation.md; figures: ablation_bars, tts_curve, turns_vs_resolve .png/.svg):"
+cat lego-out/paper/ablation.md

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what lego's build and tests need on a fresh Debian machine (run
 # as root): a Go toolchain new enough for go.mod, bash, coreutils, make, git,
-# and Python 3 with pytest (directory envs run tests on the host).
+# Python 3 with pytest (directory envs run tests on the host) and PyTorch
+# (python3-torch, for the torch_tiny trainer).
 # Sourced by the other scripts so that PATH is set for them.
 set -euo pipefail
 
@@ -13,6 +14,8 @@ done
 command -v go >/dev/null 2>&1 || need_apt+=(golang-go)
 # The Debian interpreter, which the local executor's PATH finds.
 /usr/bin/python3 -c 'import pytest' >/dev/null 2>&1 || need_apt+=(python3 python3-pytest)
+# PyTorch for the torch_tiny trainer (the offline SFT and verifier backend).
+/usr/bin/python3 -c 'import torch' >/dev/null 2>&1 || need_apt+=(python3-torch)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "setup: missing ${need_apt[*]}; run as root or install them" >&2

@@ -82,7 +82,9 @@ func TestExampleRolloutsResumeAfterKill(t *testing.T) {
 	if err := json.Unmarshal([]byte(mustRead(t, filepath.Join(out, "report.json"))), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if rep.Rollouts+rep.Skipped != total || rep.Rollouts < 25 || rep.Resolved != rep.Rollouts || rep.Exits[agent.ExitFinish] != rep.Rollouts {
+	// The policy gives up on about a quarter of the tasks (give_up_rate):
+	// the verifier learns from both outcomes.
+	if rep.Rollouts+rep.Skipped != total || rep.Rollouts < 25 || rep.Resolved < rep.Rollouts/2 || rep.Resolved == rep.Rollouts || rep.Exits[agent.ExitFinish] != rep.Rollouts {
 		t.Errorf("report %+v", rep)
 	}
 	n, masked := 0, 0
@@ -92,8 +94,19 @@ func TestExampleRolloutsResumeAfterKill(t *testing.T) {
 			t.Fatal(err)
 		}
 		n++
-		if tr.Check() != "" || tr.Patch == "" || tr.GoldPatch == "" || tr.Teacher != "//rollouts:scripted" || tr.Turns < 5 {
-			t.Errorf("%s: trajectory %q, %d turns, patch %q", tr.InstanceID, tr.Check(), tr.Turns, tr.Patch)
+		if tr.Check() != "" || tr.GoldPatch == "" || tr.Teacher != "//rollouts:scripted" || tr.Turns < 4 {
+			t.Errorf("%s: trajectory %q, %d turns", tr.InstanceID, tr.Check(), tr.Turns)
+		}
+		if !tr.Resolved {
+			// Given up after reproducing the failure: no change, and the
+			// last command run is the failing tests.
+			if tr.Patch != "" || !strings.Contains(tr.Messages[len(tr.Messages)-2].Content, "could not find") {
+				t.Errorf("%s: unresolved, patch %q, not a give-up", tr.InstanceID, tr.Patch)
+			}
+			continue
+		}
+		if tr.Patch == "" {
+			t.Errorf("%s: resolved with no patch", tr.InstanceID)
 		}
 		// The resolved flag comes from the tests: the evaluation ran them
 		// after the agent's own last test run, which shows them passing.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/legobuild/lego/rules/swe"
 	"github.com/legobuild/lego/rules/swe/agent"
@@ -119,7 +120,7 @@ func rankedPolicy(b []byte, path string, task format.Task, testCmd, framework st
 		text = append(text, tiny.AssistantHead...)
 		out := make([]float64, len(cands))
 		for i, c := range agent.FormatMessages(cands) {
-			out[i] = m.MeanLogProb(text, append([]byte(mask.RenderAssistant(c).String()), '\n'))
+			out[i] = m.MeanLogProb(text, decisive(mask.RenderAssistant(c).String()))
 		}
 		return out, nil
 	}
@@ -127,6 +128,20 @@ func rankedPolicy(b []byte, path string, task format.Task, testCmd, framework st
 		return agent.NewRanked(agent.ScriptedTask{Workdir: workdir, GoldPatch: task.Patch, TestCmd: testCmd, Framework: framework, Tests: reproTests(task)},
 			rank, rc.Temperature, seed)
 	}, nil
+}
+
+// decisive is the part of a rendered candidate that says what it does: its
+// thought and the name of its first tool. The arguments that follow (paths,
+// code) are long and alike across candidates, and would drown the choice
+// in the mean.
+func decisive(rendered string) []byte {
+	const name = `{"name":"`
+	if i := strings.Index(rendered, name); i >= 0 {
+		if j := strings.IndexByte(rendered[i+len(name):], '"'); j >= 0 {
+			return []byte(rendered[:i+len(name)+j+1])
+		}
+	}
+	return []byte(rendered)
 }
 
 // toolVerifierEval scores a verifier_eval's rollouts with the verifier and
