@@ -98,10 +98,17 @@ func Build(ctx context.Context, g *Graph, targets []*Target, o Options) (*Summar
 			o.Listener.Event(&Event{Type: EvTargetFinished, Time: time.Now(), Label: t.Label.String(), Success: &ok})
 		}
 	}
+	// Roots first, then spawn: a finished root spawns its dependents and
+	// brings their pending count to 0 while this loop would still be
+	// reading it, and they would run twice.
+	var roots []*node
 	for _, n := range order {
 		if n.pending == 0 {
-			b.spawn(n)
+			roots = append(roots, n)
 		}
+	}
+	for _, n := range roots {
+		b.spawn(n)
 	}
 	b.wg.Wait()
 

@@ -60,6 +60,8 @@ func Rollout(ctx context.Context, open func() (Session, error), newPolicy func(w
 	if tr.Patch, err = changes(ctx, s, scratch); err != nil {
 		return nil, err
 	}
+	// A directory session's scratch is on the host's /tmp.
+	sh(ctx, s, `rm -rf "$1"`, nil, scratch)
 	s.Close()
 
 	fresh, err := open()
@@ -153,6 +155,7 @@ func evaluate(ctx context.Context, s Session, spec Spec, patch string) (*tasks.R
 		return nil, err
 	}
 	scratch = strings.TrimSpace(scratch)
+	defer sh(context.WithoutCancel(ctx), s, `rm -rf "$1"`, nil, scratch)
 	write := func(name string, body []byte) (string, error) {
 		p := scratch + "/" + name
 		_, err := sh(ctx, s, `cat > "$1"`, body, p)

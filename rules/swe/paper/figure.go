@@ -60,11 +60,7 @@ func Figure(kind string, rows []Row, title string) (svg, png []byte, err error) 
 	if err := CheckKind(kind); err != nil {
 		return nil, nil, err
 	}
-	labels := make([]string, len(rows))
-	for i, r := range rows {
-		labels[i] = r.Label
-	}
-	if err := CheckLabels(labels); err != nil {
+	if err := checkRows(rows); err != nil {
 		return nil, nil, err
 	}
 	var p *plot.Plot

@@ -70,6 +70,15 @@ func ParseColumns(names []string) ([]Column, error) {
 	return cols, nil
 }
 
+// checkRows checks the rows' labels (CheckLabels).
+func checkRows(rows []Row) error {
+	labels := make([]string, len(rows))
+	for i, r := range rows {
+		labels[i] = r.Label
+	}
+	return CheckLabels(labels)
+}
+
 // CheckLabels wants at least one row and labels that fit in a table cell
 // and a legend: not empty, one line.
 func CheckLabels(labels []string) error {
@@ -164,11 +173,7 @@ func Table(rows []Row, columns []string) (md, csvOut []byte, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	labels := make([]string, len(rows))
-	for i, r := range rows {
-		labels[i] = r.Label
-	}
-	if err := CheckLabels(labels); err != nil {
+	if err := checkRows(rows); err != nil {
 		return nil, nil, err
 	}
 	k := sharedK(rows)
