@@ -40,6 +40,7 @@ var tools = map[string]func(ctx context.Context, args []string) error{
 	"rollout-collect": toolRolloutCollect,
 	"tiny-train":      toolTinyTrain,
 	"verifier-eval":   toolVerifierEval,
+	"verifier-data":   toolVerifierData,
 	"paper-table":     toolPaperTable,
 	"paper-figure":    toolPaperFigure,
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/legobuild/lego/rules/swe/tasks"
 	"github.com/legobuild/lego/rules/swe/tiny"
 	"github.com/legobuild/lego/rules/swe/tts"
+	"github.com/legobuild/lego/rules/swe/verify"
 )
 
 // TrainStats is what tiny-train writes beside the checkpoint.
@@ -144,13 +145,87 @@ func decisive(rendered string) []byte {
 	return []byte(rendered)
 }
 
+// judgeWith scores trajectories with a torch_tiny verifier, or with a
+// served one: its next-token log-probabilities after the judgement marker.
+func judgeWith(ctx context.Context, dir, endpoint string) (func(*format.Trajectory) (tiny.Verdict, error), error) {
+	if endpoint == "" {
+		m, err := tiny.Load(dir)
+		if err != nil {
+			return nil, err
+		}
+		return func(t *format.Trajectory) (tiny.Verdict, error) {
+			text, _ := tiny.Render(tiny.TrimFinal(tiny.TurnsOfMessages(t.Messages)))
+			return m.Judge(text), nil
+		}, nil
+	}
+	c, err := endpointClient(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	return func(t *format.Trajectory) (tiny.Verdict, error) {
+		top, err := c.NextTokens(ctx, []llm.Message{{Role: "system", Content: verify.SystemPrompt},
+			{Role: "user", Content: verify.Prompt(t)}, {Role: "assistant", Content: verify.Marker}}, 20)
+		if err != nil {
+			return tiny.Verdict{}, err
+		}
+		score, yes, no, err := verify.Score(top)
+		return tiny.Verdict{Score: score, LogitYes: yes, LogitNo: no}, err
+	}, nil
+}
+
+// toolVerifierData writes a LLaMA-Factory verifier's training data: per
+// trajectory, the released prompt and the judgement, as sharegpt.
+func toolVerifierData(_ context.Context, args []string) error {
+	return dirTool("verifier-data", args, func(fs *flag.FlagSet) func(string) error {
+		var trajs list
+		fs.Var(&trajs, "trajectories", "rollout outputs or trajectory files (repeatable)")
+		name := fs.String("name", "verifier", "the dataset's name in dataset_info.json")
+		return func(out string) error {
+			if err := os.MkdirAll(out, 0o755); err != nil {
+				return err
+			}
+			w, err := format.Create(filepath.Join(out, mask.DataFile))
+			if err != nil {
+				return err
+			}
+			n, resolved := 0, 0
+			type turn struct {
+				From  string `json:"from"`
+				Value string `json:"value"`
+			}
+			for _, in := range trajs {
+				err = tiny.ReadTrajectories(in, func(t *format.Trajectory) error {
+					n++
+					if t.Resolved {
+						resolved++
+					}
+					return w.WriteJSONLine(map[string]any{"system": verify.SystemPrompt, "instance_id": t.InstanceID,
+						"conversations": []turn{{"human", verify.Prompt(t)}, {"gpt", verify.Label(t.Resolved)}}})
+				})
+				if err != nil {
+					w.Abort()
+					return err
+				}
+			}
+			if err := w.Commit(); err != nil {
+				return err
+			}
+			if resolved == 0 || resolved == n {
+				return fmt.Errorf("a verifier needs resolved and unresolved trajectories; these %d have %d resolved", n, resolved)
+			}
+			return format.WriteJSON(filepath.Join(out, mask.InfoFile), map[string]format.DatasetInfo{*name: format.InfoFor(mask.DataFile, format.ShareGPT)})
+		}
+	})
+}
+
 // toolVerifierEval scores a verifier_eval's rollouts with the verifier and
 // writes eval.json (paper.Eval), eval.md and scores.json (per instance,
 // each run's ground truth, predicted score and logits).
-func toolVerifierEval(_ context.Context, args []string) error {
+func toolVerifierEval(ctx context.Context, args []string) error {
 	return dirTool("verifier-eval", args, func(fs *flag.FlagSet) func(string) error {
 		plan := fs.String("plan", "", "the rollout outcome files, as a JSON list")
-		verifier := fs.String("verifier", "", "the verifier checkpoint")
+		verifier := fs.String("verifier", "", "the verifier checkpoint (torch_tiny)")
+		endpoint := fs.String("verifier-endpoint", "", "instead: the settings of a served verifier (model_endpoint)")
 		k := fs.Int("k", 16, "rollouts per instance")
 		name := fs.String("name", "", "the evaluation's name")
 		return func(out string) error {
@@ -158,7 +233,7 @@ func toolVerifierEval(_ context.Context, args []string) error {
 			if err := tasks.ReadJSON(*plan, &files); err != nil {
 				return err
 			}
-			m, err := tiny.Load(*verifier)
+			judge, err := judgeWith(ctx, *verifier, *endpoint)
 			if err != nil {
 				return err
 			}
@@ -180,8 +255,10 @@ func toolVerifierEval(_ context.Context, args []string) error {
 				if t == nil {
 					continue // a slot that is no task
 				}
-				text, _ := tiny.Render(tiny.TrimFinal(tiny.TurnsOfMessages(t.Messages)))
-				v := m.Judge(text)
+				v, err := judge(t)
+				if err != nil {
+					return fmt.Errorf("%s: %w", f, err)
+				}
 				runs[t.InstanceID] = append(runs[t.InstanceID], paper.Run{Run: t.Sample, Resolved: t.Resolved, PredictedScore: v.Score, Turns: t.Turns})
 				truth := 0
 				if t.Resolved {

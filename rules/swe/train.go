@@ -241,8 +241,9 @@ func lfAction(ctx *engine.Context, s *trainSettings, t llamafactory.Train, input
 // Verifier is verifier: a model trained to judge whether a trajectory
 // resolved its task, on rollouts with their resolved status (both
 // outcomes). Generative: it writes YES or NO after the judgement marker,
-// score = P(yes) from the two logits. Regressive: a scoring head trained
-// with binary cross-entropy.
+// score = P(yes) from the two logits (llamafactory: SFT on the released
+// prompt, package verify; torch_tiny: the byte model). Regressive
+// (torch_tiny): a scoring head trained with binary cross-entropy.
 type Verifier struct{}
 
 func (Verifier) Kind() string { return "verifier" }
@@ -263,24 +264,42 @@ func (Verifier) Analyze(ctx *engine.Context) error {
 	if err := tiny.CheckParadigm(paradigm); err != nil {
 		return fmt.Errorf("attribute paradigm: %w", err)
 	}
-	if s.trainer != TrainerTiny {
-		return fmt.Errorf("attribute trainer: the verifier's %s backend is not built yet (its data, YAML and scoring through a served model); use %s", s.trainer, TrainerTiny)
+	if s.trainer == TrainerLlamaFactory && paradigm != "generative" {
+		return fmt.Errorf("attribute paradigm: LLaMA-Factory trains the generative verifier (SFT on the judgement); a regressive head needs trainer %s", TrainerTiny)
 	}
 	ins := ctx.Files("trajectories")
 	if len(ins) == 0 {
 		return fmt.Errorf("attribute trajectories: no files")
 	}
-	out, err := ctx.DeclareFile(ctx.Label().Name, true)
+	name := ctx.Label().Name
+	out, err := ctx.DeclareFile(name, true)
 	if err != nil {
 		return err
 	}
 	ctx.Target.Files = []*engine.File{out}
 	provide(ctx.Target, checkpointKey{}, &CheckpointInfo{Dir: out, Trainer: s.trainer, Base: s.base})
-	args := []string{"--mode", paradigm}
+	var args []string
 	for _, f := range ins {
 		args = append(args, "--trajectories", f.Path)
 	}
-	return tinyAction(ctx, s, ins, out, args...)
+	if s.trainer == TrainerTiny {
+		return tinyAction(ctx, s, ins, out, append([]string{"--mode", paradigm}, args...)...)
+	}
+	// The (log, judgement) pairs as SFT data, then LLaMA-Factory.
+	data, err := ctx.DeclareFile(name+".work/data", true)
+	if err != nil {
+		return err
+	}
+	a, err := legotool.Action("verifier-data", nil, ins, []*engine.File{data}, append(args, "--name", name, "--out", data.Path)...)
+	if err != nil {
+		return err
+	}
+	if err := ctx.AddAction(a); err != nil {
+		return err
+	}
+	return lfAction(ctx, s, llamafactory.Train{ModelPath: s.base, DatasetDir: data.Path, Datasets: []string{name}, OutputDir: out.Path,
+		CutoffLen: s.maxLen, Epochs: float64(s.epochs), LearningRate: s.lr, GlobalBatch: s.batch, GPUs: s.gpus, Seed: int(s.seed)},
+		[]*engine.File{data}, out)
 }
 
 // RankedConfig is the settings file of a torch_tiny checkpoint used as a
@@ -302,7 +321,7 @@ func (VerifierEval) Attrs() []engine.AttrSpec {
 	return []engine.AttrSpec{
 		{Name: "policy", Type: engine.AttrLabel, Mandatory: true, Doc: "an sft_checkpoint (torch_tiny: the offline ranked policy), a model_endpoint serving a checkpoint, or a scripted_policy"},
 		{Name: "tasks", Type: engine.AttrLabelList, Mandatory: true, Doc: "task_set targets"},
-		{Name: "verifier", Type: engine.AttrLabel, Mandatory: true, Doc: "a verifier"},
+		{Name: "verifier", Type: engine.AttrLabel, Mandatory: true, Doc: "a verifier (torch_tiny), or a model_endpoint serving one (a LLaMA-Factory verifier behind vLLM)"},
 		{Name: "k", Type: engine.AttrInt, Default: int64(16), Doc: "rollouts per task"},
 		{Name: "temperature", Type: engine.AttrString, Default: "1.0", Doc: "sampling temperature of the offline policy"},
 		{Name: "max_turns", Type: engine.AttrInt, Default: int64(100)},
@@ -331,9 +350,18 @@ func (VerifierEval) Analyze(ctx *engine.Context) error {
 		return fmt.Errorf("attribute policy: %s is a %s, not an sft_checkpoint, model_endpoint or scripted_policy", pl, ctx.Dep(pl).Kind())
 	}
 	vl := ctx.Attr("verifier").(engine.Label)
-	v := CheckpointOf(ctx.Dep(vl))
-	if v == nil || ctx.Dep(vl).Kind() != "verifier" {
-		return fmt.Errorf("attribute verifier: %s is a %s, not a verifier", vl, ctx.Dep(vl).Kind())
+	var vargs []string
+	var vin *engine.File
+	var served *EndpointInfo
+	if v := CheckpointOf(ctx.Dep(vl)); v != nil && ctx.Dep(vl).Kind() == "verifier" {
+		if v.Trainer != TrainerTiny {
+			return fmt.Errorf("attribute verifier: %s is a %s checkpoint: serve it behind an OpenAI-compatible endpoint (vLLM) and name that model_endpoint", vl, v.Trainer)
+		}
+		vargs, vin = []string{"--verifier", v.Dir.Path}, v.Dir
+	} else if served = EndpointOf(ctx.Dep(vl)); served != nil {
+		vargs, vin = []string{"--verifier-endpoint", served.Config.Path}, served.Config
+	} else {
+		return fmt.Errorf("attribute verifier: %s is a %s, not a verifier or a model_endpoint serving one", vl, ctx.Dep(vl).Kind())
 	}
 	k := ctx.Attr("k").(int64)
 	outs, inputs, err := rolloutActions(ctx, policy, "k")
@@ -349,10 +377,16 @@ func (VerifierEval) Analyze(ctx *engine.Context) error {
 	if err != nil {
 		return err
 	}
-	a, err := legotool.Action("verifier-eval", nil, append(inputs, plan, v.Dir), []*engine.File{out},
-		"--plan", plan.Path, "--verifier", v.Dir.Path, "--k", strconv.FormatInt(k, 10), "--name", name, "--out", out.Path)
+	a, err := legotool.Action("verifier-eval", nil, append(inputs, plan, vin), []*engine.File{out},
+		append(vargs, "--plan", plan.Path, "--k", strconv.FormatInt(k, 10), "--name", name, "--out", out.Path)...)
 	if err != nil {
 		return err
+	}
+	if served != nil {
+		a.Network = true
+		if served.APIKeyEnv != "" {
+			a.SecretEnv = []string{served.APIKeyEnv}
+		}
 	}
 	ctx.Target.Files = []*engine.File{out}
 	return ctx.AddAction(a)

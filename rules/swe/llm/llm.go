@@ -87,12 +87,21 @@ type request struct {
 	TopP        *float64  `json:"top_p,omitempty"`
 	MaxTokens   int       `json:"max_tokens,omitempty"`
 	Seed        *int64    `json:"seed,omitempty"`
+	// Next-token log-probabilities (OpenAI's), and vLLM's way to have the
+	// model continue a final assistant message instead of answering it.
+	Logprobs             bool  `json:"logprobs,omitempty"`
+	TopLogprobs          int   `json:"top_logprobs,omitempty"`
+	AddGenerationPrompt  *bool `json:"add_generation_prompt,omitempty"`
+	ContinueFinalMessage bool  `json:"continue_final_message,omitempty"`
 }
 
 // Response is the first choice of a completion.
 type Response struct {
 	Message      Message
 	FinishReason string
+	// TopLogprobs are the most likely first tokens and their
+	// log-probabilities, when asked for.
+	TopLogprobs map[string]float64
 	Usage        struct {
 		PromptTokens     int `json:"prompt_tokens"`
 		CompletionTokens int `json:"completion_tokens"`
@@ -161,8 +170,30 @@ func retryable(err error) bool {
 // Chat asks for one completion of messages; seed, when not nil, is sent
 // for endpoints that sample reproducibly with it.
 func (c *Client) Chat(ctx context.Context, messages []Message, tools []Tool, seed *int64) (*Response, error) {
-	body, err := json.Marshal(request{Model: c.cfg.Model, Messages: messages, Tools: tools,
+	return c.post(ctx, request{Model: c.cfg.Model, Messages: messages, Tools: tools,
 		Temperature: c.cfg.Temperature, TopP: c.cfg.TopP, MaxTokens: c.cfg.MaxTokens, Seed: seed})
+}
+
+// NextTokens continues the final message of messages (an assistant
+// message the model is to go on with) by one token, greedily, and returns
+// the top n candidates for it with their log-probabilities. The server
+// must support vLLM's continue_final_message (vLLM, SGLang do).
+func (c *Client) NextTokens(ctx context.Context, messages []Message, n int) (map[string]float64, error) {
+	no := false
+	zero := 0.0
+	r, err := c.post(ctx, request{Model: c.cfg.Model, Messages: messages, Temperature: &zero, MaxTokens: 1,
+		Logprobs: true, TopLogprobs: n, AddGenerationPrompt: &no, ContinueFinalMessage: true})
+	if err != nil {
+		return nil, err
+	}
+	if len(r.TopLogprobs) == 0 {
+		return nil, fmt.Errorf("model endpoint %s: no logprobs in the answer (does it support top_logprobs?)", c.cfg.BaseURL)
+	}
+	return r.TopLogprobs, nil
+}
+
+func (c *Client) post(ctx context.Context, r request) (*Response, error) {
+	body, err := json.Marshal(r)
 	if err != nil {
 		return nil, err
 	}
@@ -229,6 +260,14 @@ func (c *Client) once(ctx context.Context, body []byte) (*Response, time.Duratio
 		Choices []struct {
 			Message      Message `json:"message"`
 			FinishReason string  `json:"finish_reason"`
+			Logprobs     *struct {
+				Content []struct {
+					TopLogprobs []struct {
+						Token   string  `json:"token"`
+						Logprob float64 `json:"logprob"`
+					} `json:"top_logprobs"`
+				} `json:"content"`
+			} `json:"logprobs"`
 		} `json:"choices"`
 		Usage json.RawMessage `json:"usage"`
 	}
@@ -239,6 +278,12 @@ func (c *Client) once(ctx context.Context, body []byte) (*Response, time.Duratio
 		return nil, 0, fmt.Errorf("model endpoint %s: no choices in the answer", url)
 	}
 	r := &Response{Message: out.Choices[0].Message, FinishReason: out.Choices[0].FinishReason}
+	if lp := out.Choices[0].Logprobs; lp != nil && len(lp.Content) > 0 {
+		r.TopLogprobs = map[string]float64{}
+		for _, t := range lp.Content[0].TopLogprobs {
+			r.TopLogprobs[t.Token] = t.Logprob
+		}
+	}
 	if len(out.Usage) > 0 {
 		_ = json.Unmarshal(out.Usage, &r.Usage) // usage is informative only
 	}

@@ -146,3 +146,32 @@ func TestNewNeedsTheKey(t *testing.T) {
 		t.Errorf("unset key: %v", err)
 	}
 }
+
+// NextTokens asks vLLM's way for the continuation of a final assistant
+// message, greedily, with the top log-probabilities of its first token.
+func TestNextTokens(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			t.Error(err)
+		}
+		msgs, _ := req["messages"].([]any)
+		last, _ := msgs[len(msgs)-1].(map[string]any)
+		if req["logprobs"] != true || req["top_logprobs"] != float64(20) || req["continue_final_message"] != true ||
+			req["add_generation_prompt"] != false || req["max_tokens"] != float64(1) || req["temperature"] != float64(0) ||
+			last["role"] != "assistant" || last["content"] != "<judgement>" {
+			t.Errorf("request %v", req)
+		}
+		fmt.Fprint(w, `{"choices":[{"message":{"role":"assistant","content":"YES"},"finish_reason":"length",
+			"logprobs":{"content":[{"token":"YES","logprob":-0.1,"top_logprobs":[{"token":"YES","logprob":-0.1},{"token":"NO","logprob":-2.4}]}]}}]}`)
+	}))
+	defer srv.Close()
+	c, err := New(Config{BaseURL: srv.URL + "/v1", Model: "verifier"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	top, err := c.NextTokens(context.Background(), []Message{{Role: "user", Content: "log"}, {Role: "assistant", Content: "<judgement>"}}, 20)
+	if err != nil || top["YES"] != -0.1 || top["NO"] != -2.4 || len(top) != 2 {
+		t.Fatalf("%v %v", top, err)
+	}
+}
