@@ -102,7 +102,7 @@ type Response struct {
 	// TopLogprobs are the most likely first tokens and their
 	// log-probabilities, when asked for.
 	TopLogprobs map[string]float64
-	Usage        struct {
+	Usage       struct {
 		PromptTokens     int `json:"prompt_tokens"`
 		CompletionTokens int `json:"completion_tokens"`
 	}
