@@ -13,7 +13,7 @@ make build
 (cd examples/basics && ../../bin/lego build //... "$@")
 . scripts/containerd.sh
 cd examples/swe-lego
-../../bin/lego build //paper:table1 --containerd_address="$LEGO_CONTAINERD" "$@"
+../../bin/lego build //paper:table1 //tasks:synthetic //tasks:real //rollouts:teacher --containerd_address="$LEGO_CONTAINERD" "$@"
 for set in synthetic real; do
   echo "tasks: examples/swe-lego/lego-out/tasks/$set/tasks.jsonl ($(wc -l < lego-out/tasks/$set/tasks.jsonl) validated), report.json beside it"
 done
