@@ -39,7 +39,6 @@ type Run struct {
 	Tests    map[string]string `json:"tests"`
 	Messages map[string]string `json:"messages"`
 	LogTail  string            `json:"log_tail"`
-	Seconds  float64           `json:"seconds"`
 	TimedOut int               `json:"timed_out,omitempty"` // killed after this many seconds
 	Error    string            `json:"error,omitempty"`     // a patch did not apply
 }
