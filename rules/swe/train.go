@@ -154,13 +154,10 @@ func (SFTCheckpoint) Analyze(ctx *engine.Context) error {
 			return fmt.Errorf("attribute init: %s is a %s checkpoint of %s; this one trains %s with %s", l, init.Trainer, init.Base, s.base, s.trainer)
 		}
 	}
-	name := ctx.Label().Name
-	out, err := ctx.DeclareFile(name, true)
+	out, err := declareCheckpoint(ctx, s)
 	if err != nil {
 		return err
 	}
-	ctx.Target.Files = []*engine.File{out}
-	provide(ctx.Target, checkpointKey{}, &CheckpointInfo{Dir: out, Trainer: s.trainer, Base: s.base})
 	inputs := []*engine.File{ds[0]}
 	if s.trainer == TrainerTiny {
 		args := []string{"--mode", "sft", "--dataset", ds[0].Path, "--dataset-name", datasetName,
@@ -183,6 +180,18 @@ func (SFTCheckpoint) Analyze(ctx *engine.Context) error {
 	return lfAction(ctx, s, llamafactory.Train{ModelPath: model, DatasetDir: ds[0].Path, Datasets: names, OutputDir: out.Path,
 		CutoffLen: s.maxLen, Epochs: float64(s.epochs), LearningRate: s.lr, GlobalBatch: s.batch, GPUs: s.gpus,
 		TurnMask: ctx.Attr("turn_mask").(bool), Seed: int(s.seed)}, inputs, out)
+}
+
+// declareCheckpoint declares the target's checkpoint directory and
+// provides it.
+func declareCheckpoint(ctx *engine.Context, s *trainSettings) (*engine.File, error) {
+	out, err := ctx.DeclareFile(ctx.Label().Name, true)
+	if err != nil {
+		return nil, err
+	}
+	ctx.Target.Files = []*engine.File{out}
+	provide(ctx.Target, checkpointKey{}, &CheckpointInfo{Dir: out, Trainer: s.trainer, Base: s.base})
+	return out, nil
 }
 
 // tinyAction runs `lego tool tiny-train`: Go renders the data, PyTorch
@@ -272,12 +281,10 @@ func (Verifier) Analyze(ctx *engine.Context) error {
 		return fmt.Errorf("attribute trajectories: no files")
 	}
 	name := ctx.Label().Name
-	out, err := ctx.DeclareFile(name, true)
+	out, err := declareCheckpoint(ctx, s)
 	if err != nil {
 		return err
 	}
-	ctx.Target.Files = []*engine.File{out}
-	provide(ctx.Target, checkpointKey{}, &CheckpointInfo{Dir: out, Trainer: s.trainer, Base: s.base})
 	var args []string
 	for _, f := range ins {
 		args = append(args, "--trajectories", f.Path)

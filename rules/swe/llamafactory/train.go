@@ -91,43 +91,29 @@ type Train struct {
 func (t Train) Resolved() (Train, error) {
 	r := t
 	r.Datasets = append([]string(nil), t.Datasets...)
-	if r.Template == "" {
-		r.Template = DefaultTemplate
-	}
-	if r.CutoffLen == 0 {
-		r.CutoffLen = DefaultCutoffLen
-	}
-	if r.Epochs == 0 {
-		r.Epochs = DefaultEpochs
-	}
-	if r.LearningRate == 0 {
-		r.LearningRate = DefaultLearningRate
-	}
-	if r.GlobalBatch == 0 {
-		r.GlobalBatch = DefaultGlobalBatch
-	}
-	if r.GPUs == 0 {
-		r.GPUs = DefaultGPUs
-	}
-	if r.PerDeviceBatch == 0 {
-		r.PerDeviceBatch = DefaultPerDevice
-	}
-	if r.Stage == "" {
-		r.Stage = DefaultStage
-	}
-	if r.LoggingSteps == 0 {
-		r.LoggingSteps = DefaultLoggingSteps
-	}
-	if r.PreprocessingWorkers == 0 {
-		r.PreprocessingWorkers = DefaultPreprocessingWorkers
-	}
-	if r.DataloaderWorkers == 0 {
-		r.DataloaderWorkers = DefaultDataloaderWorkers
-	}
+	orDefault(&r.Template, DefaultTemplate)
+	orDefault(&r.CutoffLen, DefaultCutoffLen)
+	orDefault(&r.Epochs, DefaultEpochs)
+	orDefault(&r.LearningRate, DefaultLearningRate)
+	orDefault(&r.GlobalBatch, DefaultGlobalBatch)
+	orDefault(&r.GPUs, DefaultGPUs)
+	orDefault(&r.PerDeviceBatch, DefaultPerDevice)
+	orDefault(&r.Stage, DefaultStage)
+	orDefault(&r.LoggingSteps, DefaultLoggingSteps)
+	orDefault(&r.PreprocessingWorkers, DefaultPreprocessingWorkers)
+	orDefault(&r.DataloaderWorkers, DefaultDataloaderWorkers)
 	if err := r.check(); err != nil {
 		return Train{}, err
 	}
 	return r, nil
+}
+
+// orDefault sets a zero field to its default.
+func orDefault[T comparable](p *T, def T) {
+	var zero T
+	if *p == zero {
+		*p = def
+	}
 }
 
 // GradientAccumulation is GlobalBatch / (GPUs × PerDeviceBatch), defaults
