@@ -131,6 +131,9 @@ def run_tests(root, cmd, framework, timeout):
         env["PYTEST_ADDOPTS"] = (env.get("PYTEST_ADDOPTS", "") + " -rA -p no:cacheprovider").strip()
         env["COLUMNS"] = "400"  # the summary lines are cut at the terminal width
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    # Fixed string hashing: a set's order (and so an assertion message
+    # printing a dict built from it) is the same run after run.
+    env["PYTHONHASHSEED"] = "0"
     timed_out = False
     # A new session, so that a timeout kills the test command's children too.
     p = subprocess.Popen(cmd, shell=True, cwd=root, env=env, stdout=subprocess.PIPE,
