@@ -22,16 +22,17 @@ const testAPIKey = "sk-lego-test-0b5e11c3a9"
 // request with a wrong body and an issue request with an issue text. Its
 // first request gets a 429, which the client must retry.
 type chatServer struct {
-	t     *testing.T
-	mu    sync.Mutex
-	calls map[string]int
+	t       *testing.T
+	mu      sync.Mutex
+	calls   map[string]int
+	started bool // the first request has come (requests arrive concurrently)
 }
 
 func (s *chatServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	first := len(s.calls) == 0
+	first := !s.started
 	if first {
-		s.calls = map[string]int{}
+		s.started, s.calls = true, map[string]int{}
 	}
 	s.mu.Unlock()
 	if r.Method != http.MethodPost || r.URL.Path != "/v1/chat/completions" || r.Header.Get("Authorization") != "Bearer "+testAPIKey ||
