@@ -16,6 +16,8 @@ command -v go >/dev/null 2>&1 || need_apt+=(golang-go)
 /usr/bin/python3 -c 'import pytest' >/dev/null 2>&1 || need_apt+=(python3 python3-pytest)
 # PyTorch for the torch_tiny trainer (the offline SFT and verifier backend).
 /usr/bin/python3 -c 'import torch' >/dev/null 2>&1 || need_apt+=(python3-torch)
+# PyYAML: a test reads the LLaMA-Factory YAML lego writes as LLaMA-Factory does.
+/usr/bin/python3 -c 'import yaml' >/dev/null 2>&1 || need_apt+=(python3-yaml)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "setup: missing ${need_apt[*]}; run as root or install them" >&2

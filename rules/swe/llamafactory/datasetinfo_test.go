@@ -88,22 +88,6 @@ func TestAcceptsDocumentedExamples(t *testing.T) {
 	}
 }
 
-// LLAMAFACTORY_DATASET_INFO=path/to/dataset_info.json checks a whole real
-// file (LLaMA-Factory's data/dataset_info.json passes).
-func TestAcceptsRealFile(t *testing.T) {
-	p := os.Getenv("LLAMAFACTORY_DATASET_INFO")
-	if p == "" {
-		t.Skip("LLAMAFACTORY_DATASET_INFO not set")
-	}
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := CheckDatasetInfo(b); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestRejects(t *testing.T) {
 	for _, c := range []struct {
 		name, json string
