@@ -284,3 +284,26 @@ func tempName(path string) string {
 	rand.Read(r[:])
 	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".lego-tmp-"+hex.EncodeToString(r[:]))
 }
+
+// PutStream stores the bytes read from r as blob d, verifying them on the
+// way: a stream whose content does not hash to d (a corrupt remote copy)
+// is rejected with ErrCorrupt and nothing is stored. The bytes go straight
+// to a temp file, so a multi-GB blob is never held in memory.
+func (s *Disk) PutStream(d *repb.Digest, r io.Reader) error {
+	if err := check(d); err != nil {
+		return err
+	}
+	tmp, hash, n, err := copyToTemp(r, s.tmpDir, "stream-", 0o444)
+	if err != nil {
+		return err
+	}
+	if hash != d.Hash || n != d.SizeBytes {
+		os.Remove(tmp)
+		return fmt.Errorf("%w: %s: received %d bytes hashing to %s", ErrCorrupt, Key(d), n, hash)
+	}
+	if err := renameIntoPlace(tmp, s.blobPath(d.Hash)); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}

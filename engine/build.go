@@ -15,6 +15,7 @@ import (
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
 
 	"github.com/legobuild/lego/cas"
+	"github.com/legobuild/lego/cas/remote"
 	"github.com/legobuild/lego/executors"
 )
 
@@ -31,6 +32,14 @@ type Options struct {
 	Executor executors.Executor
 	Listener Listener
 	History  *History
+	// Remote is the remote cache under Store (nil: none). Hits are
+	// verified and written to Store; results made here are uploaded when
+	// it was opened to upload.
+	Remote *remote.Cache
+	// Lazy leaves outputs on the remote server ("build without the
+	// bytes", for --remote_executor): only the outputs of the targets
+	// asked for, and the inputs of actions run here, are fetched.
+	Lazy bool
 }
 
 // Summary is what a build did.
@@ -38,7 +47,11 @@ type Summary struct {
 	Total    int
 	Executed int
 	Cached   int
-	Failed   int
+	// RemoteHits counts the cached actions whose result came from the
+	// remote cache; RemoteRuns the executed ones that ran remotely.
+	RemoteHits int
+	RemoteRuns int
+	Failed     int
 	Skipped  int
 	// Ran lists the executed actions (Action.Describe), sorted.
 	Ran    []string
@@ -75,6 +88,9 @@ type builder struct {
 	started   map[Label]bool
 	failedT   map[Label]bool
 	used      []*repb.Digest
+	// wanted holds the paths of the outputs the build was asked for: in
+	// a lazy build, the only ones materialized.
+	wanted map[string]bool
 }
 
 type sourceOnce struct {
@@ -180,8 +196,10 @@ func (b *builder) plan(targets []*Target) []*node {
 		b.remaining[a.Owner]++
 		return n
 	}
+	b.wanted = map[string]bool{}
 	for _, t := range targets {
 		for _, f := range t.Files {
+			b.wanted[f.Path] = true
 			if f.producer != nil {
 				visit(f.producer)
 			}
@@ -276,13 +294,22 @@ func (b *builder) run(n *node) (cached bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", a.Describe(), err)
 	}
-	if outs := b.lookup(k.key); outs != nil {
+	outs, remoteHit := b.lookup(k.key), false
+	if outs == nil && b.o.Remote != nil {
+		outs, remoteHit = b.remoteLookup(k.key), true
+	}
+	if outs != nil {
 		if err := b.materialize(outs); err != nil {
 			return false, fmt.Errorf("%s: %w", a.Describe(), err)
 		}
 		n.outs = outs
 		b.o.Listener.Event(&Event{Type: EvActionCached, Time: time.Now(), Label: a.Owner.String(),
-			Action: a.Describe(), Mnemonic: a.Mnemonic, Key: k.key.Hash})
+			Action: a.Describe(), Mnemonic: a.Mnemonic, Key: k.key.Hash, Remote: remoteHit})
+		if remoteHit {
+			b.mu.Lock()
+			b.sum.RemoteHits++
+			b.mu.Unlock()
+		}
 		return true, nil
 	}
 	release()
@@ -302,9 +329,16 @@ func (b *builder) run(n *node) (cached bool, err error) {
 	if rec != nil {
 		b.o.History.record(rec)
 	}
+	rr, isRemote := b.o.Executor.(executors.RemoteRunner)
+	remotely := isRemote && rr.RunsRemotely(req)
+	if b.o.Lazy && !remotely {
+		if err := b.fetchInputs(n); err != nil {
+			return false, fmt.Errorf("%s: %w", a.Describe(), err)
+		}
+	}
 	start := time.Now()
 	b.o.Listener.Event(&Event{Type: EvActionStarted, Time: start, Label: a.Owner.String(),
-		Action: a.Describe(), Mnemonic: a.Mnemonic, Key: k.key.Hash})
+		Action: a.Describe(), Mnemonic: a.Mnemonic, Key: k.key.Hash, Remote: remotely})
 	res, err := b.o.Executor.Execute(b.ctx, req)
 	if rec != nil {
 		b.o.History.ranFor(rec, time.Since(start))
@@ -321,19 +355,28 @@ func (b *builder) run(n *node) (cached bool, err error) {
 	if res.ExitCode != 0 {
 		return false, failure(b.o.Store, a, res)
 	}
-	outs, err := resultOutputs(b.o.Store, a, res)
+	outs, err = resultOutputs(b.o.Store, a, res)
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", a.Describe(), err)
 	}
 	if err := b.o.Store.PutActionResult(k.key, res); err != nil {
 		return false, fmt.Errorf("%s: store result: %w", a.Describe(), err)
 	}
+	if b.o.Remote != nil && !remotely {
+		// A remote executor has cached its result already.
+		b.o.Remote.Store(b.ctx, k.key, res)
+	}
 	if err := b.materialize(outs); err != nil {
 		return false, fmt.Errorf("%s: %w", a.Describe(), err)
 	}
 	n.outs = outs
+	if remotely {
+		b.mu.Lock()
+		b.sum.RemoteRuns++
+		b.mu.Unlock()
+	}
 	ev := &Event{Type: EvActionExecuted, Time: time.Now(), Label: a.Owner.String(),
-		Action: a.Describe(), Mnemonic: a.Mnemonic, Key: k.key.Hash, Duration: time.Since(start)}
+		Action: a.Describe(), Mnemonic: a.Mnemonic, Key: k.key.Hash, Duration: time.Since(start), Remote: remotely}
 	if usage, ok := executors.GPUUsageOf(res); ok {
 		ev.GPUs, ev.GPUSeconds, ev.GPUPeakMemory = usage.Devices, usage.GPUSeconds, usage.PeakMemory
 	}
@@ -460,13 +503,26 @@ func (b *builder) tool(path string) (*repb.Digest, error) {
 	return s.art.digest, nil
 }
 
-// lookup returns the outputs of a cached result, or nil when the action
-// must run (no entry, or an output blob is gone).
+// lookup returns the outputs of a locally cached result, or nil when
+// there is none or an output blob is gone (then the remote tier is asked).
 func (b *builder) lookup(key *repb.Digest) map[string]*artifact {
 	res, err := b.o.Store.GetActionResult(key)
 	if err != nil || res == nil || res.ExitCode != 0 {
 		return nil
 	}
+	outs := b.outputsOf(res)
+	if outs == nil {
+		return nil
+	}
+	b.mu.Lock()
+	b.used = append(b.used, key)
+	b.mu.Unlock()
+	return outs
+}
+
+// outputsOf returns the outputs of res when their blobs are all in the
+// local store, else nil.
+func (b *builder) outputsOf(res *repb.ActionResult) map[string]*artifact {
 	outs := make(map[string]*artifact, len(res.OutputFiles)+len(res.OutputDirectories))
 	for _, f := range res.OutputFiles {
 		if !b.o.Store.Has(f.Digest) {
@@ -490,10 +546,101 @@ func (b *builder) lookup(key *repb.Digest) map[string]*artifact {
 		}
 		outs[d.Path] = &artifact{digest: d.TreeDigest, tree: t}
 	}
-	b.mu.Lock()
-	b.used = append(b.used, key)
-	b.mu.Unlock()
 	return outs
+}
+
+// remoteLookup asks the remote cache. Its hits are verified and stored
+// locally (trees only, in a lazy build), so the next build hits locally.
+func (b *builder) remoteLookup(key *repb.Digest) map[string]*artifact {
+	res := b.o.Remote.Lookup(b.ctx, key, !b.o.Lazy)
+	if res == nil {
+		return nil
+	}
+	if b.o.Lazy {
+		outs, err := lazyOutputs(b.o.Store, res)
+		if err != nil {
+			return nil
+		}
+		return outs
+	}
+	outs := b.outputsOf(res)
+	if outs == nil {
+		return nil
+	}
+	if err := b.o.Store.PutActionResult(key, res); err != nil {
+		return nil
+	}
+	return outs
+}
+
+// lazyOutputs returns the outputs of res without requiring their files
+// in the local store (only the trees must be).
+func lazyOutputs(store *cas.Disk, res *repb.ActionResult) (map[string]*artifact, error) {
+	outs := make(map[string]*artifact, len(res.OutputFiles)+len(res.OutputDirectories))
+	for _, f := range res.OutputFiles {
+		outs[f.Path] = &artifact{digest: f.Digest, exec: f.IsExecutable}
+	}
+	for _, d := range res.OutputDirectories {
+		t := &repb.Tree{}
+		if err := store.GetProto(d.TreeDigest, t); err != nil {
+			return nil, err
+		}
+		outs[d.Path] = &artifact{digest: d.TreeDigest, tree: t}
+	}
+	return outs, nil
+}
+
+// fetchInputs brings the files of an action's built inputs into the local
+// store (a lazy build, an action run here).
+func (b *builder) fetchInputs(n *node) error {
+	var ds []*repb.Digest
+	for _, f := range n.a.Inputs {
+		if f.producer == nil {
+			continue
+		}
+		art, err := b.input(n, f)
+		if err != nil {
+			return err
+		}
+		ds, err = appendBlobs(ds, art)
+		if err != nil {
+			return err
+		}
+	}
+	return b.fetch(ds)
+}
+
+// appendBlobs appends the file digests of art (a file, or a tree's files).
+func appendBlobs(ds []*repb.Digest, art *artifact) ([]*repb.Digest, error) {
+	if art.tree == nil {
+		return append(ds, art.digest), nil
+	}
+	files, err := treeFiles(art.tree)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		ds = append(ds, f.digest)
+	}
+	return ds, nil
+}
+
+// fetch brings the blobs ds that are not in the local store from the
+// remote one.
+func (b *builder) fetch(ds []*repb.Digest) error {
+	var missing []*repb.Digest
+	for _, d := range ds {
+		if !b.o.Store.Has(d) {
+			missing = append(missing, d)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if b.o.Remote == nil {
+		return fmt.Errorf("%d blob(s) are neither here nor on a remote cache, e.g. %s", len(missing), cas.Key(missing[0]))
+	}
+	return b.o.Remote.Fetch(b.ctx, missing)
 }
 
 // resultOutputs reads the outputs of res, whose trees are in store, and
@@ -522,9 +669,22 @@ func resultOutputs(store *cas.Disk, a *Action, res *repb.ActionResult) (map[stri
 	return outs, nil
 }
 
-// materialize links outputs into the workspace's lego-out tree.
+// materialize links outputs into the workspace's lego-out tree; a lazy
+// build fetches and links only those the build was asked for.
 func (b *builder) materialize(outs map[string]*artifact) error {
 	for p, art := range outs {
+		if b.o.Lazy {
+			if !b.wanted[p] {
+				continue
+			}
+			ds, err := appendBlobs(nil, art)
+			if err == nil {
+				err = b.fetch(ds)
+			}
+			if err != nil {
+				return fmt.Errorf("fetch %s: %w", p, err)
+			}
+		}
 		dst := filepath.Join(b.g.Root, filepath.FromSlash(p))
 		if art.tree == nil {
 			if err := b.linkFile(art.digest, art.exec, dst); err != nil {

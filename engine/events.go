@@ -14,6 +14,9 @@ type Event struct {
 	Duration time.Duration `json:"duration_ns,omitempty"`
 	Success  *bool         `json:"success,omitempty"`
 	Error    string        `json:"error,omitempty"`
+	// Remote marks an action_cached hit of the remote cache, and an
+	// action_started/action_executed run on a remote executor.
+	Remote bool `json:"remote,omitempty"`
 	// action_executed of a GPU action: the devices (UUIDs), GPU-seconds
 	// and peak GPU memory in bytes.
 	GPUs          []string `json:"gpus,omitempty"`

@@ -124,6 +124,14 @@ type Reserver interface {
 	Reserve(ctx context.Context, req *Request) (release func(), err error)
 }
 
+// RemoteRunner is an executor that may run an action on another machine
+// (REAPI Execute). Such an action's inputs need not be in the local store,
+// and its outputs stay on the server: the executor fetches only their
+// trees (and the logs of a failure) into the local store.
+type RemoteRunner interface {
+	RunsRemotely(req *Request) bool
+}
+
 // ErrTimeout is wrapped by the error of an action killed for exceeding
 // Action.Timeout, so callers can tell it from other failures.
 var ErrTimeout = errors.New("action timed out")

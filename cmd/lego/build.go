@@ -19,6 +19,7 @@ import (
 
 	"github.com/legobuild/lego/cas"
 	"github.com/legobuild/lego/engine"
+	"github.com/legobuild/lego/executors"
 	"github.com/legobuild/lego/executors/containerd"
 	"github.com/legobuild/lego/starlark"
 )
@@ -97,6 +98,7 @@ type buildFlags struct {
 	gpuFallback            string
 	cpuProfile, memProfile string
 	nobuild                bool
+	remote                 remoteFlags
 }
 
 func (f *buildFlags) register(fs *flag.FlagSet) {
@@ -114,6 +116,7 @@ func (f *buildFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.cpuProfile, "cpu_profile", "", "write a Go CPU profile of lego itself to this file")
 	fs.StringVar(&f.memProfile, "mem_profile", "", "write a Go allocation profile of lego itself to this file at the end")
 	fs.BoolVar(&f.nobuild, "nobuild", false, "load and analyse the targets, run nothing (as Bazel's --nobuild)")
+	f.remote.register(fs)
 }
 
 func runBuild(args []string) error {
@@ -209,21 +212,37 @@ func (f *buildFlags) build(pats []string, then func(*built) error) error {
 		defer w.Close()
 		listeners = append(listeners, w)
 	}
-	router, err := newRouter(ctx, f.executor, f.ctrdAddr, store)
+	rs, err := f.remote.open(ctx, store, warnf)
 	if err != nil {
 		return err
 	}
-	defer router.Close()
-	exe, closeGPU, err := gpuExecutor(g, targets, router, f.gpuFallback)
-	if err != nil {
-		return err
+	defer rs.close()
+	var exe executors.Executor
+	var gpuClass string
+	if rs.executor != nil {
+		exe, gpuClass = rs.executor, f.remote.gpuClass
+		if err := remoteGPUCheck(g, targets, gpuClass); err != nil {
+			return err
+		}
+	} else {
+		router, err := newRouter(ctx, f.executor, f.ctrdAddr, store)
+		if err != nil {
+			return err
+		}
+		defer router.Close()
+		gexe, closeGPU, err := gpuExecutor(g, targets, router, f.gpuFallback)
+		if err != nil {
+			return err
+		}
+		defer closeGPU()
+		exe = gexe
+		gpuClass, _ = gexe.Class() // checked above for the actions that need it
 	}
-	defer closeGPU()
-	gpuClass, _ := exe.Class() // checked above for the actions that need it
 	opts := engine.Options{
 		Jobs: f.jobs, KeepGoing: f.keepGoing, Memory: memCap, GPUClass: gpuClass,
 		Store: store, Files: files, Executor: exe,
 		Listener: listeners, History: engine.OpenHistory(stateDir(l.Root())),
+		Remote: rs.cache, Lazy: rs.lazy,
 	}
 	sum, berr := engine.Build(ctx, g, targets, opts)
 	prog.stop()
@@ -234,8 +253,8 @@ func (f *buildFlags) build(pats []string, then func(*built) error) error {
 		fmt.Fprintln(os.Stderr, "ERROR: "+e.Error())
 	}
 	printGPUHours(sum.GPUSeconds)
-	fmt.Fprintf(os.Stderr, "INFO: %d targets, %d actions: %d executed, %d cached%s%s; %.2fs\n",
-		len(targets), sum.Total, sum.Executed, sum.Cached, failedNote(sum), allCached(sum), time.Since(start).Seconds())
+	fmt.Fprintf(os.Stderr, "INFO: %d targets, %d actions: %d executed, %d cached%s%s%s; %.2fs\n",
+		len(targets), sum.Total, sum.Executed, sum.Cached, remoteNote(sum), failedNote(sum), allCached(sum), time.Since(start).Seconds())
 	if berr != nil {
 		if ctx.Err() != nil {
 			fmt.Fprintln(os.Stderr, "ERROR: "+berr.Error())
