@@ -33,6 +33,9 @@ bench: build
 	# an agent's turn: a command exec'd into a running session container,
 	# beside a new container per command (median of 50)
 	$(GO) test $(LDFLAGS) -run '^$$' -bench SessionExec -benchtime 50x ./executors/containerd/
+	# 1,000 remote cache hits from bazel-remote on loopback, beside local
+	# hits and local runs of the same actions (the benchmark starts it)
+	$(GO) test $(LDFLAGS) -run '^$$' -bench RemoteCacheHit -benchtime 5x ./cmd/lego/
 	# whole scripted rollouts (loop, then the tests afresh) on directory sessions
 	$(GO) test $(LDFLAGS) -run '^$$' -bench ScriptedRollout -benchtime 20x ./rules/swe/agent/
 

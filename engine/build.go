@@ -52,7 +52,7 @@ type Summary struct {
 	RemoteHits int
 	RemoteRuns int
 	Failed     int
-	Skipped  int
+	Skipped    int
 	// Ran lists the executed actions (Action.Describe), sorted.
 	Ran    []string
 	Errors []error
@@ -70,16 +70,18 @@ type node struct {
 }
 
 type builder struct {
-	g       *Graph
-	o       Options
-	ctx     context.Context
-	cancel  context.CancelFunc
-	pool    *pool
-	check   chan struct{}
-	sources sync.Map // path -> *sourceOnce
-	tools   sync.Map // host path -> *sourceOnce
-	gpuMu   sync.Mutex
-	gpuSecs map[string]float64 // target label -> GPU-seconds
+	g      *Graph
+	o      Options
+	ctx    context.Context
+	cancel context.CancelFunc
+	pool   *pool
+	check  chan struct{}
+	// remoteSlots bounds remote cache lookups in flight.
+	remoteSlots chan struct{}
+	sources     sync.Map // path -> *sourceOnce
+	tools       sync.Map // host path -> *sourceOnce
+	gpuMu       sync.Mutex
+	gpuSecs     map[string]float64 // target label -> GPU-seconds
 
 	mu        sync.Mutex
 	sum       Summary
@@ -165,6 +167,7 @@ func newBuilder(ctx context.Context, g *Graph, o Options) *builder {
 	b.ctx, b.cancel = context.WithCancel(ctx)
 	b.pool = newPool(float64(o.Jobs), o.Memory)
 	b.check = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
+	b.remoteSlots = make(chan struct{}, 8)
 	return b
 }
 
@@ -296,7 +299,16 @@ func (b *builder) run(n *node) (cached bool, err error) {
 	}
 	outs, remoteHit := b.lookup(k.key), false
 	if outs == nil && b.o.Remote != nil {
+		// A remote lookup waits on the network, not the CPU: it gives
+		// its check slot back and takes one of the many remote slots.
+		release()
+		select {
+		case b.remoteSlots <- struct{}{}:
+		case <-b.ctx.Done():
+			return false, b.ctx.Err()
+		}
 		outs, remoteHit = b.remoteLookup(k.key), true
+		<-b.remoteSlots
 	}
 	if outs != nil {
 		if err := b.materialize(outs); err != nil {

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/legobuild/lego/engine"
+	"github.com/legobuild/lego/internal/testenv"
+)
+
+func readEvents(t *testing.T, path string) []engine.Event {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []engine.Event
+	for _, line := range strings.Split(string(b), "\n") {
+		var ev engine.Event
+		if json.Unmarshal([]byte(line), &ev) == nil {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// sameTree fails the test unless the files under a and b are equal.
+func sameTree(t *testing.T, a, b string) {
+	t.Helper()
+	n := 0
+	filepath.WalkDir(a, func(p string, e os.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(a, p)
+		x, _ := os.ReadFile(p)
+		y, err := os.ReadFile(filepath.Join(b, rel))
+		if err != nil || !bytes.Equal(x, y) {
+			t.Errorf("%s differs between the workspaces (%v)", rel, err)
+		}
+		n++
+		return nil
+	})
+	if n == 0 {
+		t.Errorf("no files under %s", a)
+	}
+}
+
+// exampleData copies the example to a new directory and returns it with
+// the flags that build its data stages on directory envs.
+func exampleData(t *testing.T) (root string, flags []string) {
+	root = t.TempDir()
+	copyTree(t, "../../examples/swe-lego", root)
+	return root, []string{"build", "//data/...", "--define", "env_form=dir", "--executor=local", "--cache_dir=" + t.TempDir(), "--progress=lines"}
+}
+
+// Two workspaces at different paths with their own local caches share one
+// bazel-remote: the second builds the example's data stages from remote
+// hits alone, and a blob corrupted on the server is rejected and rebuilt.
+func TestRemoteCacheAcrossWorkspaces(t *testing.T) {
+	srv := testenv.StartBazelRemote(t)
+	rc := "--remote_cache=" + srv.Addr
+
+	a, flags := exampleData(t)
+	r := mustLego(t, a, append(flags, rc)...)
+	if _, ran, _ := counts(t, r); ran < 100 {
+		t.Fatalf("first workspace ran %d actions:\n%s", ran, r.stderr)
+	}
+
+	b, flags := exampleData(t)
+	ev := filepath.Join(t.TempDir(), "b.jsonl")
+	r = mustLego(t, b, append(flags, rc, "--build_event_json_file="+ev)...)
+	hits, writes := 0, 0
+	for _, e := range readEvents(t, ev) {
+		switch {
+		case e.Type == engine.EvActionStarted:
+			t.Errorf("second workspace ran %s", e.Action)
+		case e.Mnemonic == "Write":
+			writes++ // BUILD-file content put in the store; nothing runs
+		case e.Type == engine.EvActionCached && e.Remote:
+			hits++
+		case e.Type == engine.EvActionCached:
+			t.Errorf("%s: a local hit in an empty cache", e.Action)
+		}
+	}
+	total, _, _ := counts(t, r)
+	if hits == 0 || hits+writes != total || strings.Contains(r.stderr, "WARNING") {
+		t.Errorf("%d remote hits and %d writes of %d actions:\n%s", hits, writes, total, r.stderr)
+	}
+	sameTree(t, filepath.Join(a, "lego-out/data"), filepath.Join(b, "lego-out/data"))
+
+	// Corrupt the server's copy of one output: a third workspace rejects
+	// it, runs that action here, and the rest still come from the server.
+	stats, err := os.ReadFile(filepath.Join(a, "lego-out/data/masked/stats.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(stats)
+	corruptServerBlob(t, srv, hex.EncodeToString(sum[:]))
+	c, flags := exampleData(t)
+	ev = filepath.Join(t.TempDir(), "c.jsonl")
+	r = mustLego(t, c, append(flags, rc, "--build_event_json_file="+ev)...)
+	var ran []string
+	for _, e := range readEvents(t, ev) {
+		if e.Type == engine.EvActionExecuted && e.Mnemonic != "Write" {
+			ran = append(ran, e.Action)
+		}
+	}
+	if len(ran) != 1 || !strings.Contains(ran[0], "//data:masked") || !strings.Contains(r.stderr, "corrupt") {
+		t.Errorf("with a corrupt blob on the server, ran %q:\n%s", ran, r.stderr)
+	}
+	sameTree(t, filepath.Join(a, "lego-out/data"), filepath.Join(c, "lego-out/data"))
+}
+
+func corruptServerBlob(t *testing.T, srv *testenv.BazelRemote, hash string) {
+	t.Helper()
+	var found []string
+	filepath.WalkDir(filepath.Join(srv.Dir, "cas.v2"), func(p string, e os.DirEntry, err error) error {
+		if err == nil && !e.IsDir() && strings.HasPrefix(e.Name(), hash) {
+			found = append(found, p)
+		}
+		return nil
+	})
+	if len(found) != 1 {
+		t.Fatalf("bazel-remote's copies of %s: %v", hash, found)
+	}
+	b, _ := os.ReadFile(found[0])
+	b[0] ^= 0x20
+	os.Chmod(found[0], 0o644)
+	if err := os.WriteFile(found[0], b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// bazel-remote killed in the middle of a build: the build finishes on the
+// local cache and executor with one warning.
+func TestRemoteCacheOutageMidBuild(t *testing.T) {
+	srv := testenv.StartBazelRemote(t)
+	root, flags := exampleData(t)
+	ev := filepath.Join(t.TempDir(), "events.jsonl")
+	cmd := exec.Command(legoBin, append(flags, "--remote_cache="+srv.Addr, "-j", "1", "--build_event_json_file="+ev)...)
+	cmd.Dir = root
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for rolloutsRun(ev) < 3 {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("no progress:\n%s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	srv.Kill()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("the build failed after the remote cache died: %v\n%s", err, stderr.String())
+	}
+	if n := strings.Count(stderr.String(), "WARNING"); n != 1 || !strings.Contains(stderr.String(), "remote cache "+srv.Addr+" is unavailable") {
+		t.Errorf("%d warnings:\n%s", n, stderr.String())
+	}
+	after := 0
+	for _, e := range readEvents(t, ev) {
+		if e.Type == engine.EvActionExecuted && e.Mnemonic == "Rollout" {
+			after++
+		}
+	}
+	if after < 20 {
+		t.Errorf("only %d rollouts ran", after)
+	}
+	if _, err := os.Stat(filepath.Join(root, "lego-out/data/masked_curriculum")); err != nil {
+		t.Error(err)
+	}
+}
