@@ -88,11 +88,39 @@ fi
 bb_dir="$(mktemp -d /tmp/lego-bb.XXXXXX)"
 mkdir -p "$bb_dir/build" "$bb_dir/cache"
 
-# A TCP port nothing answers on; bb_storage failing to bind is caught below.
+bb_pids=()
+# An EXIT trap set before (containerd.sh sets one) still runs, after ours.
+# `trap -p` prints "trap -- 'CMD' EXIT"; a function takes it apart
+# without touching the sourcing script's positional parameters.
+bb_prev_exit=""
+bb_take_trap() { bb_prev_exit="${3:-}"; }
+eval "bb_take_trap $(trap -p EXIT)"
+# Newest first: on SIGTERM bb_worker tells the scheduler it is going away
+# and retries for over a minute while the scheduler is gone, so the
+# scheduler must outlive it. Whatever is not gone after 5 s is killed.
+stop_buildbarn() {
+  local i pid
+  for ((i = ${#bb_pids[@]} - 1; i >= 0; i--)); do
+    pid=${bb_pids[$i]}
+    kill "$pid" 2>/dev/null || continue
+    for _ in $(seq 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$bb_dir"
+  eval "$bb_prev_exit"
+}
+trap stop_buildbarn EXIT
+
+# A TCP port nothing answers on, below Linux's ephemeral range; bb_storage
+# failing to bind is caught below.
 bb_port=""
 for _ in $(seq 50); do
-  p=$((20000 + RANDOM % 20000))
-  if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then bb_port=$p; break; fi
+  bb_p=$((20000 + RANDOM % 12000))
+  if ! (exec 3<>"/dev/tcp/127.0.0.1/$bb_p") 2>/dev/null; then bb_port=$bb_p; break; fi
 done
 [ -n "$bb_port" ] || { echo "no free port for bb_storage" >&2; exit 1; }
 
@@ -157,7 +185,7 @@ cat >"$bb_dir/scheduler.json" <<JSON
     "invocationKeyExtractors": [{"correlatedInvocationsId": {}}, {"toolInvocationId": {}}],
     "initialSizeClassAnalyzer": {
       "defaultExecutionTimeout": "1800s",
-      "maximumExecutionTimeout": "7200s"
+      "maximumExecutionTimeout": "86400s"
     }
   }},
   "platformQueueWithNoWorkersTimeout": "900s",
@@ -213,14 +241,6 @@ cat >"$bb_dir/runner.json" <<JSON
 }
 JSON
 
-bb_pids=()
-stop_buildbarn() {
-  local pid
-  for pid in "${bb_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${bb_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$bb_dir"
-}
-trap stop_buildbarn EXIT
 
 bb_fail() {
   local f

@@ -181,3 +181,108 @@ func TestRemoteCacheOutageMidBuild(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// inCache tells whether the local store under cache holds content.
+func inCache(cache, content string) bool {
+	sum := sha256.Sum256([]byte(content))
+	h := hex.EncodeToString(sum[:])
+	_, err := os.Stat(filepath.Join(cache, "cas", h[:2], h))
+	return err == nil
+}
+
+// With --remote_download_outputs=toplevel a remote hit brings back only
+// the outputs of the targets asked for; an action that then runs here
+// fetches the inputs it needs.
+func TestRemoteDownloadToplevel(t *testing.T) {
+	srv := testenv.StartBazelRemote(t)
+	rc := "--remote_cache=" + srv.Addr
+	chain := func(last string) map[string]string {
+		return map[string]string{"WORKSPACE": "", "BUILD": `
+genrule(name = "a", outs = ["a.txt"], cmd = "echo alpha-output > $@")
+genrule(name = "b", srcs = [":a"], outs = ["b.txt"], cmd = "tr a-z A-Z < $< > $@")
+genrule(name = "c", srcs = [":b"], outs = ["c.txt"], cmd = "` + last + ` $< > $@")
+`}
+	}
+	a := t.TempDir()
+	writeFiles(t, a, chain("rev"))
+	mustLego(t, a, "build", "//:c", "--cache_dir="+t.TempDir(), rc)
+
+	b, cache := t.TempDir(), t.TempDir()
+	writeFiles(t, b, chain("rev"))
+	r := mustLego(t, b, "build", "//:c", "--cache_dir="+cache, rc, "--remote_download_outputs=toplevel")
+	if total, ran, cached := counts(t, r); ran != 0 || cached != total {
+		t.Fatalf("toplevel build: %d executed, %d cached of %d\n%s", ran, cached, total, r.stderr)
+	}
+	if got := mustRead(t, filepath.Join(b, "lego-out/c.txt")); got != "TUPTUO-AHPLA\n" {
+		t.Errorf("c.txt = %q", got)
+	}
+	for _, p := range []string{"a.txt", "b.txt"} {
+		if _, err := os.Stat(filepath.Join(b, "lego-out", p)); err == nil {
+			t.Errorf("%s was materialized, though not asked for", p)
+		}
+	}
+	if inCache(cache, "ALPHA-OUTPUT\n") || inCache(cache, "alpha-output\n") {
+		t.Error("intermediate outputs were downloaded")
+	}
+
+	// c changes: it runs here and needs b's output, which is fetched.
+	writeFiles(t, b, chain("cat"))
+	r = mustLego(t, b, "build", "//:c", "--cache_dir="+cache, rc, "--remote_download_outputs=toplevel")
+	if _, ran, _ := counts(t, r); ran != 1 {
+		t.Errorf("after changing c: %d executed\n%s", ran, r.stderr)
+	}
+	if got := mustRead(t, filepath.Join(b, "lego-out/c.txt")); got != "ALPHA-OUTPUT\n" {
+		t.Errorf("c.txt = %q", got)
+	}
+	if !inCache(cache, "ALPHA-OUTPUT\n") || inCache(cache, "alpha-output\n") {
+		t.Error("the local action's input was not fetched, or more than it was")
+	}
+}
+
+// Remote execution on a real REAPI execution service (Buildbarn): the
+// actions run on its worker, only the target's own output comes back,
+// a second workspace gets the results from its action cache, and a
+// failing action reports the worker's stderr.
+func TestRemoteExecutionBuildbarn(t *testing.T) {
+	rx := "--remote_executor=" + testenv.Buildbarn(t)
+	files := map[string]string{"WORKSPACE": "", "data/in.txt": "remote input\n", "BUILD": `
+genrule(name = "a", srcs = ["data/in.txt"], outs = ["a.txt"], cmd = "tr a-z A-Z < $< > $@")
+genrule(name = "b", srcs = [":a"], outs = ["b.txt"], cmd = "rev $< > $@; echo worker >> $@")
+genrule(name = "c", srcs = [":b", "data/in.txt"], outs = ["c.txt"], cmd = "cat $(SRCS) > $@")
+genrule(name = "fails", outs = ["f.txt"], cmd = "echo boom from the worker >&2; exit 3")
+`}
+	root, cache := t.TempDir(), t.TempDir()
+	writeFiles(t, root, files)
+	ev := filepath.Join(t.TempDir(), "events.jsonl")
+	r := mustLego(t, root, "build", "//:c", "--cache_dir="+cache, rx, "--build_event_json_file="+ev)
+	remoteRuns := 0
+	for _, e := range readEvents(t, ev) {
+		if e.Type == engine.EvActionExecuted && e.Mnemonic != "Write" {
+			if !e.Remote {
+				t.Errorf("%s ran here", e.Action)
+			}
+			remoteRuns++
+		}
+	}
+	if remoteRuns != 3 || !strings.Contains(r.stderr, "3 run remotely") {
+		t.Errorf("%d actions ran remotely:\n%s", remoteRuns, r.stderr)
+	}
+	if got := mustRead(t, filepath.Join(root, "lego-out/c.txt")); got != "TUPNI ETOMER\nworker\nremote input\n" {
+		t.Errorf("c.txt = %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(root, "lego-out/a.txt")); err == nil || inCache(cache, "REMOTE INPUT\n") {
+		t.Error("an intermediate output came back, though only //:c was asked for")
+	}
+
+	other := t.TempDir()
+	writeFiles(t, other, files)
+	r = mustLego(t, other, "build", "//:c", "--cache_dir="+t.TempDir(), rx)
+	if total, ran, cached := counts(t, r); ran != 0 || cached != total || !strings.Contains(r.stderr, "3 remote cache hits") {
+		t.Errorf("second workspace: %d executed, %d cached of %d\n%s", ran, cached, total, r.stderr)
+	}
+
+	r = lego(t, root, "build", "//:fails", "--cache_dir="+cache, rx)
+	if r.code == 0 || !strings.Contains(r.stderr, "exit code 3") || !strings.Contains(r.stderr, "boom from the worker") {
+		t.Errorf("failing remote action: exit %d\n%s", r.code, r.stderr)
+	}
+}
