@@ -293,7 +293,7 @@ func (b *builder) run(n *node) (cached bool, err error) {
 	if a.IsWrite {
 		return b.runWrite(n)
 	}
-	k, err := computeKey(a, func(f *File) (*artifact, error) { return b.input(n, f) }, b.tool, b.o.Store.Get, b.o.GPUClass)
+	k, err := computeKey(a, func(f *File) (*artifact, error) { return b.input(n, f) }, b.tool, b.blob, b.o.GPUClass)
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", a.Describe(), err)
 	}
@@ -307,7 +307,7 @@ func (b *builder) run(n *node) (cached bool, err error) {
 		case <-b.ctx.Done():
 			return false, b.ctx.Err()
 		}
-		outs, remoteHit = b.remoteLookup(k.key), true
+		outs, remoteHit = b.remoteLookup(a, k.key), true
 		<-b.remoteSlots
 	}
 	if outs != nil {
@@ -333,10 +333,12 @@ func (b *builder) run(n *node) (cached bool, err error) {
 		estimate = b.o.History.lastDuration(rec)
 	}
 	req := request(a, k, estimate)
-	free, err := b.admit(a, req)
+	admitted, err := b.admit(a, req)
 	if err != nil {
 		return false, err
 	}
+	var freeOnce sync.Once
+	free := func() { freeOnce.Do(admitted) }
 	defer free()
 	if rec != nil {
 		b.o.History.record(rec)
@@ -375,7 +377,9 @@ func (b *builder) run(n *node) (cached bool, err error) {
 		return false, fmt.Errorf("%s: store result: %w", a.Describe(), err)
 	}
 	if b.o.Remote != nil && !remotely {
-		// A remote executor has cached its result already.
+		// A remote executor has cached its result already. The upload
+		// holds no CPU or GPU: a checkpoint's upload must not idle GPUs.
+		free()
 		b.o.Remote.Store(b.ctx, k.key, res)
 	}
 	if err := b.materialize(outs); err != nil {
@@ -563,20 +567,22 @@ func (b *builder) outputsOf(res *repb.ActionResult) map[string]*artifact {
 
 // remoteLookup asks the remote cache. Its hits are verified and stored
 // locally (trees only, in a lazy build), so the next build hits locally.
-func (b *builder) remoteLookup(key *repb.Digest) map[string]*artifact {
+func (b *builder) remoteLookup(a *Action, key *repb.Digest) map[string]*artifact {
 	res := b.o.Remote.Lookup(b.ctx, key, !b.o.Lazy)
 	if res == nil {
 		return nil
 	}
+	// Servers cache what a worker produced, which need not be what the
+	// action declares: such a result is a miss.
 	if b.o.Lazy {
 		outs, err := lazyOutputs(b.o.Store, res)
-		if err != nil {
+		if err != nil || checkDeclared(a, outs) != nil {
 			return nil
 		}
 		return outs
 	}
 	outs := b.outputsOf(res)
-	if outs == nil {
+	if outs == nil || checkDeclared(a, outs) != nil {
 		return nil
 	}
 	if err := b.o.Store.PutActionResult(key, res); err != nil {
@@ -637,6 +643,17 @@ func appendBlobs(ds []*repb.Digest, art *artifact) ([]*repb.Digest, error) {
 	return ds, nil
 }
 
+// blob reads a blob the key needs (an image manifest), fetching it from
+// the remote when a lazy build left it there.
+func (b *builder) blob(d *repb.Digest) ([]byte, error) {
+	if b.o.Remote != nil && !b.o.Store.Has(d) {
+		if err := b.o.Remote.Fetch(b.ctx, []*repb.Digest{d}); err != nil {
+			return nil, err
+		}
+	}
+	return b.o.Store.Get(d)
+}
+
 // fetch brings the blobs ds that are not in the local store from the
 // remote one.
 func (b *builder) fetch(ds []*repb.Digest) error {
@@ -669,26 +686,32 @@ func resultOutputs(store *cas.Disk, a *Action, res *repb.ActionResult) (map[stri
 		}
 		outs[d.Path] = &artifact{digest: d.TreeDigest, tree: t}
 	}
+	return outs, checkDeclared(a, outs)
+}
+
+// checkDeclared checks outputs against a's declarations.
+func checkDeclared(a *Action, outs map[string]*artifact) error {
 	for _, o := range a.Outputs {
 		art, ok := outs[o.Path]
 		if !ok {
-			return nil, fmt.Errorf("declared output %s was not produced", o.Path)
+			return fmt.Errorf("declared output %s was not produced", o.Path)
 		}
 		if o.Dir != (art.tree != nil) {
-			return nil, fmt.Errorf("output %s: declared as %s", o.Path, map[bool]string{true: "a directory", false: "a file"}[o.Dir])
+			return fmt.Errorf("output %s: declared as %s", o.Path, map[bool]string{true: "a directory", false: "a file"}[o.Dir])
 		}
 	}
-	return outs, nil
+	return nil
 }
 
 // materialize links outputs into the workspace's lego-out tree; a lazy
 // build fetches and links only those the build was asked for.
 func (b *builder) materialize(outs map[string]*artifact) error {
 	for p, art := range outs {
-		if b.o.Lazy {
-			if !b.wanted[p] {
-				continue
-			}
+		if b.o.Lazy && !b.wanted[p] {
+			continue
+		}
+		if b.o.Remote != nil {
+			// A remote run leaves its outputs on the server.
 			ds, err := appendBlobs(nil, art)
 			if err == nil {
 				err = b.fetch(ds)

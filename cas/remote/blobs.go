@@ -38,7 +38,7 @@ func IsOutage(err error) bool {
 		return false
 	}
 	switch status.Code(err) {
-	case codes.NotFound, codes.InvalidArgument, codes.FailedPrecondition:
+	case codes.NotFound, codes.InvalidArgument, codes.FailedPrecondition, codes.Canceled:
 		return false
 	}
 	return !errors.Is(err, context.Canceled)
@@ -166,10 +166,14 @@ func (c *Client) writeStream(ctx context.Context, store *cas.Disk, mem map[strin
 		defer f.Close()
 		src = f
 	}
-	name := fmt.Sprintf("uploads/%s/blobs/%s/%d", uuid.NewString(), d.Hash, d.SizeBytes)
-	if c.instance != "" {
-		name = c.instance + "/" + name
+	newName := func() string {
+		name := fmt.Sprintf("uploads/%s/blobs/%s/%d", uuid.NewString(), d.Hash, d.SizeBytes)
+		if c.instance != "" {
+			name = c.instance + "/" + name
+		}
+		return name
 	}
+	name := newName()
 	var offset int64
 	for attempt := 0; ; attempt++ {
 		done, err := c.writeFrom(ctx, src, name, d.SizeBytes, offset)
@@ -184,7 +188,9 @@ func (c *Client) writeStream(ctx context.Context, store *cas.Disk, mem map[strin
 		cancel()
 		switch {
 		case qerr != nil:
-			offset = 0
+			// Start over under a new name rather than guess what the
+			// server kept of the old one.
+			name, offset = newName(), 0
 		case st.Complete:
 			return nil
 		default:
@@ -208,6 +214,9 @@ func (c *Client) writeFrom(ctx context.Context, f io.ReaderAt, name string, size
 		n, rerr := f.ReadAt(buf[:min(int64(len(buf)), size-offset)], offset)
 		if rerr != nil && rerr != io.EOF {
 			return false, rerr
+		}
+		if n == 0 && offset < size {
+			return false, fmt.Errorf("blob file ends at %d of %d bytes: %w", offset, size, io.ErrUnexpectedEOF)
 		}
 		last := offset+int64(n) >= size
 		req := &bytestream.WriteRequest{WriteOffset: offset, FinishWrite: last, Data: buf[:n]}
@@ -279,6 +288,15 @@ func (c *Client) batchRead(ctx context.Context, store *cas.Disk, ds []*repb.Dige
 		DigestFunction: repb.DigestFunction_SHA256})
 	if err != nil {
 		return fmt.Errorf("BatchReadBlobs: %w", err)
+	}
+	answered := make(map[string]bool, len(resp.Responses))
+	for _, r := range resp.Responses {
+		answered[r.GetDigest().GetHash()] = true
+	}
+	for _, d := range ds {
+		if !answered[d.Hash] {
+			return fmt.Errorf("BatchReadBlobs: %w", status.Errorf(codes.Internal, "no response for %s", cas.Key(d)))
+		}
 	}
 	for _, r := range resp.Responses {
 		if s := status.FromProto(r.Status); s.Code() != codes.OK {

@@ -124,16 +124,14 @@ func (c *Cache) lookupFailed(key *repb.Digest, err error) {
 	c.failed(err)
 }
 
-// Fetch brings blobs into the local store, verified.
+// Fetch brings blobs into the local store, verified. It is tried even
+// after an outage turned lookups off: in a lazy build the blobs are on the
+// server only, and one slow call must not fail every later fetch.
 func (c *Cache) Fetch(ctx context.Context, ds []*repb.Digest) error {
-	if !c.Up() {
-		return fmt.Errorf("remote cache %s is off after an outage", c.client.target)
+	if err := c.client.Download(ctx, c.local, ds); err != nil {
+		return fmt.Errorf("remote %s: %w", c.client.target, err)
 	}
-	err := c.client.Download(ctx, c.local, ds)
-	if err != nil && IsOutage(err) {
-		c.down(err)
-	}
-	return err
+	return nil
 }
 
 // Store uploads the outputs and logs of a result made here and then the

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 )
 
@@ -86,6 +87,10 @@ func Dial(o Options) (*Client, error) {
 	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64 << 20)),
+		// Pings while a stream is open find a half-open connection, which
+		// would otherwise hang a long transfer or Execute for ever. Servers
+		// refuse pings more often than every 5 minutes by default.
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 5*time.Minute + 10*time.Second, Timeout: time.Minute}),
 	}
 	tok, err := readToken(o.TokenFile, o.TokenEnv)
 	if err != nil {

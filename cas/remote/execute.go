@@ -23,46 +23,59 @@ func (c *Client) Execute(ctx context.Context, action *repb.Digest, skipCache boo
 	}
 	name := ""
 	for attempt := 0; ; {
-		op, err := lastOperation(stream, &name)
+		op, got, err := lastOperation(stream, &name)
 		if err == nil && op.Done {
 			return executeResponse(op)
 		}
 		if err == nil {
 			err = status.Error(codes.Unavailable, "stream ended before the operation was done")
 		}
-		if name == "" || !IsOutage(err) || attempt >= retries {
+		if got {
+			attempt = 0 // a proxy recycling long streams is not a failure
+		}
+		if !IsOutage(err) && status.Code(err) != codes.NotFound || attempt >= retries {
 			return nil, fmt.Errorf("Execute: %w", err)
 		}
 		attempt++
-		if stream, err = c.exec.WaitExecution(ctx, &repb.WaitExecutionRequest{Name: name}); err != nil {
-			return nil, fmt.Errorf("WaitExecution %s: %w", name, err)
+		if name != "" && status.Code(err) != codes.NotFound {
+			stream, err = c.exec.WaitExecution(ctx, &repb.WaitExecutionRequest{Name: name})
+		} else {
+			// The server forgot the operation (a restart): ask again; the
+			// action is the same, so at worst it runs twice.
+			name = ""
+			stream, err = c.exec.Execute(ctx, &repb.ExecuteRequest{InstanceName: c.instance, ActionDigest: action,
+				SkipCacheLookup: skipCache, DigestFunction: repb.DigestFunction_SHA256})
+		}
+		if err != nil {
+			return nil, fmt.Errorf("Execute %s: %w", name, err)
 		}
 	}
 }
 
 // lastOperation reads the stream until an operation is done or the
-// stream ends, recording the operation's name.
+// stream ends, recording the operation's name; got says whether any
+// message arrived.
 func lastOperation(stream interface {
 	Recv() (*longrunningpb.Operation, error)
-}, name *string) (*longrunningpb.Operation, error) {
-	var last *longrunningpb.Operation
+}, name *string) (last *longrunningpb.Operation, got bool, err error) {
 	for {
 		op, err := stream.Recv()
 		if err == io.EOF {
 			if last == nil {
-				return nil, status.Error(codes.Unavailable, "empty operation stream")
+				return nil, got, status.Error(codes.Unavailable, "empty operation stream")
 			}
-			return last, nil
+			return last, got, nil
 		}
 		if err != nil {
-			return nil, err
+			return nil, got, err
 		}
+		got = true
 		if op.Name != "" {
 			*name = op.Name
 		}
 		last = op
 		if op.Done {
-			return op, nil
+			return op, got, nil
 		}
 	}
 }

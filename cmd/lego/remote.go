@@ -65,6 +65,11 @@ func (r *remoteFlags) open(ctx context.Context, store *cas.Disk, warn func(strin
 	default:
 		return nil, fmt.Errorf("--remote_download_outputs=%s: want all or toplevel", r.download)
 	}
+	if r.cache != "" && r.executor != "" && r.cache != r.executor {
+		// The executor writes outputs to its own CAS, where they are
+		// fetched from; a second server would not have them.
+		return nil, fmt.Errorf("--remote_cache=%s and --remote_executor=%s: the executor's server is its cache; give one of them, or the same address", r.cache, r.executor)
+	}
 	cacheTarget := r.cache
 	if cacheTarget == "" {
 		cacheTarget = r.executor
@@ -79,13 +84,7 @@ func (r *remoteFlags) open(ctx context.Context, store *cas.Disk, warn func(strin
 	if err != nil {
 		return nil, err
 	}
-	var closers []func()
-	closers = append(closers, func() { client.Close() })
-	s.close = func() {
-		for _, c := range closers {
-			c()
-		}
-	}
+	s.close = func() { client.Close() }
 	s.cache = remote.NewCache(client, store, r.upload, warn)
 	if r.executor == "" {
 		if _, err := client.Capabilities(ctx); err != nil {
@@ -93,15 +92,7 @@ func (r *remoteFlags) open(ctx context.Context, store *cas.Disk, warn func(strin
 		}
 		return s, nil
 	}
-	ec := client
-	if r.executor != cacheTarget {
-		if ec, err = r.dial(r.executor); err != nil {
-			s.close()
-			return nil, err
-		}
-		closers = append(closers, func() { ec.Close() })
-	}
-	caps, err := ec.Capabilities(ctx)
+	caps, err := client.Capabilities(ctx)
 	if err != nil {
 		s.close()
 		return nil, fmt.Errorf("--remote_executor: %w", err)
@@ -110,7 +101,7 @@ func (r *remoteFlags) open(ctx context.Context, store *cas.Disk, warn func(strin
 		s.close()
 		return nil, fmt.Errorf("--remote_executor=%s: the server does not execute actions (a cache only?)", r.executor)
 	}
-	s.executor = rexec.New(ec, store)
+	s.executor = rexec.New(client, store)
 	return s, nil
 }
 

@@ -281,6 +281,21 @@ genrule(name = "fails", outs = ["f.txt"], cmd = "echo boom from the worker >&2; 
 		t.Errorf("second workspace: %d executed, %d cached of %d\n%s", ran, cached, total, r.stderr)
 	}
 
+	// Run remotely with every output downloaded: the intermediate ones
+	// come back too.
+	all := t.TempDir()
+	writeFiles(t, all, files)
+	writeFiles(t, all, map[string]string{"data/in.txt": "all outputs\n"})
+	r = mustLego(t, all, "build", "//:c", "--cache_dir="+t.TempDir(), rx, "--remote_download_outputs=all")
+	if got := mustRead(t, filepath.Join(all, "lego-out/a.txt")); got != "ALL OUTPUTS\n" || !strings.Contains(r.stderr, "3 run remotely") {
+		t.Errorf("a.txt = %q\n%s", got, r.stderr)
+	}
+
+	r = lego(t, root, "build", "//:c", rx, "--remote_cache=grpc://127.0.0.1:1")
+	if r.code == 0 || !strings.Contains(r.stderr, "the executor's server is its cache") {
+		t.Errorf("a cache apart from the executor: exit %d\n%s", r.code, r.stderr)
+	}
+
 	r = lego(t, root, "build", "//:fails", "--cache_dir="+cache, rx)
 	if r.code == 0 || !strings.Contains(r.stderr, "exit code 3") || !strings.Contains(r.stderr, "boom from the worker") {
 		t.Errorf("failing remote action: exit %d\n%s", r.code, r.stderr)
