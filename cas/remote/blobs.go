@@ -90,35 +90,46 @@ func (c *Client) ForceUpload(ctx context.Context, store *cas.Disk, ds []*repb.Di
 
 func (c *Client) uploadAll(ctx context.Context, store *cas.Disk, mem map[string][]byte, ds []*repb.Digest) (int, int64, error) {
 	var total int64
-	var batch []*repb.Digest
-	var batchSize int64
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(streams)
-	flush := func() {
-		if len(batch) == 0 {
-			return
-		}
-		b := batch
-		batch, batchSize = nil, 0
-		g.Go(func() error { return c.batchUpdate(gctx, store, mem, b) })
-	}
 	for _, d := range ds {
 		total += d.SizeBytes
-		if !c.batchable(d) {
-			g.Go(func() error { return c.writeStream(gctx, store, mem, d) })
-			continue
-		}
-		if batchSize+d.SizeBytes+1024 > c.maxBatch/2 {
-			flush()
-		}
-		batch = append(batch, d)
-		batchSize += d.SizeBytes + 1024
 	}
-	flush()
-	if err := g.Wait(); err != nil {
+	err := c.transfer(ctx, ds,
+		func(ctx context.Context, b []*repb.Digest) error { return c.batchUpdate(ctx, store, mem, b) },
+		func(ctx context.Context, d *repb.Digest) error { return c.writeStream(ctx, store, mem, d) })
+	if err != nil {
 		return 0, 0, err
 	}
 	return len(ds), total, nil
+}
+
+// transfer moves ds concurrently: small blobs in batches that fit the
+// server's limit, the others one stream each.
+func (c *Client) transfer(ctx context.Context, ds []*repb.Digest,
+	batch func(context.Context, []*repb.Digest) error, stream func(context.Context, *repb.Digest) error) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(streams)
+	var cur []*repb.Digest
+	var size int64
+	flush := func() {
+		if len(cur) > 0 {
+			b := cur
+			cur, size = nil, 0
+			g.Go(func() error { return batch(gctx, b) })
+		}
+	}
+	for _, d := range ds {
+		if !c.batchable(d) {
+			g.Go(func() error { return stream(gctx, d) })
+			continue
+		}
+		if size+d.SizeBytes+1024 > c.maxBatch/2 {
+			flush()
+		}
+		cur = append(cur, d)
+		size += d.SizeBytes + 1024
+	}
+	flush()
+	return g.Wait()
 }
 
 func (c *Client) batchUpdate(ctx context.Context, store *cas.Disk, mem map[string][]byte, ds []*repb.Digest) error {
@@ -251,34 +262,15 @@ func (c *Client) writeFrom(ctx context.Context, f io.ReaderAt, name string, size
 // every blob against its digest: a blob the server serves corrupt is
 // rejected with an error wrapping cas.ErrCorrupt and not stored.
 func (c *Client) Download(ctx context.Context, store *cas.Disk, ds []*repb.Digest) error {
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(streams)
-	var batch []*repb.Digest
-	var batchSize int64
-	flush := func() {
-		if len(batch) == 0 {
-			return
-		}
-		b := batch
-		batch, batchSize = nil, 0
-		g.Go(func() error { return c.batchRead(gctx, store, b) })
-	}
+	var need []*repb.Digest
 	for _, d := range dedupe(ds) {
-		if store.Has(d) {
-			continue
+		if !store.Has(d) {
+			need = append(need, d)
 		}
-		if !c.batchable(d) {
-			g.Go(func() error { return c.readStream(gctx, store, d) })
-			continue
-		}
-		if batchSize+d.SizeBytes+1024 > c.maxBatch/2 {
-			flush()
-		}
-		batch = append(batch, d)
-		batchSize += d.SizeBytes + 1024
 	}
-	flush()
-	return g.Wait()
+	return c.transfer(ctx, need,
+		func(ctx context.Context, b []*repb.Digest) error { return c.batchRead(ctx, store, b) },
+		func(ctx context.Context, d *repb.Digest) error { return c.readStream(ctx, store, d) })
 }
 
 func (c *Client) batchRead(ctx context.Context, store *cas.Disk, ds []*repb.Digest) error {
