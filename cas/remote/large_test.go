@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
 
+	"github.com/legobuild/lego/cas"
+	"github.com/legobuild/lego/cas/remote"
 	"github.com/legobuild/lego/internal/testenv"
 )
 
@@ -23,10 +26,10 @@ const (
 
 // A 2 GiB blob goes up and comes back through ByteStream while the
 // process's peak resident memory stays under 300 MiB. It runs in a child
-// process so that the peak is this transfer's alone.
+// process (see TestMain) so that the peak is this transfer's alone.
 func TestLargeBlobRoundTripBoundedMemory(t *testing.T) {
 	srv := testenv.StartBazelRemote(t)
-	cmd := exec.Command(os.Args[0], "-test.run=^TestLargeBlobChild$", "-test.v")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), "LEGO_LARGE_BLOB_SERVER="+srv.Addr, "LEGO_LARGE_BLOB_DIR="+t.TempDir())
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -47,40 +50,66 @@ func TestLargeBlobRoundTripBoundedMemory(t *testing.T) {
 	}
 }
 
-// TestLargeBlobChild is the child of the test above; it does nothing
-// when run on its own.
-func TestLargeBlobChild(t *testing.T) {
-	addr := os.Getenv("LEGO_LARGE_BLOB_SERVER")
-	if addr == "" {
-		return
+// TestMain runs the child of TestLargeBlobRoundTripBoundedMemory when the
+// test binary is started as one.
+func TestMain(m *testing.M) {
+	if addr := os.Getenv("LEGO_LARGE_BLOB_SERVER"); addr != "" {
+		if err := largeBlobChild(addr, os.Getenv("LEGO_LARGE_BLOB_DIR")); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	}
-	dir := os.Getenv("LEGO_LARGE_BLOB_DIR")
-	src, dst := testenv.Store(t), testenv.Store(t)
+	os.Exit(m.Run())
+}
+
+// largeBlobChild writes a large blob, uploads it, downloads it into a
+// second store and prints its peak RSS.
+func largeBlobChild(addr, dir string) error {
+	src, err := cas.Open(filepath.Join(dir, "src"))
+	if err != nil {
+		return err
+	}
+	dst, err := cas.Open(filepath.Join(dir, "dst"))
+	if err != nil {
+		return err
+	}
 	path := filepath.Join(dir, "checkpoint.bin")
-	writeLarge(t, path, largeSize)
+	if err := writeLarge(path, largeSize); err != nil {
+		return err
+	}
 	d, err := src.IngestFile(path)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
-	c := dial(t, addr)
+	c, err := remote.Dial(remote.Options{Target: addr})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
 	ctx := context.Background()
 	if n, size, err := c.Upload(ctx, src, []*repb.Digest{d}); err != nil || n != 1 || size != largeSize {
-		t.Fatalf("upload: %d blobs, %d bytes, %v", n, size, err)
+		return fmt.Errorf("upload: %d blobs, %d bytes, %v", n, size, err)
 	}
 	if err := c.Download(ctx, dst, []*repb.Digest{d}); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if !dst.Has(d) {
-		t.Fatal("the blob did not arrive")
+		return fmt.Errorf("the blob did not arrive")
 	}
-	t.Logf("\npeak-rss-bytes %d\n", peakRSS(t))
+	peak, err := peakRSS()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("peak-rss-bytes %d\n", peak)
+	return nil
 }
 
 // writeLarge writes n bytes that do not repeat at any short period.
-func writeLarge(t *testing.T, path string, n int64) {
+func writeLarge(path string, n int64) error {
 	f, err := os.Create(path)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
 	var word [8]byte
@@ -89,25 +118,23 @@ func writeLarge(t *testing.T, path string, n int64) {
 		w.Write(word[:])
 	}
 	if err := w.Flush(); err != nil {
-		t.Fatal(err)
+		f.Close()
+		return err
 	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
+	return f.Close()
 }
 
 // peakRSS reads the process's high-water resident set size.
-func peakRSS(t *testing.T) int64 {
+func peakRSS() (int64, error) {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10, err
 		}
 	}
-	t.Fatal("no VmHWM in /proc/self/status")
-	return 0
+	return 0, fmt.Errorf("no VmHWM in /proc/self/status")
 }
