@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -105,31 +103,6 @@ func TestActionCache(t *testing.T) {
 	}
 }
 
-// corrupt overwrites the copy bazel-remote keeps of d with other bytes of
-// the same length.
-func corrupt(t *testing.T, srv *testenv.BazelRemote, d *repb.Digest) {
-	t.Helper()
-	var found []string
-	filepath.WalkDir(filepath.Join(srv.Dir, "cas.v2"), func(p string, e os.DirEntry, err error) error {
-		if err == nil && !e.IsDir() && strings.HasPrefix(e.Name(), d.Hash) {
-			found = append(found, p)
-		}
-		return nil
-	})
-	if len(found) != 1 {
-		t.Fatalf("bazel-remote's copies of %s: %v", cas.Key(d), found)
-	}
-	b, err := os.ReadFile(found[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	b[len(b)/2] ^= 0xff
-	os.Chmod(found[0], 0o644)
-	if err := os.WriteFile(found[0], b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // A blob the server serves with other bytes is rejected, batch-read or
 // streamed, and never reaches the local store.
 func TestCorruptRemoteBlobRejected(t *testing.T) {
@@ -142,7 +115,7 @@ func TestCorruptRemoteBlobRejected(t *testing.T) {
 		if _, _, err := c.Upload(ctx, src, []*repb.Digest{d}); err != nil {
 			t.Fatal(err)
 		}
-		corrupt(t, srv, d)
+		srv.Corrupt(t, d.Hash)
 		dst := testenv.Store(t)
 		err := c.Download(ctx, dst, []*repb.Digest{d})
 		if !errors.Is(err, cas.ErrCorrupt) {
@@ -168,7 +141,7 @@ func TestCacheRejectsAndRepairsCorruptResult(t *testing.T) {
 	out, _ := a.Put(blob(10000, 9))
 	res := &repb.ActionResult{OutputFiles: []*repb.OutputFile{{Path: "out", Digest: out}}}
 	remote.NewCache(c, a, true, warn).Store(ctx, key, res)
-	corrupt(t, srv, out)
+	srv.Corrupt(t, out.Hash)
 
 	cb := remote.NewCache(c, b, true, warn)
 	if r := cb.Lookup(ctx, key, true); r != nil || b.Has(out) {

@@ -104,7 +104,7 @@ func TestRemoteCacheAcrossWorkspaces(t *testing.T) {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(stats)
-	corruptServerBlob(t, srv, hex.EncodeToString(sum[:]))
+	srv.Corrupt(t, hex.EncodeToString(sum[:]))
 	c, flags := exampleData(t)
 	ev = filepath.Join(t.TempDir(), "c.jsonl")
 	r = mustLego(t, c, append(flags, rc, "--build_event_json_file="+ev)...)
@@ -118,26 +118,6 @@ func TestRemoteCacheAcrossWorkspaces(t *testing.T) {
 		t.Errorf("with a corrupt blob on the server, ran %q:\n%s", ran, r.stderr)
 	}
 	sameTree(t, filepath.Join(a, "lego-out/data"), filepath.Join(c, "lego-out/data"))
-}
-
-func corruptServerBlob(t *testing.T, srv *testenv.BazelRemote, hash string) {
-	t.Helper()
-	var found []string
-	filepath.WalkDir(filepath.Join(srv.Dir, "cas.v2"), func(p string, e os.DirEntry, err error) error {
-		if err == nil && !e.IsDir() && strings.HasPrefix(e.Name(), hash) {
-			found = append(found, p)
-		}
-		return nil
-	})
-	if len(found) != 1 {
-		t.Fatalf("bazel-remote's copies of %s: %v", hash, found)
-	}
-	b, _ := os.ReadFile(found[0])
-	b[0] ^= 0x20
-	os.Chmod(found[0], 0o644)
-	if err := os.WriteFile(found[0], b, 0o644); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // bazel-remote killed in the middle of a build: the build finishes on the

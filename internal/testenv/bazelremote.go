@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -135,4 +136,29 @@ func freePort(tb testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Corrupt flips one byte of the server's stored copy of the blob with
+// this hash, keeping its size, as a failing disk would.
+func (b *BazelRemote) Corrupt(tb testing.TB, hash string) {
+	tb.Helper()
+	var found []string
+	filepath.WalkDir(filepath.Join(b.Dir, "cas.v2"), func(p string, e os.DirEntry, err error) error {
+		if err == nil && !e.IsDir() && strings.HasPrefix(e.Name(), hash) {
+			found = append(found, p)
+		}
+		return nil
+	})
+	if len(found) != 1 {
+		tb.Fatalf("bazel-remote's copies of %s: %v", hash, found)
+	}
+	data, err := os.ReadFile(found[0])
+	if err != nil {
+		tb.Fatal(err)
+	}
+	data[len(data)/2] ^= 0x20
+	os.Chmod(found[0], 0o644)
+	if err := os.WriteFile(found[0], data, 0o644); err != nil {
+		tb.Fatal(err)
+	}
 }
