@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/legobuild/lego/cas"
 )
@@ -188,11 +187,6 @@ func TreeFiles(t *repb.Tree) []*repb.Digest {
 		}
 	}
 	return ds
-}
-
-// marshal is the deterministic encoding used for every stored message.
-func marshal(m proto.Message) ([]byte, error) {
-	return proto.MarshalOptions{Deterministic: true}.Marshal(m)
 }
 
 // Disable turns the tier off with the outage warning, e.g. when the
