@@ -575,8 +575,9 @@ func (b *builder) remoteLookup(a *Action, key *repb.Digest) map[string]*artifact
 	// Servers cache what a worker produced, which need not be what the
 	// action declares: such a result is a miss.
 	if b.o.Lazy {
-		outs, err := lazyOutputs(b.o.Store, res)
-		if err != nil || checkDeclared(a, outs) != nil {
+		// Only the trees are local; resultOutputs needs no more.
+		outs, err := resultOutputs(b.o.Store, a, res)
+		if err != nil {
 			return nil
 		}
 		return outs
@@ -591,23 +592,6 @@ func (b *builder) remoteLookup(a *Action, key *repb.Digest) map[string]*artifact
 	return outs
 }
 
-// lazyOutputs returns the outputs of res without requiring their files
-// in the local store (only the trees must be).
-func lazyOutputs(store *cas.Disk, res *repb.ActionResult) (map[string]*artifact, error) {
-	outs := make(map[string]*artifact, len(res.OutputFiles)+len(res.OutputDirectories))
-	for _, f := range res.OutputFiles {
-		outs[f.Path] = &artifact{digest: f.Digest, exec: f.IsExecutable}
-	}
-	for _, d := range res.OutputDirectories {
-		t := &repb.Tree{}
-		if err := store.GetProto(d.TreeDigest, t); err != nil {
-			return nil, err
-		}
-		outs[d.Path] = &artifact{digest: d.TreeDigest, tree: t}
-	}
-	return outs, nil
-}
-
 // fetchInputs brings the files of an action's built inputs into the local
 // store (a lazy build, an action run here).
 func (b *builder) fetchInputs(n *node) error {
@@ -620,27 +604,17 @@ func (b *builder) fetchInputs(n *node) error {
 		if err != nil {
 			return err
 		}
-		ds, err = appendBlobs(ds, art)
-		if err != nil {
-			return err
-		}
+		ds = appendBlobs(ds, art)
 	}
 	return b.fetch(ds)
 }
 
 // appendBlobs appends the file digests of art (a file, or a tree's files).
-func appendBlobs(ds []*repb.Digest, art *artifact) ([]*repb.Digest, error) {
+func appendBlobs(ds []*repb.Digest, art *artifact) []*repb.Digest {
 	if art.tree == nil {
-		return append(ds, art.digest), nil
+		return append(ds, art.digest)
 	}
-	files, err := treeFiles(art.tree)
-	if err != nil {
-		return nil, err
-	}
-	for _, f := range files {
-		ds = append(ds, f.digest)
-	}
-	return ds, nil
+	return append(ds, remote.TreeFiles(art.tree)...)
 }
 
 // blob reads a blob the key needs (an image manifest), fetching it from
@@ -712,11 +686,7 @@ func (b *builder) materialize(outs map[string]*artifact) error {
 		}
 		if b.o.Remote != nil {
 			// A remote run leaves its outputs on the server.
-			ds, err := appendBlobs(nil, art)
-			if err == nil {
-				err = b.fetch(ds)
-			}
-			if err != nil {
+			if err := b.fetch(appendBlobs(nil, art)); err != nil {
 				return fmt.Errorf("fetch %s: %w", p, err)
 			}
 		}
