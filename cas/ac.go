@@ -1,6 +1,7 @@
 package cas
 
 import (
+	"context"
 	"errors"
 	"io"
 	"io/fs"
@@ -12,40 +13,31 @@ import (
 )
 
 // GetActionResult returns the cached result for the action digest key, or
-// (nil, nil) when there is none. An entry that does not parse is removed
-// and reported absent. Hits are served from memory after the first read.
-//
-// The returned message is shared with the memory layer and with other
-// callers: treat it as read-only (proto.Clone it to modify).
-func (s *Disk) GetActionResult(key *repb.Digest) (*repb.ActionResult, error) {
+// (nil, Miss, nil) when there is none. An entry that does not parse is
+// removed and reported absent.
+func (s *Disk) GetActionResult(_ context.Context, key *repb.Digest) (*repb.ActionResult, Layer, error) {
 	if err := check(key); err != nil {
-		return nil, err
-	}
-	gen := s.gen.Load()
-	if e, ok := s.acMem.Get(key.Hash); ok && e.gen == gen {
-		return e.r, nil
+		return nil, Miss, err
 	}
 	p := s.acPath(key.Hash)
 	b, err := readSmall(p)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
+			return nil, Miss, nil
 		}
-		return nil, err
+		return nil, Miss, err
 	}
 	r := new(repb.ActionResult)
 	if err := proto.Unmarshal(b, r); err != nil || !wellFormed(r) {
 		os.Remove(p)
-		s.acMem.Del(key.Hash)
-		return nil, nil
+		return nil, Miss, nil
 	}
-	s.acMem.Set(key.Hash, &acEntry{gen: gen, r: r}, int64(len(b))+256)
-	return r, nil
+	return r, OnDisk, nil
 }
 
 // PutActionResult records r as the result of the action key, replacing
 // any previous entry.
-func (s *Disk) PutActionResult(key *repb.Digest, r *repb.ActionResult) error {
+func (s *Disk) PutActionResult(_ context.Context, key *repb.Digest, r *repb.ActionResult) error {
 	if err := check(key); err != nil {
 		return err
 	}
@@ -53,12 +45,7 @@ func (s *Disk) PutActionResult(key *repb.Digest, r *repb.ActionResult) error {
 	if err != nil {
 		return err
 	}
-	if err := s.writeAtomic(s.acPath(key.Hash), b, 0o644); err != nil {
-		return err
-	}
-	// A copy, so the caller may go on modifying r.
-	s.acMem.Set(key.Hash, &acEntry{gen: s.gen.Load(), r: proto.Clone(r).(*repb.ActionResult)}, int64(len(b))+256)
-	return nil
+	return s.writeAtomic(s.acPath(key.Hash), b, 0o644)
 }
 
 // wellFormed rejects results whose digests are malformed: protobuf parses

@@ -12,43 +12,43 @@ import (
 func actionKey(name string) *repb.Digest { return DigestOf([]byte("action:" + name)) }
 
 func TestActionResultRoundTrip(t *testing.T) {
-	s := newDisk(t)
+	s := newMemDisk(t)
 	key := actionKey("a")
-	if r, err := s.GetActionResult(key); r != nil || err != nil {
+	if r, l, err := s.GetActionResult(bg, key); r != nil || l != Miss || err != nil {
 		t.Fatalf("absent entry: %v, %v", r, err)
 	}
-	out := mustPut(t, s, []byte("out"))
+	out := mustPut(t, s.disk, []byte("out"))
 	want := &repb.ActionResult{
 		OutputFiles:  []*repb.OutputFile{{Path: "o", Digest: out, IsExecutable: true}},
 		ExitCode:     0,
 		StdoutDigest: DigestOf(nil),
 	}
-	if err := s.PutActionResult(key, want); err != nil {
+	if err := s.PutActionResult(bg, key, want); err != nil {
 		t.Fatal(err)
 	}
 	// Changing the caller's message must not change what is cached.
 	want2 := proto.Clone(want).(*repb.ActionResult)
 	want.ExitCode = 9
 	for i := 0; i < 3; i++ {
-		got, err := s.GetActionResult(key)
-		if err != nil || !proto.Equal(got, want2) {
-			t.Fatalf("Get #%d = %v, %v", i, got, err)
+		got, l, err := s.GetActionResult(bg, key)
+		if err != nil || !proto.Equal(got, want2) || (i > 0 && l != InMemory) {
+			t.Fatalf("Get #%d = %v, %v, %v; want the result from memory", i, got, l, err)
 		}
-		s.acMem.Wait()
+		s.wait()
 	}
 	// Another process sees the entry, and a replacement.
-	other := openDisk(t, s.Dir())
-	if got, _ := other.GetActionResult(key); !proto.Equal(got, want2) {
+	other := openDisk(t, s.disk.Dir())
+	if got, l, _ := other.GetActionResult(bg, key); !proto.Equal(got, want2) || l != OnDisk {
 		t.Errorf("second Disk got %v", got)
 	}
 	want2.ExitCode = 1
-	if err := other.PutActionResult(key, want2); err != nil {
+	if err := other.PutActionResult(bg, key, want2); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := openDisk(t, s.Dir()).GetActionResult(key); !proto.Equal(got, want2) {
+	if got, _, _ := openDisk(t, s.disk.Dir()).GetActionResult(bg, key); !proto.Equal(got, want2) {
 		t.Errorf("replacement not visible: %v", got)
 	}
-	if _, err := s.GetActionResult(&repb.Digest{Hash: "../x"}); err == nil {
+	if _, _, err := s.GetActionResult(bg, &repb.Digest{Hash: "../x"}); err == nil {
 		t.Error("invalid key accepted")
 	}
 }
@@ -74,7 +74,7 @@ func TestActionResultCorrupt(t *testing.T) {
 			if err := os.WriteFile(p, tc.data, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			if r, err := s.GetActionResult(key); r != nil || err != nil {
+			if r, _, err := s.GetActionResult(bg, key); r != nil || err != nil {
 				t.Fatalf("corrupt entry: %v, %v; want nil, nil", r, err)
 			}
 			if _, err := os.Stat(p); !os.IsNotExist(err) {
@@ -87,14 +87,14 @@ func TestActionResultCorrupt(t *testing.T) {
 // A GC in another process invalidates this one's memory layer at its
 // next lock.
 func TestActionResultMemoryAfterGC(t *testing.T) {
-	a := newDisk(t)
-	b := openDisk(t, a.Dir())
+	a := newMemDisk(t)
+	b := openDisk(t, a.disk.Dir())
 	key := actionKey("x")
-	a.PutActionResult(key, &repb.ActionResult{ExitCode: 3})
-	if r, _ := a.GetActionResult(key); r == nil {
+	a.PutActionResult(bg, key, &repb.ActionResult{ExitCode: 3})
+	if r, _, _ := a.GetActionResult(bg, key); r == nil {
 		t.Fatal("missing")
 	}
-	a.acMem.Wait()
+	a.wait()
 
 	unlock, err := b.LockExclusive()
 	if err != nil {
@@ -105,12 +105,12 @@ func TestActionResultMemoryAfterGC(t *testing.T) {
 	}
 	unlock()
 
-	unlock, err = a.LockShared()
+	unlock, err = a.disk.LockShared()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer unlock()
-	if r, err := a.GetActionResult(key); r != nil || err != nil {
+	if r, _, err := a.GetActionResult(bg, key); r != nil || err != nil {
 		t.Errorf("entry removed by GC still served: %v %v", r, err)
 	}
 }

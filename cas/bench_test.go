@@ -20,7 +20,7 @@ func benchActions(b *testing.B, s *Disk, n int) []*repb.Digest {
 			StdoutDigest: DigestOf(nil),
 			StderrDigest: DigestOf(nil),
 		}
-		if err := s.PutActionResult(keys[i], r); err != nil {
+		if err := s.PutActionResult(bg, keys[i], r); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -33,16 +33,17 @@ func BenchmarkGetActionResult(b *testing.B) {
 	s := newDisk(b)
 	keys := benchActions(b, s, 10000)
 	b.Run("mem", func(b *testing.B) {
+		m := memOver(b, s)
 		for _, k := range keys {
-			s.GetActionResult(k)
+			m.GetActionResult(bg, k)
 		}
-		s.acMem.Wait()
+		m.wait()
 		b.ReportAllocs()
 		b.ResetTimer()
 		b.RunParallel(func(pb *testing.PB) {
 			i := 0
 			for pb.Next() {
-				if r, err := s.GetActionResult(keys[i%len(keys)]); r == nil || err != nil {
+				if r, _, err := m.GetActionResult(bg, keys[i%len(keys)]); r == nil || err != nil {
 					b.Fatal("miss", err)
 				}
 				i++
@@ -53,10 +54,7 @@ func BenchmarkGetActionResult(b *testing.B) {
 		b.ReportAllocs()
 		d := openDisk(b, s.Dir())
 		for i := 0; i < b.N; i++ {
-			if i%len(keys) == 0 {
-				d.gen.Add(1) // every lookup misses memory
-			}
-			if r, err := d.GetActionResult(keys[i%len(keys)]); r == nil || err != nil {
+			if r, _, err := d.GetActionResult(bg, keys[i%len(keys)]); r == nil || err != nil {
 				b.Fatal("miss", err)
 			}
 		}
@@ -111,12 +109,12 @@ func BenchmarkHas(b *testing.B) {
 }
 
 func BenchmarkGetSmallMem(b *testing.B) {
-	s := newDisk(b)
-	d := mustPut(b, s, make([]byte, 4096))
+	s := newMemDisk(b)
+	d := mustPut(b, s.disk, make([]byte, 4096))
 	p, _ := s.BlobPath(d, false)
 	backdate(b, p, time.Hour)
 	s.Get(d)
-	s.blobMem.Wait()
+	s.wait()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -1,7 +1,7 @@
 package cas
 
 import (
-	"bytes"
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -9,23 +9,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
-	"github.com/dgraph-io/ristretto/v2"
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
-)
-
-const (
-	// memBlobMax is the largest blob the memory layer keeps: protos
-	// (Directory, Command, Tree) and small outputs are re-read often.
-	memBlobMax = 64 << 10
-	memACCost  = 64 << 20
-	memBlobCos = 32 << 20
 )
 
 // Disk is the on-disk store. Layout under Dir():
@@ -43,28 +32,13 @@ const (
 type Disk struct {
 	dir, casDir, casxDir, acDir, tmpDir, usageDir string
 
-	acMem   *ristretto.Cache[string, *acEntry]
-	blobMem *ristretto.Cache[string, *blobEntry]
-	// gen tags memory-layer entries; bumping it invalidates all of them at
-	// once without ristretto's Clear, which is unsafe with concurrent Gets.
+	// gen is the Generation a memory layer above tags its entries with:
+	// bumped when a GC (this process's or another's) removed entries.
 	gen atomic.Uint64
 
 	mu        sync.Mutex
 	seenGCGen string // content of dir/gcgen when gen was last synced
 	journal   string // this Disk's usage journal file, created lazily
-
-	closeOnce sync.Once
-}
-
-type acEntry struct {
-	gen uint64
-	r   *repb.ActionResult
-}
-
-type blobEntry struct {
-	gen uint64
-	b   []byte
-	id  fileID // of the file b was read from
 }
 
 // Open opens (creating if needed) the store rooted at dir.
@@ -87,34 +61,11 @@ func Open(dir string) (*Disk, error) {
 		}
 	}
 	s.seenGCGen = s.readGCGen()
-	if s.acMem, err = ristretto.NewCache(&ristretto.Config[string, *acEntry]{
-		NumCounters: 1 << 20, MaxCost: memACCost, BufferItems: 64, KeyToHash: hashKey,
-	}); err != nil {
-		return nil, err
-	}
-	if s.blobMem, err = ristretto.NewCache(&ristretto.Config[string, *blobEntry]{
-		NumCounters: 1 << 18, MaxCost: memBlobCos, BufferItems: 64, KeyToHash: hashKey,
-	}); err != nil {
-		s.acMem.Close()
-		return nil, err
-	}
 	// BlobPath and Link need a file even for the empty blob.
 	if err := s.ensureEmpty(); err != nil {
-		s.Close()
 		return nil, err
 	}
 	return s, nil
-}
-
-// hashKey feeds ristretto the hex hash itself: it is already uniformly
-// distributed, so parsing two 64-bit halves beats hashing the string.
-func hashKey(k string) (uint64, uint64) {
-	if len(k) < 32 {
-		return 0, 0
-	}
-	a, _ := strconv.ParseUint(k[:16], 16, 64)
-	b, _ := strconv.ParseUint(k[16:32], 16, 64)
-	return a, b
 }
 
 // Dir returns the store's absolute root directory.
@@ -125,15 +76,6 @@ func (s *Disk) Dir() string { return s.dir }
 // The caller removes it (RemoveAll copes with read-only trees).
 func (s *Disk) TempDir(prefix string) (string, error) {
 	return os.MkdirTemp(s.tmpDir, prefix)
-}
-
-// Close releases the memory layer. The files stay.
-func (s *Disk) Close() error {
-	s.closeOnce.Do(func() {
-		s.acMem.Close()
-		s.blobMem.Close()
-	})
-	return nil
 }
 
 func (s *Disk) blobPath(h string) string { return s.casDir + "/" + h[:2] + "/" + h }
@@ -182,83 +124,89 @@ func (s *Disk) PutProto(m proto.Message) (*repb.Digest, error) {
 // Get returns the blob's content, verified against d. Errors wrap
 // ErrNotFound or ErrCorrupt (the corrupt file is then deleted).
 func (s *Disk) Get(d *repb.Digest) ([]byte, error) {
-	b, shared, err := s.get(d)
-	if shared {
-		// The memory layer keeps b; the caller gets its own copy.
-		b = bytes.Clone(b)
-	}
+	b, _, err := s.GetVersion(d)
 	return b, err
 }
 
 // GetProto reads the blob d and unmarshals it into m.
 func (s *Disk) GetProto(d *repb.Digest, m proto.Message) error {
-	b, _, err := s.get(d)
+	b, err := s.Get(d)
 	if err != nil {
 		return err
 	}
-	// Unmarshal copies what it keeps, so a shared b is safe here.
 	if err := proto.Unmarshal(b, m); err != nil {
 		return fmt.Errorf("blob %s: %w", Key(d), err)
 	}
 	return nil
 }
 
-// get returns the content of d; shared is true when b is also held by the
-// memory layer and must not be modified.
-//
-// A memory hit still costs one stat: the file's identity (inode, mtime,
-// ctime, size) must be unchanged. A blob is never rewritten in place, so a
-// change means it was removed (by another process's GC) or written
-// through a hardlink, and the file is then read and verified again.
-func (s *Disk) get(d *repb.Digest) (b []byte, shared bool, err error) {
+// GetVersion is Get, with the Version of the file that was read (zero
+// for the empty blob, which has no file to change).
+func (s *Disk) GetVersion(d *repb.Digest) (b []byte, v Version, err error) {
 	if err := check(d); err != nil {
-		return nil, false, err
+		return nil, v, err
 	}
 	if isEmpty(d) {
-		return []byte{}, false, nil
+		return []byte{}, v, nil
 	}
 	p := s.blobPath(d.Hash)
-	gen := s.gen.Load()
-	small := d.SizeBytes <= memBlobMax
-	if small {
-		if e, ok := s.blobMem.Get(d.Hash); ok && e.gen == gen && int64(len(e.b)) == d.SizeBytes {
-			var st unix.Stat_t
-			if unix.Stat(p, &st) == nil && e.id == fileIDOf(&st) {
-				return e.b, true, nil
-			}
-		}
-	}
 	f, err := os.Open(p)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, false, fmt.Errorf("%w: %s", ErrNotFound, Key(d))
+			return nil, v, fmt.Errorf("%w: %s", ErrNotFound, Key(d))
 		}
-		return nil, false, err
+		return nil, v, err
 	}
 	defer f.Close()
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		return nil, false, &os.PathError{Op: "fstat", Path: p, Err: err}
+		return nil, v, &os.PathError{Op: "fstat", Path: p, Err: err}
 	}
 	if b, err = readAll(f, st.Size); err != nil {
-		return nil, false, fmt.Errorf("read %s: %w", Key(d), err)
+		return nil, v, fmt.Errorf("read %s: %w", Key(d), err)
 	}
 	sum := sha256.Sum256(b)
 	if !sumMatches(sum[:], d.Hash) {
 		s.removeBlob(d.Hash)
-		return nil, false, fmt.Errorf("%w: %s: content hashes to %x; removed", ErrCorrupt, Key(d), sum)
+		return nil, v, fmt.Errorf("%w: %s: content hashes to %x; removed", ErrCorrupt, Key(d), sum)
 	}
 	if int64(len(b)) != d.SizeBytes {
 		// The file is sound; the caller's digest names no stored blob.
-		return nil, false, fmt.Errorf("%w: %s (stored blob has %d bytes)", ErrNotFound, Key(d), len(b))
+		return nil, v, fmt.Errorf("%w: %s (stored blob has %d bytes)", ErrNotFound, Key(d), len(b))
 	}
-	// As in FileCache, a file modified within racyWindow could change again
-	// without moving its mtime, so it is not kept in memory yet.
-	if small && time.Since(time.Unix(0, st.Mtim.Nano())) >= racyWindow {
-		s.blobMem.Set(d.Hash, &blobEntry{gen: gen, b: b, id: fileIDOf(&st)}, int64(len(b)))
-		return b, true, nil
+	return b, versionOf(&st), nil
+}
+
+// BlobVersion implements Versioned with one stat: a blob is never
+// rewritten in place, so a changed identity means it was removed (by
+// another process's GC) or written through a hardlink.
+func (s *Disk) BlobVersion(d *repb.Digest) (Version, bool) {
+	if isEmpty(d) {
+		return Version{}, true
 	}
-	return b, false, nil
+	var st unix.Stat_t
+	if unix.Stat(s.blobPath(d.Hash), &st) != nil {
+		return Version{}, false
+	}
+	return versionOf(&st), true
+}
+
+// Generation implements Versioned.
+func (s *Disk) Generation() uint64 { return s.gen.Load() }
+
+// Fetch implements Store: a Disk has nothing below it, so the blobs must
+// be here already.
+func (s *Disk) Fetch(_ context.Context, ds []*repb.Digest) error {
+	var missing []*repb.Digest
+	for _, d := range ds {
+		if !s.Has(d) {
+			missing = append(missing, d)
+		}
+	}
+	if len(missing) > 0 {
+		return missingError(missing)
+	}
+	return nil
 }
 
 // readAll reads f to EOF, not just size bytes (a grown file is corrupt
@@ -280,21 +228,14 @@ func readAll(f *os.File, size int64) ([]byte, error) {
 	}
 }
 
-// fileID is what identifies one version of a file without reading it.
-type fileID struct {
-	ino                uint64
-	size, mtime, ctime int64
-}
-
-func fileIDOf(st *unix.Stat_t) fileID {
-	return fileID{ino: st.Ino, size: st.Size, mtime: st.Mtim.Nano(), ctime: st.Ctim.Nano()}
+func versionOf(st *unix.Stat_t) Version {
+	return Version{ino: st.Ino, size: st.Size, mtime: st.Mtim.Nano(), ctime: st.Ctim.Nano()}
 }
 
 // removeBlob deletes a blob and its executable variant.
 func (s *Disk) removeBlob(h string) {
 	os.Remove(s.blobPath(h))
 	os.Remove(s.casxPath(h))
-	s.blobMem.Del(h)
 }
 
 // writeAtomic writes data to a temp file in tmp/ and renames it to final,

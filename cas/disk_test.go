@@ -30,7 +30,8 @@ func TestOpenLayout(t *testing.T) {
 }
 
 func TestRoundTrip(t *testing.T) {
-	s := newDisk(t)
+	m := newMemDisk(t)
+	s := m.disk
 	for _, n := range []int{0, 1, 1000, memBlobMax, memBlobMax + 1, 1 << 20} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			b := pattern(n, byte(n))
@@ -52,14 +53,14 @@ func TestRoundTrip(t *testing.T) {
 			// several times, modifying what is returned.
 			backdate(t, p, time.Hour)
 			for i := 0; i < 3; i++ {
-				got, err := s.Get(d)
+				got, err := m.Get(d)
 				if err != nil || !bytes.Equal(got, b) {
 					t.Fatalf("Get #%d: %v, equal=%v", i, err, bytes.Equal(got, b))
 				}
 				for j := range got {
 					got[j] ^= 0xff
 				}
-				s.blobMem.Wait()
+				m.wait()
 			}
 			if _, err := s.Put(b); err != nil {
 				t.Errorf("second Put: %v", err)
@@ -130,19 +131,20 @@ func TestCorruption(t *testing.T) {
 			{"empty", func([]byte) []byte { return nil }},
 		} {
 			t.Run(fmt.Sprintf("%d/%s", size, tc.name), func(t *testing.T) {
-				s := newDisk(t)
+				m := newMemDisk(t)
+				s := m.disk
 				b := pattern(size, 3)
 				d := mustPut(t, s, b)
 				p, _ := s.BlobPath(d, false)
 				// Let the memory layer hold the good bytes first: it must
 				// notice the file changed underneath.
 				backdate(t, p, time.Hour)
-				if _, err := s.Get(d); err != nil {
+				if _, err := m.Get(d); err != nil {
 					t.Fatal(err)
 				}
-				s.blobMem.Wait()
+				m.wait()
 				overwrite(t, p, tc.garbage(b))
-				_, err := s.Get(d)
+				_, err := m.Get(d)
 				if !errors.Is(err, ErrCorrupt) {
 					t.Fatalf("Get error %v, want ErrCorrupt", err)
 				}
@@ -152,12 +154,12 @@ func TestCorruption(t *testing.T) {
 				if s.Has(d) {
 					t.Error("Has = true after removal")
 				}
-				if _, err := s.Get(d); !errors.Is(err, ErrNotFound) {
+				if _, err := m.Get(d); !errors.Is(err, ErrNotFound) {
 					t.Errorf("second Get error %v, want ErrNotFound", err)
 				}
 				// Putting the content again heals the store.
 				mustPut(t, s, b)
-				if got, err := s.Get(d); err != nil || !bytes.Equal(got, b) {
+				if got, err := m.Get(d); err != nil || !bytes.Equal(got, b) {
 					t.Errorf("after re-Put: %v", err)
 				}
 			})

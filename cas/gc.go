@@ -156,7 +156,6 @@ func (s *Disk) GC(maxSize int64) (GCStats, error) {
 			if err := os.Remove(s.acPath(it.hash)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return st, err
 			}
-			s.acMem.Del(it.hash)
 			removed[it.hash] = true
 			st.RemovedActions++
 		} else {

@@ -38,7 +38,7 @@ func newGCWorld(t *testing.T) *gcWorld {
 	}
 	ac := func(name string, r *repb.ActionResult, age time.Duration) {
 		key := actionKey(name)
-		if err := s.PutActionResult(key, r); err != nil {
+		if err := s.PutActionResult(bg, key, r); err != nil {
 			t.Fatal(err)
 		}
 		p := s.acPath(key.Hash)
@@ -82,7 +82,7 @@ func newGCWorld(t *testing.T) *gcWorld {
 func (w *gcWorld) present(name string) bool {
 	d := w.items[name]
 	if name[:2] == "ac" {
-		r, _ := openDiskNoCleanup(w.s.Dir()).GetActionResult(d)
+		r, _, _ := openDiskNoCleanup(w.s.Dir()).GetActionResult(bg, d)
 		return r != nil
 	}
 	return w.s.Has(d)
@@ -93,7 +93,6 @@ func openDiskNoCleanup(dir string) *Disk {
 	if err != nil {
 		panic(err)
 	}
-	defer s.Close()
 	return s
 }
 

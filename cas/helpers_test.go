@@ -1,6 +1,7 @@
 package cas
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -21,8 +22,31 @@ func openDisk(t testing.TB, dir string) *Disk {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// bg is the context of the tests' store calls.
+var bg = context.Background()
+
+// memDisk is a Memory over a Disk, as a build opens them.
+type memDisk struct {
+	*Memory
+	disk *Disk
+}
+
+func newMemDisk(t testing.TB) *memDisk {
+	t.Helper()
+	return memOver(t, newDisk(t))
+}
+
+func memOver(t testing.TB, d *Disk) *memDisk {
+	t.Helper()
+	m, err := NewMemory(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	return &memDisk{m, d}
 }
 
 func mustPut(t testing.TB, s *Disk, b []byte) *repb.Digest {

@@ -135,7 +135,12 @@ func (w *ws) withGraph(fn func(g *Graph, targets []*Target, o Options) error) er
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	defer store.Close()
+	// The layers as lego build stacks them.
+	mem, err := cas.NewMemory(store)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer mem.Close()
 	files, err := cas.OpenFileCache(filepath.Join(w.cache, "files"))
 	if err != nil {
 		w.t.Fatal(err)
@@ -144,7 +149,7 @@ func (w *ws) withGraph(fn func(g *Graph, targets []*Target, o Options) error) er
 	for _, lab := range labels {
 		targets = append(targets, g.Targets[lab])
 	}
-	o := Options{Jobs: 4, Store: store, Files: files, Executor: local.New(store, local.Options{}),
+	o := Options{Jobs: 4, Store: mem, Files: files, Executor: local.New(store, local.Options{}),
 		History: OpenHistory(filepath.Join(w.root, OutDir, ".lego"))}
 	err = fn(g, targets, o)
 	if serr := files.Save(); serr != nil {

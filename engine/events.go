@@ -17,6 +17,8 @@ type Event struct {
 	// Remote marks an action_cached hit of the remote cache, and an
 	// action_started/action_executed run on a remote executor.
 	Remote bool `json:"remote,omitempty"`
+	// Progress is the action's progress message (action_started).
+	Progress string `json:"progress,omitempty"`
 	// action_executed of a GPU action: the devices (UUIDs), GPU-seconds
 	// and peak GPU memory in bytes.
 	GPUs          []string `json:"gpus,omitempty"`

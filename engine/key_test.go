@@ -19,7 +19,6 @@ func TestImageActionKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
 	manifest := func(hexByte string, size int64) *repb.Digest {
 		b, _ := json.Marshal(ImageManifest{Digest: "sha256:" + strings.Repeat(hexByte, 64), Size: size})
 		d, err := store.Put(b)

@@ -69,7 +69,7 @@ type ReproReport struct {
 // from o.Store, and nothing is written to o.Store's action cache or to
 // lego-out. A failed re-execution is reported, not returned; the error is
 // for an action that is not in the cache, or an interrupt.
-func Repro(ctx context.Context, g *Graph, targets []*Target, o Options, scratch *cas.Disk) (*ReproReport, error) {
+func Repro(ctx context.Context, g *Graph, targets []*Target, o Options, scratch cas.Local) (*ReproReport, error) {
 	b := newBuilder(ctx, g, o)
 	defer b.cancel()
 	o = b.o
@@ -154,14 +154,14 @@ func (b *builder) reference(n *node) (*keyed, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", a.Describe(), err)
 	}
-	if n.outs = b.lookup(k.key); n.outs == nil {
+	if n.outs, _ = b.lookup(a, k.key); n.outs == nil {
 		return nil, fmt.Errorf("%s: no cached result to compare with (was the build interrupted, or the workspace changed since?)", a.Describe())
 	}
 	return k, nil
 }
 
 // rerun re-executes one action and fills in r.
-func (b *builder) rerun(n *node, k *keyed, st *stager, scratch *cas.Disk, r *ReproAction) {
+func (b *builder) rerun(n *node, k *keyed, st *stager, scratch cas.Local, r *ReproAction) {
 	a := n.a
 	start := time.Now()
 	res, err := b.reexecute(n, k, st, scratch)
@@ -195,7 +195,7 @@ func (b *builder) rerun(n *node, k *keyed, st *stager, scratch *cas.Disk, r *Rep
 
 // reexecute runs the action of n with the inputs of its cached run; its
 // outputs and logs land in scratch.
-func (b *builder) reexecute(n *node, k *keyed, st *stager, scratch *cas.Disk) (*repb.ActionResult, error) {
+func (b *builder) reexecute(n *node, k *keyed, st *stager, scratch cas.Local) (*repb.ActionResult, error) {
 	a := n.a
 	// Staging reads every input once: as many at a time as a build
 	// checks the cache.
@@ -359,10 +359,11 @@ func digestKey(d *repb.Digest) string {
 // each once: a hard link of the main store's blob (the scratch store lives
 // on its filesystem), hashed on the way in like any blob read.
 type stager struct {
-	main, scratch *cas.Disk
-	dir           string // for the links, inside scratch
-	seq           atomic.Int64
-	blobs         sync.Map // hash -> *stageOnce
+	main    cas.Store
+	scratch cas.Local
+	dir     string // for the links, inside scratch
+	seq     atomic.Int64
+	blobs   sync.Map // hash -> *stageOnce
 }
 
 type stageOnce struct {

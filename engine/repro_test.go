@@ -35,7 +35,6 @@ func (w *ws) repro() (*ReproReport, *cas.Disk, error) {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	w.t.Cleanup(func() { scratch.Close() })
 	var rep *ReproReport
 	err = w.withGraph(func(g *Graph, targets []*Target, o Options) error {
 		o.Executor = local.New(scratch, local.Options{})

@@ -85,3 +85,29 @@ func ParseSize(s string) (int64, error) {
 	}
 	return int64(f * float64(mult)), nil
 }
+
+// GPUActions lists the actions of targets and their dependencies that
+// need GPUs: the executor checks them before anything runs.
+func GPUActions(g *Graph, targets []*Target) []*Action {
+	seen := map[Label]bool{}
+	var out []*Action
+	var walk func(t *Target)
+	walk = func(t *Target) {
+		if t == nil || seen[t.Label] {
+			return
+		}
+		seen[t.Label] = true
+		for _, a := range t.Actions {
+			if a.Resources.GPUs > 0 {
+				out = append(out, a)
+			}
+		}
+		for _, d := range t.Deps() {
+			walk(g.Targets[d])
+		}
+	}
+	for _, t := range targets {
+		walk(t)
+	}
+	return out
+}

@@ -265,6 +265,10 @@ type Action struct {
 	// LayerOutput, one of Outputs, receives the filesystem changes the
 	// action made in its container, as an image layer (image run steps).
 	LayerOutput *File
+	// Progress is what the progress display shows while the action runs
+	// (ctx.actions.run's progress_message), with Bazel's %{label},
+	// %{input} and %{output}; "" shows Describe. It is not in the key.
+	Progress string
 
 	// A write action: Content is the single output's bytes, nothing runs.
 	IsWrite bool
@@ -307,6 +311,20 @@ type ImageManifest struct {
 }
 
 // Describe is a short human name for the action.
+// ProgressMessage is Progress with its placeholders filled in, or "".
+func (a *Action) ProgressMessage() string {
+	if a.Progress == "" {
+		return ""
+	}
+	first := func(fs []*File) string {
+		if len(fs) == 0 {
+			return ""
+		}
+		return fs[0].ShortPath()
+	}
+	return strings.NewReplacer("%{label}", a.Owner.String(), "%{input}", first(a.Inputs), "%{output}", first(a.Outputs)).Replace(a.Progress)
+}
+
 func (a *Action) Describe() string {
 	out := ""
 	if len(a.Outputs) > 0 {

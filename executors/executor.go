@@ -116,20 +116,20 @@ type Executor interface {
 	Execute(ctx context.Context, req *Request) (*repb.ActionResult, error)
 }
 
-// Reserver is an executor that hands out scarce devices (GPUs) itself. The
-// engine calls Reserve before admitting the action for CPU and memory, so
-// that an action waiting for devices holds nothing else; Reserve records
-// what it reserved in req, and the release it returns frees it.
-type Reserver interface {
-	Reserve(ctx context.Context, req *Request) (release func(), err error)
-}
-
-// RemoteRunner is an executor that may run an action on another machine
-// (REAPI Execute). Such an action's inputs need not be in the local store,
-// and its outputs stay on the server: the executor fetches only their
-// trees (and the logs of a failure) into the local store.
-type RemoteRunner interface {
-	RunsRemotely(req *Request) bool
+// Capabilities are what a build's executor does besides running
+// actions. They are stated where the executor is composed
+// (executors/stack), so that the engine finds nothing by type assertion.
+type Capabilities struct {
+	// Reserve takes the scarce devices (GPUs) req needs and records them
+	// in req; the engine calls it before admitting the action for CPU and
+	// memory, so that an action waiting for devices holds nothing else.
+	// nil: the executor hands out no devices.
+	Reserve func(ctx context.Context, req *Request) (release func(), err error)
+	// Remote tells whether req runs on another machine (REAPI Execute).
+	// Such an action's inputs need not be in the local store, and its
+	// outputs stay on the server: the executor fetches only their trees
+	// (and the logs of a failure). nil: every action runs here.
+	Remote func(req *Request) bool
 }
 
 // ErrTimeout is wrapped by the error of an action killed for exceeding

@@ -87,6 +87,7 @@ def _impl(ctx):
         inputs = ctx.files.srcs,
         command = "cat %s > %s" % (" ".join([f.path for f in ctx.files.srcs]), out.path),
         resources = {"cpu": 2, "memory": "1GiB"},
+        progress_message = "Concatenating %{input} and more for %{label} into %{output}",
     )
     return [DefaultInfo(files = [out]), Info(msg = GREETING + ctx.attr.who)]
 concat = rule(implementation = _impl, attrs = {
@@ -136,6 +137,9 @@ not in app's glob: another package
 	a := all.Actions[0]
 	if a.Resources.CPU != 2 || a.Resources.Memory != 1<<30 {
 		t.Errorf("resources = %+v", a.Resources)
+	}
+	if got, want := a.ProgressMessage(), "Concatenating app/a.txt and more for //app:all into app/all.txt"; got != want {
+		t.Errorf("progress message %q, want %q", got, want)
 	}
 	if a.Args[0] != "/bin/bash" || !strings.Contains(a.Args[2], "cat app/a.txt app/sub/b.txt > lego-out/app/all.txt") {
 		t.Errorf("args = %q", a.Args)

@@ -292,12 +292,12 @@ func (c *ruleCtx) run(_ *sl.Thread, b *sl.Builtin, args sl.Tuple, kwargs []sl.Tu
 	var outputs, inputs, tools, arguments sl.Value
 	var executable, command sl.Value = sl.None, sl.None
 	var env, resources *sl.Dict
-	mnemonic := "Action"
+	mnemonic, progress := "Action", ""
 	var timeout int
 	var image sl.Value = sl.None
 	var network bool
 	pairs := []any{"outputs", &outputs, "inputs?", &inputs, "arguments?", &arguments, "env?", &env,
-		"resources?", &resources, "mnemonic?", &mnemonic, "tools?", &tools, "timeout?", &timeout, "progress_message?", new(string),
+		"resources?", &resources, "mnemonic?", &mnemonic, "tools?", &tools, "timeout?", &timeout, "progress_message?", &progress,
 		"image?", &image, "network?", &network}
 	if b.Name() == "run" {
 		pairs = append(pairs, "executable", &executable)
@@ -307,7 +307,7 @@ func (c *ruleCtx) run(_ *sl.Thread, b *sl.Builtin, args sl.Tuple, kwargs []sl.Tu
 	if err := sl.UnpackArgs(b.Name(), args, kwargs, pairs...); err != nil {
 		return nil, err
 	}
-	a := &engine.Action{Mnemonic: mnemonic, Env: engine.ActionEnv(nil), Network: network}
+	a := &engine.Action{Mnemonic: mnemonic, Env: engine.ActionEnv(nil), Network: network, Progress: progress}
 	if image != sl.None {
 		t, ok := image.(targetValue)
 		info := engine.ImageOf(t.t)

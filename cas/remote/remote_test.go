@@ -5,11 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/legobuild/lego/cas"
 	"github.com/legobuild/lego/cas/remote"
@@ -140,25 +144,30 @@ func TestCacheRejectsAndRepairsCorruptResult(t *testing.T) {
 	key := cas.DigestOf([]byte("action"))
 	out, _ := a.Put(blob(10000, 9))
 	res := &repb.ActionResult{OutputFiles: []*repb.OutputFile{{Path: "out", Digest: out}}}
-	remote.NewCache(c, a, true, warn).Store(ctx, key, res)
+	opts := remote.TierOptions{Upload: true, Warn: warn}
+	if err := remote.NewTier(c, a, opts).PutActionResult(ctx, key, res); err != nil {
+		t.Fatal(err)
+	}
 	srv.Corrupt(t, out.Hash)
 
-	cb := remote.NewCache(c, b, true, warn)
-	if r := cb.Lookup(ctx, key, true); r != nil || b.Has(out) {
+	cb := remote.NewTier(c, b, opts)
+	if r, _, _ := cb.GetActionResult(ctx, key); r != nil || b.Has(out) {
 		t.Fatalf("a result with a corrupt blob was a hit (stored: %v)", b.Has(out))
 	}
 	if len(warnings) != 1 || !strings.Contains(warnings[0], "corrupt") {
 		t.Errorf("warnings: %q", warnings)
 	}
 	b.Put(blob(10000, 9)) // the local rebuild
-	cb.Store(ctx, key, res)
-	if r := remote.NewCache(c, testenv.Store(t), true, warn).Lookup(ctx, key, true); r == nil {
+	if err := cb.PutActionResult(ctx, key, res); err != nil {
+		t.Fatal(err)
+	}
+	if r, l, _ := remote.NewTier(c, testenv.Store(t), opts).GetActionResult(ctx, key); r == nil || l != cas.Remote {
 		t.Errorf("after the repair upload the result is still not served intact")
 	}
 }
 
 // A server that goes away turns the tier off with one warning; lookups
-// then miss and stores do nothing, without errors.
+// then miss and stores keep the local copy only, without errors.
 func TestCacheOutageWarnsOnce(t *testing.T) {
 	srv := testenv.StartBazelRemote(t)
 	c := dial(t, srv.Addr)
@@ -166,9 +175,9 @@ func TestCacheOutageWarnsOnce(t *testing.T) {
 	store := testenv.Store(t)
 	var mu sync.Mutex
 	var warnings []string
-	cache := remote.NewCache(c, store, true, func(s string) { mu.Lock(); warnings = append(warnings, s); mu.Unlock() })
+	cache := remote.NewTier(c, store, remote.TierOptions{Upload: true, Warn: func(s string) { mu.Lock(); warnings = append(warnings, s); mu.Unlock() }})
 	key := cas.DigestOf([]byte("k"))
-	if cache.Lookup(ctx, key, true) != nil || !cache.Up() {
+	if r, _, err := cache.GetActionResult(ctx, key); r != nil || err != nil || !cache.Up() {
 		t.Fatal("a miss on a live server")
 	}
 	srv.Kill()
@@ -178,15 +187,84 @@ func TestCacheOutageWarnsOnce(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			k := cas.DigestOf([]byte(fmt.Sprint(i)))
-			if cache.Lookup(ctx, k, true) != nil {
-				t.Error("a hit from a dead server")
+			if r, _, err := cache.GetActionResult(ctx, k); r != nil || err != nil {
+				t.Error("a hit from a dead server", err)
 			}
 			out, _ := store.Put([]byte(fmt.Sprint("out", i)))
-			cache.Store(ctx, k, &repb.ActionResult{OutputFiles: []*repb.OutputFile{{Path: "o", Digest: out}}})
+			if err := cache.PutActionResult(ctx, k, &repb.ActionResult{OutputFiles: []*repb.OutputFile{{Path: "o", Digest: out}}}); err != nil {
+				t.Error(err)
+			}
 		}()
 	}
 	wg.Wait()
 	if cache.Up() || len(warnings) != 1 || !strings.Contains(warnings[0], "unavailable") {
 		t.Errorf("up %v, warnings %q", cache.Up(), warnings)
+	}
+}
+
+// The layers stacked as a build opens them: memory over a tier whose Disk
+// is over a real bazel-remote. A result stored in one workspace is found
+// by another on the server, then in its memory, then (a new process) on
+// its disk; a lazy stack leaves the files on the server until a link.
+// sameOutputs compares results less the metadata servers add.
+func sameOutputs(a, b *repb.ActionResult) bool {
+	return a != nil && len(a.OutputFiles) == 1 && proto.Equal(a.OutputFiles[0], b.OutputFiles[0])
+}
+
+func TestStackHitsAtEachLevel(t *testing.T) {
+	srv := testenv.StartBazelRemote(t)
+	c := dial(t, srv.Addr)
+	ctx := context.Background()
+	stack := func(d *cas.Disk, lazy bool) *cas.Memory {
+		m, err := cas.NewMemory(remote.NewTier(c, d, remote.TierOptions{Upload: true, Lazy: lazy}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(m.Close)
+		return m
+	}
+	key := cas.DigestOf([]byte("action at each level"))
+	a := testenv.Store(t)
+	out, _ := a.Put(blob(3000, 5))
+	res := &repb.ActionResult{OutputFiles: []*repb.OutputFile{{Path: "out", Digest: out}}, StdoutDigest: cas.DigestOf(nil)}
+	if err := stack(a, false).PutActionResult(ctx, key, res); err != nil {
+		t.Fatal(err)
+	}
+
+	b := testenv.Store(t)
+	mb := stack(b, false)
+	if r, l, err := mb.GetActionResult(ctx, key); err != nil || l != cas.Remote || !sameOutputs(r, res) {
+		t.Fatalf("first lookup in a new workspace: %v %v %v, want the server's result", r, l, err)
+	}
+	if !b.Has(out) {
+		t.Error("a remote hit did not bring its output to the disk")
+	}
+	l := cas.Miss
+	for i := 0; i < 1000 && l != cas.InMemory; i++ {
+		// Memory takes what it keeps through a buffer.
+		time.Sleep(time.Millisecond)
+		_, l, _ = mb.GetActionResult(ctx, key)
+	}
+	if l != cas.InMemory {
+		t.Errorf("repeated lookup: %v, want memory", l)
+	}
+	if r, l, err := stack(b, false).GetActionResult(ctx, key); err != nil || l != cas.OnDisk || !sameOutputs(r, res) {
+		t.Errorf("lookup of a new process: %v %v %v, want the disk's result", r, l, err)
+	}
+
+	lz := testenv.Store(t)
+	ml := stack(lz, true)
+	if _, l, err := ml.GetActionResult(ctx, key); err != nil || l != cas.Remote {
+		t.Fatalf("lazy lookup: %v %v", l, err)
+	}
+	if lz.Has(out) || !ml.Has(out) {
+		t.Fatalf("lazy hit: disk has the output %v, stack reports it %v; want false, true", lz.Has(out), ml.Has(out))
+	}
+	dst := filepath.Join(t.TempDir(), "out")
+	if err := ml.Link(out, false, dst); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(dst); !bytes.Equal(got, blob(3000, 5)) || !lz.Has(out) {
+		t.Errorf("link of a lazy output: %d bytes, on disk %v", len(got), lz.Has(out))
 	}
 }

@@ -18,9 +18,11 @@ import (
 	"time"
 
 	"github.com/legobuild/lego/cas"
+	"github.com/legobuild/lego/cas/remote"
 	"github.com/legobuild/lego/engine"
 	"github.com/legobuild/lego/executors"
 	"github.com/legobuild/lego/executors/containerd"
+	"github.com/legobuild/lego/executors/stack"
 	"github.com/legobuild/lego/starlark"
 )
 
@@ -136,7 +138,7 @@ type built struct {
 	ctx     context.Context
 	g       *engine.Graph
 	targets []*engine.Target
-	store   *cas.Disk
+	disk    *cas.Disk
 	opts    engine.Options // as the build ran, less its executor and listener
 }
 
@@ -184,12 +186,11 @@ func (f *buildFlags) build(pats []string, then func(*built) error) error {
 		}
 	}
 
-	store, err := cas.Open(c.cacheDir)
+	disk, err := cas.Open(c.cacheDir)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	unlock, err := store.LockShared()
+	unlock, err := disk.LockShared()
 	if err != nil {
 		return err
 	}
@@ -212,37 +213,31 @@ func (f *buildFlags) build(pats []string, then func(*built) error) error {
 		defer w.Close()
 		listeners = append(listeners, w)
 	}
-	rs, err := f.remote.open(ctx, store, warnf)
+	rs, err := remote.Open(ctx, f.remote.Config, disk, warnf)
 	if err != nil {
 		return err
 	}
-	defer rs.close()
-	var exe executors.Executor
-	var gpuClass string
-	if rs.executor != nil {
-		exe, gpuClass = rs.executor, f.remote.gpuClass
-		if err := remoteGPUCheck(g, targets, gpuClass); err != nil {
-			return err
-		}
-	} else {
-		router, err := newRouter(ctx, f.executor, f.ctrdAddr, store)
-		if err != nil {
-			return err
-		}
-		defer router.Close()
-		gexe, closeGPU, err := gpuExecutor(g, targets, router, f.gpuFallback)
-		if err != nil {
-			return err
-		}
-		defer closeGPU()
-		exe = gexe
-		gpuClass, _ = gexe.Class() // checked above for the actions that need it
+	defer rs.Close()
+	// The store's layers: memory over the disk, or over a remote tier
+	// that keeps the disk.
+	var lower cas.Store = disk
+	if rs.Tier != nil {
+		lower = rs.Tier
 	}
+	store, err := cas.NewMemory(lower)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	exe, err := f.executors(ctx, g, targets, disk, rs.Executor)
+	if err != nil {
+		return err
+	}
+	defer exe.Close()
 	opts := engine.Options{
-		Jobs: f.jobs, KeepGoing: f.keepGoing, Memory: memCap, GPUClass: gpuClass,
-		Store: store, Files: files, Executor: exe,
-		Listener: listeners, History: engine.OpenHistory(stateDir(l.Root())),
-		Remote: rs.cache, Lazy: rs.lazy,
+		Jobs: f.jobs, KeepGoing: f.keepGoing, Memory: memCap, GPUClass: exe.GPUClass,
+		Store: store, Files: files, Executor: exe, Caps: exe.Caps,
+		Listener: listeners, History: engine.OpenHistory(stateDir(l.Root())), Lazy: rs.Lazy,
 	}
 	sum, berr := engine.Build(ctx, g, targets, opts)
 	prog.stop()
@@ -263,10 +258,22 @@ func (f *buildFlags) build(pats []string, then func(*built) error) error {
 		return berr
 	}
 	if then != nil {
-		opts.Executor, opts.Listener = nil, nil
-		return then(&built{ctx: ctx, g: g, targets: targets, store: store, opts: opts})
+		opts.Executor, opts.Caps, opts.Listener = nil, executors.Capabilities{}, nil
+		return then(&built{ctx: ctx, g: g, targets: targets, disk: disk, opts: opts})
 	}
 	return nil
+}
+
+// executors composes the executor the flags ask for over store; client,
+// when set, is the remote execution service.
+func (f *buildFlags) executors(ctx context.Context, g *engine.Graph, targets []*engine.Target, store *cas.Disk, client *remote.Client) (*stack.Stack, error) {
+	var needs []stack.Need
+	for _, a := range engine.GPUActions(g, targets) {
+		needs = append(needs, stack.Need{Label: a.Owner.String(), Limits: executors.Limits{
+			GPUs: a.Resources.GPUs, GPUMemory: a.Resources.GPUMemory, GPUModel: a.Resources.GPUModel}})
+	}
+	return stack.New(ctx, stack.Options{Mode: f.executor, ContainerdAddress: f.ctrdAddr, Store: store,
+		GPUFallback: f.gpuFallback, Remote: client, RemoteGPUClass: f.remote.gpuClass, GPUNeeds: needs})
 }
 
 func failedNote(s *engine.Summary) string {

@@ -27,7 +27,7 @@ type progress struct {
 	done    int
 	cached  int
 	ran     int
-	running map[string]time.Time
+	running map[string]running // by Action
 	quit    chan struct{}
 	wg      sync.WaitGroup
 	width   int
@@ -35,7 +35,7 @@ type progress struct {
 }
 
 func newProgress(f *os.File, mode string) *progress {
-	p := &progress{out: f, running: map[string]time.Time{}, quit: make(chan struct{}), width: 100}
+	p := &progress{out: f, running: map[string]running{}, quit: make(chan struct{}), width: 100}
 	switch mode {
 	case "tty":
 		p.tty = true
@@ -57,6 +57,13 @@ func newProgress(f *os.File, mode string) *progress {
 	return p
 }
 
+// running is an action on the status line: its progress message or
+// description, and when it started.
+type running struct {
+	name string
+	t    time.Time
+}
+
 func (p *progress) Event(e *engine.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -64,7 +71,11 @@ func (p *progress) Event(e *engine.Event) {
 	case engine.EvBuildStarted:
 		p.total = e.Total
 	case engine.EvActionStarted:
-		p.running[e.Action] = e.Time
+		name := e.Action
+		if e.Progress != "" {
+			name = e.Progress
+		}
+		p.running[e.Action] = running{name, e.Time}
 	case engine.EvActionCached, engine.EvActionExecuted, engine.EvActionFailed:
 		p.done++
 		verb := "cached"
@@ -107,13 +118,9 @@ func (p *progress) loop() {
 
 func (p *progress) draw() {
 	line := fmt.Sprintf("[%d/%d] %d cached, %d ran", p.done, p.total, p.cached, p.ran)
-	type run struct {
-		name string
-		t    time.Time
-	}
-	var rs []run
-	for n, t := range p.running {
-		rs = append(rs, run{n, t})
+	var rs []running
+	for _, r := range p.running {
+		rs = append(rs, r)
 	}
 	sort.Slice(rs, func(i, j int) bool { return rs[i].t.Before(rs[j].t) })
 	var parts []string
@@ -137,4 +144,22 @@ func (p *progress) stop() {
 		return
 	}
 	p.buf.Flush()
+}
+
+// printGPUHours prints the GPU-hours of the build per target.
+func printGPUHours(secs map[string]float64) {
+	if len(secs) == 0 {
+		return
+	}
+	labels := make([]string, 0, len(secs))
+	total := 0.0
+	for l, s := range secs {
+		labels = append(labels, l)
+		total += s
+	}
+	sort.Strings(labels)
+	fmt.Fprintf(os.Stderr, "INFO: GPU-hours: %.4f in all\n", total/3600)
+	for _, l := range labels {
+		fmt.Fprintf(os.Stderr, "INFO:   %s %.4f\n", l, secs[l]/3600)
+	}
 }

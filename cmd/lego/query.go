@@ -162,7 +162,6 @@ func runClean(args []string) error {
 		return err
 	}
 	defer unlock()
-	store.Close()
 	entries, err := os.ReadDir(c.cacheDir)
 	if err != nil {
 		return err
@@ -211,7 +210,6 @@ func runGC(args []string) error {
 	if err != nil {
 		return err
 	}
-	defer store.Close()
 	unlock, err := store.LockExclusive()
 	if err != nil {
 		return err

@@ -69,7 +69,7 @@ func runRepro(args []string) error {
 // cache's filesystem, so inputs are staged as hard links), removed after.
 func repro(b *built, f *buildFlags) (*engine.ReproReport, error) {
 	start := time.Now()
-	dir, err := b.store.TempDir("repro-")
+	dir, err := b.disk.TempDir("repro-")
 	if err != nil {
 		return nil, err
 	}
@@ -78,20 +78,14 @@ func repro(b *built, f *buildFlags) (*engine.ReproReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer scratch.Close()
-	router, err := newRouter(b.ctx, f.executor, f.ctrdAddr, scratch)
+	exe, err := f.executors(b.ctx, b.g, b.targets, scratch, nil)
 	if err != nil {
 		return nil, err
 	}
-	defer router.Close()
-	exe, closeGPU, err := gpuExecutor(b.g, b.targets, router, f.gpuFallback)
-	if err != nil {
-		return nil, err
-	}
-	defer closeGPU()
+	defer exe.Close()
 	o := b.opts
 	prog := newProgress(os.Stderr, f.progress)
-	o.Executor, o.Listener = exe, prog
+	o.Executor, o.Caps, o.Listener = exe, exe.Caps, prog
 	fmt.Fprintln(os.Stderr, "INFO: re-executing every action, bypassing the cache")
 	rep, err := engine.Repro(b.ctx, b.g, b.targets, o, scratch)
 	prog.stop()

@@ -32,9 +32,6 @@ func New(client *remote.Client, store *cas.Disk) *Executor {
 	return &Executor{client: client, store: store}
 }
 
-// RunsRemotely is true for every action.
-func (e *Executor) RunsRemotely(*executors.Request) bool { return true }
-
 var marshal = proto.MarshalOptions{Deterministic: true}
 
 // Execute runs req on the server. The action's platform properties (the

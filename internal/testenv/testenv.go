@@ -239,7 +239,6 @@ func Store(tb testing.TB) *cas.Disk {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { s.Close() })
 	return s
 }
 

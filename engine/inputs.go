@@ -1,0 +1,162 @@
+package engine
+
+import (
+	"fmt"
+	"path/filepath"
+
+	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
+
+	"github.com/legobuild/lego/cas"
+)
+
+// input returns the built state of an input file.
+func (b *builder) input(n *node, f *File) (*artifact, error) {
+	if p := f.producer; p != nil {
+		for _, d := range n.deps {
+			if d.a == p {
+				if art := d.outs[f.Path]; art != nil {
+					return art, nil
+				}
+			}
+		}
+		return nil, fmt.Errorf("input %s was not built", f.Path)
+	}
+	v, _ := b.sources.LoadOrStore(f.Path, &sourceOnce{})
+	s := v.(*sourceOnce)
+	s.once.Do(func() {
+		abs := filepath.Join(b.g.Root, filepath.FromSlash(f.Path))
+		d, exec, err := b.o.Files.Digest(abs)
+		if err != nil {
+			s.err = fmt.Errorf("source %s: %w", f.Path, err)
+			return
+		}
+		if !b.o.Store.Has(d) {
+			if _, err := b.o.Store.PutFile(abs); err != nil {
+				s.err = fmt.Errorf("source %s: %w", f.Path, err)
+				return
+			}
+		}
+		s.art = &artifact{digest: d, exec: exec}
+	})
+	return s.art, s.err
+}
+
+// tool digests a host tool once per build: thousands of actions name the
+// same shell.
+func (b *builder) tool(path string) (*repb.Digest, error) {
+	v, _ := b.tools.LoadOrStore(path, &sourceOnce{})
+	s := v.(*sourceOnce)
+	s.once.Do(func() {
+		d, exec, err := b.o.Files.Digest(path)
+		s.art, s.err = &artifact{digest: d, exec: exec}, err
+	})
+	if s.err != nil {
+		return nil, s.err
+	}
+	return s.art.digest, nil
+}
+
+// lookup returns the outputs of the cached result of the action key and
+// the layer it came from, or nil when there is none, an output blob is
+// gone, or the result lacks a declared output (servers cache what a
+// worker produced, which need not be what the action declares).
+func (b *builder) lookup(a *Action, key *repb.Digest) (map[string]*artifact, cas.Layer) {
+	res, layer, err := b.o.Store.GetActionResult(b.ctx, key)
+	if err != nil || res == nil || res.ExitCode != 0 {
+		return nil, cas.Miss
+	}
+	outs := b.outputsOf(res)
+	if outs == nil || checkDeclared(a, outs) != nil {
+		return nil, cas.Miss
+	}
+	b.mu.Lock()
+	b.used = append(b.used, key)
+	b.mu.Unlock()
+	return outs, layer
+}
+
+// outputsOf returns the outputs of res when the store has all their
+// blobs, else nil.
+func (b *builder) outputsOf(res *repb.ActionResult) map[string]*artifact {
+	outs := make(map[string]*artifact, len(res.OutputFiles)+len(res.OutputDirectories))
+	for _, f := range res.OutputFiles {
+		if !b.o.Store.Has(f.Digest) {
+			return nil
+		}
+		outs[f.Path] = &artifact{digest: f.Digest, exec: f.IsExecutable}
+	}
+	for _, d := range res.OutputDirectories {
+		t := &repb.Tree{}
+		if err := b.o.Store.GetProto(d.TreeDigest, t); err != nil {
+			return nil
+		}
+		files, err := treeFiles(t)
+		if err != nil {
+			return nil
+		}
+		for _, f := range files {
+			if !b.o.Store.Has(f.digest) {
+				return nil
+			}
+		}
+		outs[d.Path] = &artifact{digest: d.TreeDigest, tree: t}
+	}
+	return outs
+}
+
+// fetchInputs has the store bring the files of an action's inputs here,
+// for an action run here: a lazy remote layer may have left them on the
+// server.
+func (b *builder) fetchInputs(n *node) error {
+	var ds []*repb.Digest
+	for _, f := range n.a.Inputs {
+		art, err := b.input(n, f)
+		if err != nil {
+			return err
+		}
+		ds = appendBlobs(ds, art)
+	}
+	return b.o.Store.Fetch(b.ctx, ds)
+}
+
+// appendBlobs appends the file digests of art (a file, or a tree's files).
+func appendBlobs(ds []*repb.Digest, art *artifact) []*repb.Digest {
+	if art.tree == nil {
+		return append(ds, art.digest)
+	}
+	return append(ds, cas.TreeFiles(art.tree)...)
+}
+
+// blob reads a blob the key needs (an image manifest).
+func (b *builder) blob(d *repb.Digest) ([]byte, error) { return b.o.Store.Get(d) }
+
+// resultOutputs reads the outputs of res, whose trees are in store, and
+// checks them against a's declarations.
+func resultOutputs(store cas.Store, a *Action, res *repb.ActionResult) (map[string]*artifact, error) {
+	outs := map[string]*artifact{}
+	for _, f := range res.OutputFiles {
+		outs[f.Path] = &artifact{digest: f.Digest, exec: f.IsExecutable}
+	}
+	for _, d := range res.OutputDirectories {
+		t := &repb.Tree{}
+		if err := store.GetProto(d.TreeDigest, t); err != nil {
+			return nil, fmt.Errorf("output directory %s: %w", d.Path, err)
+		}
+		outs[d.Path] = &artifact{digest: d.TreeDigest, tree: t}
+	}
+	return outs, checkDeclared(a, outs)
+}
+
+// checkDeclared checks outputs against a's declarations.
+func checkDeclared(a *Action, outs map[string]*artifact) error {
+	for _, o := range a.Outputs {
+		art, ok := outs[o.Path]
+		if !ok {
+			return fmt.Errorf("declared output %s was not produced", o.Path)
+		}
+		if o.Dir != (art.tree != nil) {
+			return fmt.Errorf("output %s: declared as %s", o.Path, map[bool]string{true: "a directory", false: "a file"}[o.Dir])
+		}
+	}
+	return nil
+}
