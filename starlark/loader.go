@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -19,9 +18,6 @@ import (
 	"go.starlark.net/syntax"
 
 	"github.com/legobuild/lego/engine"
-	"github.com/legobuild/lego/rules/core"
-	"github.com/legobuild/lego/rules/oci"
-	"github.com/legobuild/lego/rules/swe"
 )
 
 // BuildFileName marks a package directory.
@@ -70,7 +66,7 @@ type pkgEntry struct {
 func NewLoader(root string, defines map[string]string) (*Loader, error) {
 	l := &Loader{root: root, defines: defines, packages: map[string]*pkgEntry{}, modules: map[string]*moduleEntry{}}
 	l.natives = sl.StringDict{}
-	for _, r := range slices.Concat(core.Rules(), oci.Rules(), swe.Rules()) {
+	for _, r := range Reference().Rules {
 		l.natives[r.Kind()] = &ruleClass{rule: r, kind: r.Kind()}
 	}
 	if err := l.loadWorkspaceFile(); err != nil {

@@ -24,10 +24,11 @@ type Builtin struct {
 	Doc  string // one line
 }
 
-// Key is the name a Builtin is looked up by: Name up to its "(".
-func (b Builtin) Key() string {
+// Keys are the names a Builtin is looked up by: Name up to its "(",
+// split at ", " for an entry naming several.
+func (b Builtin) Keys() []string {
 	k, _, _ := strings.Cut(b.Name, "(")
-	return k
+	return strings.Split(k, ", ")
 }
 
 // Reference is everything a BUILD file can call without a load().
@@ -56,10 +57,11 @@ func (r Reference) Rule(kind string) (engine.Rule, error) {
 	return nil, fmt.Errorf("%s (rules: %s)", msg, strings.Join(kinds, ", "))
 }
 
-// Builtin returns the built-in called key ("glob", "ctx.actions.run").
+// Builtin returns the built-in called key ("glob", "ctx.actions.run",
+// "attr.int": an entry may name several, separated by ", ").
 func (r Reference) Builtin(key string) (Builtin, bool) {
 	for _, b := range r.Builtins {
-		if b.Key() == key {
+		if slices.Contains(b.Keys(), key) {
 			return b, true
 		}
 	}
@@ -119,25 +121,34 @@ func (r Reference) Markdown(w io.Writer) error {
 		fmt.Fprint(ew, "- [Other built-ins](#other-built-ins)\n")
 	}
 	for _, x := range r.Rules {
-		fmt.Fprintf(ew, "\n## %s\n\n```python\n%s%s\n```\n", x.Kind(), x.Kind(), signature(x))
-		if d := engine.RuleDoc(x); d != "" {
-			fmt.Fprintf(ew, "\n%s\n", mdText(d))
-		}
-		if attrs := x.Attrs(); len(attrs) > 0 {
-			fmt.Fprint(ew, "\n| attribute | type | default | description |\n| --- | --- | --- | --- |\n")
-			for _, a := range attrs {
-				def := Default(a)
-				if !a.Mandatory {
-					def = "`" + strings.ReplaceAll(def, "|", `\|`) + "`"
-				}
-				fmt.Fprintf(ew, "| `%s` | %s | %s | %s |\n", a.Name, a.Type, def, mdText(a.Doc))
-			}
-		}
+		fmt.Fprintln(ew)
+		RuleMarkdown(ew, x)
 	}
 	if len(r.Builtins) > 0 {
 		fmt.Fprint(ew, "\n## Other built-ins\n\n| built-in | description |\n| --- | --- |\n")
 		for _, b := range r.Builtins {
 			fmt.Fprintf(ew, "| `%s` | %s |\n", strings.ReplaceAll(b.Name, "|", `\|`), mdText(b.Doc))
+		}
+	}
+	return ew.err
+}
+
+// RuleMarkdown writes one rule's section: heading, signature, paragraph
+// and attribute table.
+func RuleMarkdown(w io.Writer, x engine.Rule) error {
+	ew := &errWriter{w: w}
+	fmt.Fprintf(ew, "## %s\n\n```python\n%s%s\n```\n", x.Kind(), x.Kind(), signature(x))
+	if d := engine.RuleDoc(x); d != "" {
+		fmt.Fprintf(ew, "\n%s\n", mdText(d))
+	}
+	if attrs := x.Attrs(); len(attrs) > 0 {
+		fmt.Fprint(ew, "\n| attribute | type | default | description |\n| --- | --- | --- | --- |\n")
+		for _, a := range attrs {
+			def := Default(a)
+			if !a.Mandatory {
+				def = "`" + strings.ReplaceAll(def, "|", `\|`) + "`"
+			}
+			fmt.Fprintf(ew, "| `%s` | %s | %s | %s |\n", a.Name, a.Type, def, mdText(a.Doc))
 		}
 	}
 	return ew.err
