@@ -43,6 +43,7 @@ var Builtins = []ruledoc.Builtin{
 	builtin("ctx.attr", "the attribute values; label attributes give Targets (t.label, t.files, t[Provider])"),
 	builtin("ctx.files", "for each label attribute, the list of its targets' files"),
 	builtin("ctx.file", "for each single-label attribute, its one File (or None)"),
+	builtin("ctx.actions", "declares the target's outputs and the actions that make them:"),
 	builtin("ctx.actions.declare_file(filename)", "an output File of the target, under lego-out/<package>/"),
 	builtin("ctx.actions.declare_directory(filename)", "an output directory of the target"),
 	builtin("ctx.actions.run(outputs, executable, inputs, arguments, env, resources, mnemonic, tools, timeout, image, network)", "an action running executable (a File or a host path, a tool of the action)"),
