@@ -75,7 +75,7 @@ func TestMarkdown(t *testing.T) {
 		"- [`fake_rule`](#fake_rule)\n",
 		"## fake_rule\n",
 		"| `src` | label | mandatory | the input \\| with a pipe |\n", // a bare | would split the cell
-		"| `suite` | string | `\"bookworm\"` | a &lt;suite> name |\n",  // <suite> would vanish as a tag
+		"| `suite` | string | `\"bookworm\"` | a &lt;suite> name |\n", // <suite> would vanish as a tag
 		"## bare\n",
 		"| `glob(include)` | files |\n",
 	} {
