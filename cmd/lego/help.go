@@ -57,8 +57,7 @@ func helpOne(w io.Writer, ref *ruledoc.Reference, name string, markdown bool) er
 		}
 	}
 	if b, ok := ref.Builtin(name); ok {
-		_, err := fmt.Fprintf(w, "%s\n    %s\n", b.Name, b.Doc)
-		return err
+		return ruledoc.BuiltinText(w, b)
 	}
 	r, err := ref.Rule(name)
 	if err != nil {

@@ -71,18 +71,22 @@ func (r Reference) Builtin(key string) (Builtin, bool) {
 // Text writes every rule, then the other built-ins, for a terminal.
 func (r Reference) Text(w io.Writer) error {
 	ew := &errWriter{w: w}
-	fmt.Fprintf(ew, "Built-in rules (%s)\n\n%s\n", strings.Join(kinds(r.Rules), ", "), commonNote)
+	for _, line := range wrap("Built-in rules: "+strings.Join(kinds(r.Rules), ", ")+".", 80) {
+		fmt.Fprintln(ew, line)
+	}
+	fmt.Fprintln(ew)
+	for _, line := range wrap(commonNote, 80) {
+		fmt.Fprintln(ew, line)
+	}
 	for _, x := range r.Rules {
 		fmt.Fprintln(ew)
 		RuleText(ew, x)
 	}
 	if len(r.Builtins) > 0 {
 		fmt.Fprint(ew, "\nOther built-ins\n\n")
-		tw := tabwriter.NewWriter(ew, 0, 4, 2, ' ', 0)
 		for _, b := range r.Builtins {
-			fmt.Fprintf(tw, "  %s\t%s\n", b.Name, b.Doc)
+			BuiltinText(ew, b)
 		}
-		tw.Flush()
 	}
 	return ew.err
 }
@@ -106,6 +110,13 @@ func RuleText(w io.Writer, x engine.Rule) error {
 		tw.Flush()
 	}
 	return ew.err
+}
+
+// BuiltinText writes a built-in's call and, indented below, its line:
+// the calls are too long for a column.
+func BuiltinText(w io.Writer, b Builtin) error {
+	_, err := fmt.Fprintf(w, "%s\n    %s\n", b.Name, b.Doc)
+	return err
 }
 
 // Markdown writes the whole reference as one Markdown page.
