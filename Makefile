@@ -5,7 +5,7 @@ GO ?= go
 # go-nvml's cgo prolog calls functions NVML marks deprecated.
 export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 
-.PHONY: build test vet bench example clean
+.PHONY: build test vet docs bench example clean
 
 build:
 	$(GO) build $(LDFLAGS) -o bin/lego ./cmd/lego
@@ -13,6 +13,12 @@ build:
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
+
+# docs/rules.md is generated from the rules' declarations (the same text
+# as `lego help rules --markdown` and `lego build //:rules_md`); a test in
+# ./starlark fails when it is stale.
+docs:
+	$(GO) test $(LDFLAGS) -count=1 -run '^TestRulesMarkdownCurrent$$' ./starlark -update
 
 test: vet
 	$(GO) test $(LDFLAGS) -count=1 -timeout 25m ./...

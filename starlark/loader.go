@@ -8,9 +8,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -19,9 +19,6 @@ import (
 	"go.starlark.net/syntax"
 
 	"github.com/legobuild/lego/engine"
-	"github.com/legobuild/lego/rules/core"
-	"github.com/legobuild/lego/rules/oci"
-	"github.com/legobuild/lego/rules/swe"
 )
 
 // BuildFileName marks a package directory.
@@ -70,7 +67,7 @@ type pkgEntry struct {
 func NewLoader(root string, defines map[string]string) (*Loader, error) {
 	l := &Loader{root: root, defines: defines, packages: map[string]*pkgEntry{}, modules: map[string]*moduleEntry{}}
 	l.natives = sl.StringDict{}
-	for _, r := range slices.Concat(core.Rules(), oci.Rules(), swe.Rules()) {
+	for _, r := range Reference().Rules {
 		l.natives[r.Kind()] = &ruleClass{rule: r, kind: r.Kind()}
 	}
 	if err := l.loadWorkspaceFile(); err != nil {
@@ -168,8 +165,10 @@ func (l *Loader) LoadPackages(pkgs []string) error {
 	return errors.Join(errs...)
 }
 
-// Packages lists the packages at or below pkg, sorted. lego-out and
-// hidden directories are not searched.
+// Packages lists the packages at or below pkg, sorted. Not searched, as
+// Bazel treats nested repositories: hidden directories, lego-out and
+// testdata (fixtures, not packages of this workspace) and any directory
+// with a WORKSPACE file of its own (another workspace, e.g. an example).
 func (l *Loader) Packages(under string) ([]string, error) {
 	start := filepath.Join(l.root, filepath.FromSlash(under))
 	var out []string
@@ -184,7 +183,10 @@ func (l *Loader) Packages(under string) ([]string, error) {
 			return nil
 		}
 		name := d.Name()
-		if p != start && (strings.HasPrefix(name, ".") || name == engine.OutDir && filepath.Dir(p) == l.root) {
+		if p != start && (strings.HasPrefix(name, ".") || name == engine.OutDir || name == "testdata") {
+			return filepath.SkipDir
+		}
+		if p != l.root && isFile(filepath.Join(p, WorkspaceFileName)) {
 			return filepath.SkipDir
 		}
 		if st, err := os.Stat(filepath.Join(p, BuildFileName)); err == nil && !st.IsDir() {
@@ -232,6 +234,9 @@ func (l *Loader) Expand(p engine.Pattern) ([]engine.Label, error) {
 			return nil, err
 		}
 		if len(pkgs) == 0 {
+			if dir := l.nestedWorkspace(p.Pkg); dir != "" {
+				return nil, fmt.Errorf("pattern %s matches no package: %s is a workspace of its own (run lego there)", p, dir)
+			}
 			return nil, fmt.Errorf("pattern %s matches no package", p)
 		}
 	}
@@ -246,4 +251,20 @@ func (l *Loader) Expand(p engine.Pattern) ([]engine.Label, error) {
 		}
 	}
 	return out, nil
+}
+
+func isFile(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
+}
+
+// nestedWorkspace is the directory at or above pkg, below the root, that
+// holds a WORKSPACE file of its own, or "".
+func (l *Loader) nestedWorkspace(pkg string) string {
+	for d := pkg; d != "" && d != "."; d = path.Dir(d) {
+		if isFile(filepath.Join(l.root, filepath.FromSlash(d), WorkspaceFileName)) {
+			return d
+		}
+	}
+	return ""
 }

@@ -167,6 +167,9 @@ type starlarkRule struct {
 func (r *starlarkRule) Kind() string             { return r.class.kind }
 func (r *starlarkRule) Attrs() []engine.AttrSpec { return r.attrs }
 
+// Doc is rule(doc = ...), for engine.Documented.
+func (r *starlarkRule) Doc() string { return r.doc }
+
 func (r *starlarkRule) Analyze(ctx *engine.Context) error {
 	t := ctx.Target
 	c := &ruleCtx{ctx: ctx}

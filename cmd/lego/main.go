@@ -26,6 +26,7 @@ type command struct {
 }
 
 var commands = []command{
+	{"help", helpUsage, nil}, // dispatched before the table: no .legorc
 	{"build", "build [flags] PATTERN...   bring targets up to date", runBuild},
 	{"query", "query [flags] EXPR         deps(), rdeps(), kind(), attr() over the target graph", runQuery},
 	{"explain", "explain [flags] LABEL     why the actions of LABEL ran in the last build", runExplain},
@@ -59,6 +60,9 @@ func tuneGC() {
 }
 
 func mainErr(args []string) int {
+	if len(args) > 1 && args[0] == "help" {
+		return runHelp(args[1:])
+	}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage()
 		return 2

@@ -52,13 +52,13 @@ func trainAttrs(lr string, epochs int64) []engine.AttrSpec {
 	return []engine.AttrSpec{
 		{Name: "base_model", Type: engine.AttrString, Mandatory: true, Doc: "llamafactory: a hub id or a path in the image (e.g. Qwen/Qwen3-8B); torch_tiny: tiny-<dim>x<layers>, e.g. tiny-64x2"},
 		{Name: "trainer", Type: engine.AttrString, Default: TrainerLlamaFactory, Doc: "llamafactory (GPUs, the paper's) or torch_tiny (CPU, the offline backend)"},
-		{Name: "epochs", Type: engine.AttrInt, Default: epochs},
+		{Name: "epochs", Type: engine.AttrInt, Default: epochs, Doc: "passes over the data"},
 		{Name: "global_batch", Type: engine.AttrInt, Default: int64(64), Doc: "sequences per optimiser step (llamafactory: over all GPUs)"},
 		{Name: "lr", Type: engine.AttrString, Default: lr, Doc: "learning rate (the paper: 1e-4 for 8B, 5e-5 for 32B)"},
 		{Name: "max_len", Type: engine.AttrInt, Default: int64(131072), Doc: "context length (cutoff_len); torch_tiny's window is at most 256 bytes"},
 		{Name: "gpus", Type: engine.AttrInt, Default: int64(8), Doc: "llamafactory: GPUs of the run"},
 		{Name: "image", Type: engine.AttrLabel, Doc: "llamafactory: an image with LLaMA-Factory (the SWE-Lego fork) installed"},
-		{Name: "seed", Type: engine.AttrInt, Default: int64(42)},
+		{Name: "seed", Type: engine.AttrInt, Default: int64(42), Doc: "training seed (data order, initialisation)"},
 	}
 }
 
@@ -331,8 +331,8 @@ func (VerifierEval) Attrs() []engine.AttrSpec {
 		{Name: "verifier", Type: engine.AttrLabel, Mandatory: true, Doc: "a verifier (torch_tiny), or a model_endpoint serving one (a LLaMA-Factory verifier behind vLLM)"},
 		{Name: "k", Type: engine.AttrInt, Default: int64(16), Doc: "rollouts per task"},
 		{Name: "temperature", Type: engine.AttrString, Default: "1.0", Doc: "sampling temperature of the offline policy"},
-		{Name: "max_turns", Type: engine.AttrInt, Default: int64(100)},
-		{Name: "seed", Type: engine.AttrInt},
+		{Name: "max_turns", Type: engine.AttrInt, Default: int64(100), Doc: "assistant turns before a rollout stops"},
+		{Name: "seed", Type: engine.AttrInt, Doc: "sampling seed of the rollouts"},
 	}
 }
 
