@@ -46,8 +46,8 @@ var Builtins = []ruledoc.Builtin{
 	builtin("ctx.actions", "declares the target's outputs and the actions that make them:"),
 	builtin("ctx.actions.declare_file(filename)", "an output File of the target, under lego-out/<package>/"),
 	builtin("ctx.actions.declare_directory(filename)", "an output directory of the target"),
-	builtin("ctx.actions.run(outputs, executable, inputs, arguments, env, resources, mnemonic, tools, timeout, image, network)", "an action running executable (a File or a host path, a tool of the action)"),
-	builtin("ctx.actions.run_shell(outputs, command, inputs, arguments, env, resources, mnemonic, tools, timeout, image, network)", "an action running command with bash -c"),
+	builtin("ctx.actions.run(outputs, executable, inputs, arguments, env, resources, mnemonic, tools, timeout, image, network, progress_message)", "an action running executable (a File or a host path, a tool of the action); progress_message, with %{label}, %{input} and %{output}, is shown while it runs"),
+	builtin("ctx.actions.run_shell(outputs, command, inputs, arguments, env, resources, mnemonic, tools, timeout, image, network, progress_message)", "an action running command with bash -c"),
 	builtin("ctx.actions.write(output, content, is_executable = False)", "an action writing content to output at analysis time"),
 	builtin("File", "a file: path, short_path, basename, dirname, extension, is_directory, is_source, owner"),
 }
