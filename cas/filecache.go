@@ -1,6 +1,7 @@
 package cas
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
@@ -227,4 +228,23 @@ func (r *varReader) bytes(n int) []byte {
 	v := r.b[:n]
 	r.b = r.b[n:]
 	return v
+}
+
+// FileCachePath is the file of the workspace root's FileCache in the
+// store at cacheDir: one per workspace, so builds of two do not thrash it.
+func FileCachePath(cacheDir, root string) string {
+	h := sha256.Sum256([]byte(root))
+	return filepath.Join(cacheDir, "filecache", hex.EncodeToString(h[:8]))
+}
+
+// DefaultDir is where a store lives unless --cache_dir says otherwise:
+// the XDG cache directory, as Bazel keeps its output base in ~/.cache.
+func DefaultDir() string {
+	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
+		return filepath.Join(d, "lego")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".cache", "lego")
+	}
+	return filepath.Join(os.TempDir(), "lego-cache")
 }

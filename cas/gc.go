@@ -258,3 +258,30 @@ func (s *Disk) cleanTmp(cutoff time.Time) {
 		}
 	}
 }
+
+// Expunge deletes the whole store at dir, under its exclusive lock: no
+// build may be reading it.
+func Expunge(dir string) error {
+	s, err := Open(dir)
+	if err != nil {
+		return err
+	}
+	unlock, err := s.LockExclusive()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.Name() == "lock" {
+			continue // held by us; removing it would let another process lock a new file
+		}
+		if err := RemoveAll(filepath.Join(s.dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -38,24 +38,6 @@ type Options struct {
 	Lazy bool
 }
 
-// Summary is what a build did.
-type Summary struct {
-	Total    int
-	Executed int
-	Cached   int
-	// RemoteHits counts the cached actions whose result came from the
-	// remote cache; RemoteRuns the executed ones that ran remotely.
-	RemoteHits int
-	RemoteRuns int
-	Failed     int
-	Skipped    int
-	// Ran lists the executed actions (Action.Describe), sorted.
-	Ran    []string
-	Errors []error
-	// GPUSeconds sums the GPU time of executed actions per target label.
-	GPUSeconds map[string]float64
-}
-
 type node struct {
 	a       *Action
 	deps    []*node

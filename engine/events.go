@@ -1,6 +1,13 @@
 package engine
 
-import "time"
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+)
 
 // Event is one thing that happened during a build. It is both what the
 // progress display reads and what --build_event_json_file writes, one per line.
@@ -56,4 +63,38 @@ func (ls Listeners) Event(e *Event) {
 	for _, l := range ls {
 		l.Event(e)
 	}
+}
+
+// EventFile is a Listener writing one JSON event per line
+// (--build_event_json_file).
+type EventFile struct {
+	mu sync.Mutex
+	f  *os.File
+	w  *bufio.Writer
+	e  *json.Encoder
+}
+
+// CreateEventFile creates path for the events of a build.
+func CreateEventFile(path string) (*EventFile, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--build_event_json_file: %w", err)
+	}
+	w := bufio.NewWriter(f)
+	return &EventFile{f: f, w: w, e: json.NewEncoder(w)}, nil
+}
+
+// Event implements Listener.
+func (ef *EventFile) Event(e *Event) {
+	ef.mu.Lock()
+	ef.e.Encode(e)
+	// Flushed per event: a killed build still leaves the events it had.
+	ef.w.Flush()
+	ef.mu.Unlock()
+}
+
+// Close flushes and closes the file.
+func (ef *EventFile) Close() error {
+	ef.w.Flush()
+	return ef.f.Close()
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -469,4 +470,52 @@ func ociDigest(s string, size int64) (*repb.Digest, error) {
 		return nil, fmt.Errorf("not a sha256 digest: %q", s)
 	}
 	return d, nil
+}
+
+// Print writes one line per re-executed action, then the summary.
+func (rep *ReproReport) Print(w io.Writer) {
+	for _, r := range rep.Actions {
+		switch r.Status {
+		case ReproWrite:
+			continue
+		case ReproDiffers:
+			fmt.Fprintf(w, "%-9s %s: first differing file %s (cached %s, re-executed %s)\n",
+				r.Status, r.Action, r.File, orAbsent(r.CachedDigest), orAbsent(r.RerunDigest))
+		case ReproFailed:
+			msg, _, _ := strings.Cut(strings.TrimPrefix(r.Error, r.Action+": "), "\n")
+			fmt.Fprintf(w, "%-9s %s: %s\n", r.Status, r.Action, msg)
+		default:
+			fmt.Fprintf(w, "%-9s %s\n", r.Status, r.Action)
+		}
+	}
+	fmt.Fprintf(w, "repro: %d actions re-executed: %d identical, %d differ", rep.Reexecuted, rep.Identical, rep.Differ)
+	if len(rep.DifferTargets) > 0 {
+		fmt.Fprintf(w, " (%s)", strings.Join(rep.DifferTargets, ", "))
+	}
+	if rep.Failed > 0 {
+		fmt.Fprintf(w, ", %d failed", rep.Failed)
+	}
+	if rep.Writes > 0 {
+		fmt.Fprintf(w, "; %d file writes not re-executed", rep.Writes)
+	}
+	fmt.Fprintln(w)
+}
+
+func orAbsent(d string) string {
+	if d == "" {
+		return "absent"
+	}
+	return d
+}
+
+// WriteJSON writes the report to path (--report_json).
+func (rep *ReproReport) WriteJSON(path string) error {
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("--report_json: %w", err)
+	}
+	return nil
 }

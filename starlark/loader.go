@@ -29,22 +29,6 @@ const WorkspaceFileName = "WORKSPACE"
 
 var fileOptions = &syntax.FileOptions{Set: true, While: true, TopLevelControl: true, GlobalReassign: false}
 
-// FindRoot returns the nearest directory at or above dir holding a WORKSPACE file.
-func FindRoot(dir string) (string, error) {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return "", err
-	}
-	for d := abs; ; d = filepath.Dir(d) {
-		if st, err := os.Stat(filepath.Join(d, WorkspaceFileName)); err == nil && !st.IsDir() {
-			return d, nil
-		}
-		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("no %s file in %s or any directory above it: not inside a lego workspace", WorkspaceFileName, abs)
-		}
-	}
-}
-
 // Loader loads packages of one workspace; it is safe for concurrent use.
 type Loader struct {
 	root    string

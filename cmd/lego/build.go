@@ -1,19 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
-	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -26,13 +20,6 @@ import (
 	"github.com/legobuild/lego/starlark"
 )
 
-func findRoot(wd string) (string, error) {
-	if real, err := filepath.EvalSymlinks(wd); err == nil {
-		wd = real
-	}
-	return starlark.FindRoot(wd)
-}
-
 // commonFlags are the flags every workspace command takes.
 type commonFlags struct {
 	defines  stringList
@@ -41,7 +28,7 @@ type commonFlags struct {
 
 func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.Var(&c.defines, "define", "KEY=VALUE read by config() in BUILD files (repeatable)")
-	fs.StringVar(&c.cacheDir, "cache_dir", defaultCacheDir(), "content-addressed store and action cache")
+	fs.StringVar(&c.cacheDir, "cache_dir", cas.DefaultDir(), "content-addressed store and action cache")
 }
 
 func (c *commonFlags) loader() (*starlark.Loader, error) {
@@ -49,42 +36,15 @@ func (c *commonFlags) loader() (*starlark.Loader, error) {
 	if err != nil {
 		return nil, err
 	}
-	root, err := findRoot(wd)
+	root, err := starlark.FindRoot(wd)
 	if err != nil {
 		return nil, err
 	}
-	defs := map[string]string{}
-	for _, d := range c.defines {
-		k, v, ok := strings.Cut(d, "=")
-		if !ok || k == "" {
-			return nil, fmt.Errorf("--define %q: want KEY=VALUE", d)
-		}
-		defs[k] = v
+	defs, err := starlark.ParseDefines(c.defines)
+	if err != nil {
+		return nil, err
 	}
 	return starlark.NewLoader(root, defs)
-}
-
-// expand turns patterns into a sorted, de-duplicated label list.
-func expand(l *starlark.Loader, args []string) ([]engine.Label, error) {
-	pats, err := parsePatterns(args, relPkg(l.Root()))
-	if err != nil {
-		return nil, err
-	}
-	seen := map[engine.Label]bool{}
-	var out []engine.Label
-	for _, p := range pats {
-		labels, err := l.Expand(p)
-		if err != nil {
-			return nil, err
-		}
-		for _, lab := range labels {
-			if !seen[lab] {
-				seen[lab] = true
-				out = append(out, lab)
-			}
-		}
-	}
-	return out, nil
 }
 
 func stateDir(root string) string { return filepath.Join(root, engine.OutDir, ".lego") }
@@ -162,7 +122,7 @@ func (f *buildFlags) build(pats []string, then func(*built) error) error {
 	if err != nil {
 		return err
 	}
-	labels, err := expand(l, pats)
+	labels, err := l.ExpandArgs(pats)
 	if err != nil {
 		return err
 	}
@@ -195,7 +155,7 @@ func (f *buildFlags) build(pats []string, then func(*built) error) error {
 		return err
 	}
 	defer unlock()
-	files, err := cas.OpenFileCache(fileCachePath(c.cacheDir, l.Root()))
+	files, err := cas.OpenFileCache(cas.FileCachePath(c.cacheDir, l.Root()))
 	if err != nil {
 		return err
 	}
@@ -206,7 +166,7 @@ func (f *buildFlags) build(pats []string, then func(*built) error) error {
 	prog := newProgress(os.Stderr, f.progress)
 	listeners = append(listeners, prog)
 	if f.bep != "" {
-		w, err := newEventFile(f.bep)
+		w, err := engine.CreateEventFile(f.bep)
 		if err != nil {
 			return err
 		}
@@ -247,9 +207,7 @@ func (f *buildFlags) build(pats []string, then func(*built) error) error {
 	for _, e := range sum.Errors {
 		fmt.Fprintln(os.Stderr, "ERROR: "+e.Error())
 	}
-	printGPUHours(sum.GPUSeconds)
-	fmt.Fprintf(os.Stderr, "INFO: %d targets, %d actions: %d executed, %d cached%s%s%s; %.2fs\n",
-		len(targets), sum.Total, sum.Executed, sum.Cached, remoteNote(sum), failedNote(sum), allCached(sum), time.Since(start).Seconds())
+	sum.Report(os.Stderr, len(targets), time.Since(start))
 	if berr != nil {
 		if ctx.Err() != nil {
 			fmt.Fprintln(os.Stderr, "ERROR: "+berr.Error())
@@ -274,59 +232,6 @@ func (f *buildFlags) executors(ctx context.Context, g *engine.Graph, targets []*
 	}
 	return stack.New(ctx, stack.Options{Mode: f.executor, ContainerdAddress: f.ctrdAddr, Store: store,
 		GPUFallback: f.gpuFallback, Remote: client, RemoteGPUClass: f.remote.gpuClass, GPUNeeds: needs})
-}
-
-func failedNote(s *engine.Summary) string {
-	out := ""
-	if s.Failed > 0 {
-		out += fmt.Sprintf(", %d failed", s.Failed)
-	}
-	if s.Skipped > 0 {
-		out += fmt.Sprintf(", %d not run", s.Skipped)
-	}
-	return out
-}
-
-func allCached(s *engine.Summary) string {
-	if s.Total > 0 && s.Cached == s.Total {
-		return fmt.Sprintf(" (all %d cached)", s.Total)
-	}
-	return ""
-}
-
-func fileCachePath(cacheDir, root string) string {
-	h := sha256.Sum256([]byte(root))
-	return filepath.Join(cacheDir, "filecache", hex.EncodeToString(h[:8]))
-}
-
-// eventFile writes --build_event_json_file.
-type eventFile struct {
-	mu sync.Mutex
-	f  *os.File
-	w  *bufio.Writer
-	e  *json.Encoder
-}
-
-func newEventFile(path string) (*eventFile, error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, fmt.Errorf("--build_event_json_file: %w", err)
-	}
-	w := bufio.NewWriter(f)
-	return &eventFile{f: f, w: w, e: json.NewEncoder(w)}, nil
-}
-
-func (ef *eventFile) Event(e *engine.Event) {
-	ef.mu.Lock()
-	ef.e.Encode(e)
-	// Flushed per event: a killed build still leaves the events it had.
-	ef.w.Flush()
-	ef.mu.Unlock()
-}
-
-func (ef *eventFile) Close() error {
-	ef.w.Flush()
-	return ef.f.Close()
 }
 
 func writeHeapProfile(path string) {

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/legobuild/lego/rules/ruledoc"
 	"github.com/legobuild/lego/starlark"
 )
 
@@ -32,39 +31,24 @@ func runHelp(args []string) int {
 
 func help(w io.Writer, names []string, markdown bool) error {
 	ref := starlark.Reference()
-	if len(names) == 1 && names[0] == "rules" {
-		if markdown {
-			return ref.Markdown(w)
-		}
-		return ref.Text(w)
-	}
 	for i, name := range names {
 		if i > 0 {
 			fmt.Fprintln(w)
 		}
-		if err := helpOne(w, ref, name, markdown); err != nil {
-			return err
+		if c := commandNamed(name); c != nil {
+			fmt.Fprintf(w, "lego %s\n\nRun `lego %s -h` for its flags.\n", c.usage, c.name)
+		} else if err := ref.Help(w, name, markdown); err != nil {
+			return fmt.Errorf("lego help: %w", err)
 		}
 	}
 	return nil
 }
 
-func helpOne(w io.Writer, ref *ruledoc.Reference, name string, markdown bool) error {
-	for _, c := range commands {
-		if c.name == name {
-			_, err := fmt.Fprintf(w, "lego %s\n\nRun `lego %s -h` for its flags.\n", c.usage, c.name)
-			return err
+func commandNamed(name string) *command {
+	for i := range commands {
+		if commands[i].name == name {
+			return &commands[i]
 		}
 	}
-	if b, ok := ref.Builtin(name); ok {
-		return ruledoc.BuiltinText(w, b)
-	}
-	r, err := ref.Rule(name)
-	if err != nil {
-		return fmt.Errorf("lego help: %w", err)
-	}
-	if markdown {
-		return ruledoc.RuleMarkdown(w, r)
-	}
-	return ruledoc.RuleText(w, r)
+	return nil
 }

@@ -3,17 +3,15 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"syscall"
 
-	"github.com/legobuild/lego/engine"
+	"github.com/legobuild/lego/starlark"
 )
 
 // Version is set at link time (-X main.Version=...).
@@ -67,29 +65,27 @@ func mainErr(args []string) int {
 		usage()
 		return 2
 	}
-	for _, c := range commands {
-		if c.name == args[0] {
-			rest, err := withRC(c.name, args[1:])
-			if err == nil {
-				err = c.run(rest)
-			}
-			if err != nil {
-				var ex exitError
-				if errors.As(err, &ex) {
-					return ex.code
-				}
-				if errors.Is(err, flag.ErrHelp) {
-					return 2
-				}
-				fmt.Fprintln(os.Stderr, "ERROR: "+err.Error())
-				return 1
-			}
-			return 0
-		}
+	c := commandNamed(args[0])
+	if c == nil {
+		fmt.Fprintf(os.Stderr, "lego: unknown command %q\n", args[0])
+		usage()
+		return 2
 	}
-	fmt.Fprintf(os.Stderr, "lego: unknown command %q\n", args[0])
-	usage()
-	return 2
+	rest, err := withRC(c.name, args[1:])
+	if err == nil {
+		err = c.run(rest)
+	}
+	var ex exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ex):
+		return ex.code
+	case errors.Is(err, flag.ErrHelp):
+		return 2
+	}
+	fmt.Fprintln(os.Stderr, "ERROR: "+err.Error())
+	return 1
 }
 
 type exitError struct{ code int }
@@ -103,57 +99,14 @@ func usage() {
 	}
 }
 
-// withRC prepends the defaults of .legorc files (home, then workspace):
-// lines "COMMAND --flag..." or "common --flag...".
+// withRC prepends the defaults of .legorc files.
 func withRC(cmd string, args []string) ([]string, error) {
 	if cmd == "tool" {
 		return args, nil // actions: their arguments are all they read
 	}
-	var files []string
-	if home, err := os.UserHomeDir(); err == nil {
-		files = append(files, filepath.Join(home, ".legorc"))
-	}
-	if wd, err := os.Getwd(); err == nil {
-		if root, err := findRoot(wd); err == nil {
-			files = append(files, filepath.Join(root, ".legorc"))
-		}
-	}
-	var pre []string
-	for _, f := range files {
-		flags, err := readRC(f, cmd)
-		if err != nil {
-			return nil, err
-		}
-		pre = append(pre, flags...)
-	}
-	return append(pre, args...), nil
-}
-
-func readRC(path, cmd string) ([]string, error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return nil, nil
-	}
-	defer fh.Close()
-	var out []string
-	sc := bufio.NewScanner(fh)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		fields := strings.Fields(line)
-		if fields[0] != cmd && fields[0] != "common" {
-			continue
-		}
-		for _, f := range fields[1:] {
-			if !strings.HasPrefix(f, "-") && (len(out) == 0 || !strings.HasPrefix(out[len(out)-1], "-")) {
-				return nil, fmt.Errorf("%s:%d: %q is not a flag (a .legorc line is COMMAND --flag...)", path, n, f)
-			}
-			out = append(out, f)
-		}
-	}
-	return out, sc.Err()
+	wd, _ := os.Getwd()
+	pre, err := starlark.RCFlags(cmd, wd)
+	return append(pre, args...), err
 }
 
 // parseInterleaved parses flags that may come after positional arguments,
@@ -181,44 +134,3 @@ type stringList []string
 
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
-
-func defaultCacheDir() string {
-	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
-		return filepath.Join(d, "lego")
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(home, ".cache", "lego")
-	}
-	return filepath.Join(os.TempDir(), "lego-cache")
-}
-
-// relPkg is the package path of the working directory, for relative patterns.
-func relPkg(root string) string {
-	wd, err := os.Getwd()
-	if err != nil {
-		return ""
-	}
-	if real, err := filepath.EvalSymlinks(wd); err == nil {
-		wd = real
-	}
-	rel, err := filepath.Rel(root, wd)
-	if err != nil || rel == "." || strings.HasPrefix(rel, "..") {
-		return ""
-	}
-	return filepath.ToSlash(rel)
-}
-
-func parsePatterns(args []string, pkg string) ([]engine.Pattern, error) {
-	if len(args) == 0 {
-		return nil, fmt.Errorf("no target pattern given (e.g. //... or //pkg:name)")
-	}
-	pats := make([]engine.Pattern, len(args))
-	for i, a := range args {
-		p, err := engine.ParsePattern(a, pkg)
-		if err != nil {
-			return nil, err
-		}
-		pats[i] = p
-	}
-	return pats, nil
-}

@@ -145,21 +145,3 @@ func (p *progress) stop() {
 	}
 	p.buf.Flush()
 }
-
-// printGPUHours prints the GPU-hours of the build per target.
-func printGPUHours(secs map[string]float64) {
-	if len(secs) == 0 {
-		return
-	}
-	labels := make([]string, 0, len(secs))
-	total := 0.0
-	for l, s := range secs {
-		labels = append(labels, l)
-		total += s
-	}
-	sort.Strings(labels)
-	fmt.Fprintf(os.Stderr, "INFO: GPU-hours: %.4f in all\n", total/3600)
-	for _, l := range labels {
-		fmt.Fprintf(os.Stderr, "INFO:   %s %.4f\n", l, secs[l]/3600)
-	}
-}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/legobuild/lego/cas/remote"
-	"github.com/legobuild/lego/engine"
 )
 
 // remoteFlags are Bazel's remote flags, as far as lego takes them.
@@ -31,15 +30,3 @@ func (r *remoteFlags) register(fs *flag.FlagSet) {
 
 // warnf prints a remote warning on stderr.
 func warnf(msg string) { fmt.Fprintln(os.Stderr, "WARNING: "+msg) }
-
-// remoteNote is the summary line's account of remote work.
-func remoteNote(s *engine.Summary) string {
-	out := ""
-	if s.RemoteHits > 0 {
-		out += fmt.Sprintf(", %d remote cache hits", s.RemoteHits)
-	}
-	if s.RemoteRuns > 0 {
-		out += fmt.Sprintf(", %d run remotely", s.RemoteRuns)
-	}
-	return out
-}

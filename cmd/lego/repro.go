@@ -1,13 +1,10 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/legobuild/lego/cas"
@@ -48,9 +45,9 @@ func runRepro(args []string) error {
 	if rep == nil {
 		return err
 	}
-	printRepro(os.Stdout, rep)
+	rep.Print(os.Stdout)
 	if *reportJSON != "" {
-		if werr := writeReproJSON(*reportJSON, rep); werr != nil {
+		if werr := rep.WriteJSON(*reportJSON); werr != nil {
 			return werr
 		}
 	}
@@ -102,51 +99,4 @@ func repro(b *built, f *buildFlags) (*engine.ReproReport, error) {
 		fmt.Fprintf(os.Stderr, "INFO: repro took %.2fs\n", time.Since(start).Seconds())
 	}
 	return rep, err
-}
-
-// printRepro writes one line per re-executed action, then the summary.
-func printRepro(w io.Writer, rep *engine.ReproReport) {
-	for _, r := range rep.Actions {
-		switch r.Status {
-		case engine.ReproWrite:
-			continue
-		case engine.ReproDiffers:
-			fmt.Fprintf(w, "%-9s %s: first differing file %s (cached %s, re-executed %s)\n",
-				r.Status, r.Action, r.File, orAbsent(r.CachedDigest), orAbsent(r.RerunDigest))
-		case engine.ReproFailed:
-			msg, _, _ := strings.Cut(strings.TrimPrefix(r.Error, r.Action+": "), "\n")
-			fmt.Fprintf(w, "%-9s %s: %s\n", r.Status, r.Action, msg)
-		default:
-			fmt.Fprintf(w, "%-9s %s\n", r.Status, r.Action)
-		}
-	}
-	fmt.Fprintf(w, "repro: %d actions re-executed: %d identical, %d differ", rep.Reexecuted, rep.Identical, rep.Differ)
-	if len(rep.DifferTargets) > 0 {
-		fmt.Fprintf(w, " (%s)", strings.Join(rep.DifferTargets, ", "))
-	}
-	if rep.Failed > 0 {
-		fmt.Fprintf(w, ", %d failed", rep.Failed)
-	}
-	if rep.Writes > 0 {
-		fmt.Fprintf(w, "; %d file writes not re-executed", rep.Writes)
-	}
-	fmt.Fprintln(w)
-}
-
-func orAbsent(d string) string {
-	if d == "" {
-		return "absent"
-	}
-	return d
-}
-
-func writeReproJSON(path string, rep *engine.ReproReport) error {
-	b, err := json.MarshalIndent(rep, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("--report_json: %w", err)
-	}
-	return nil
 }

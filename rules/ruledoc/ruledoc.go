@@ -91,6 +91,28 @@ func (r Reference) Text(w io.Writer) error {
 	return ew.err
 }
 
+// Help prints the reference of name: every rule ("rules"), one
+// built-in, or one rule; in Markdown or as text.
+func (r Reference) Help(w io.Writer, name string, markdown bool) error {
+	if name == "rules" {
+		if markdown {
+			return r.Markdown(w)
+		}
+		return r.Text(w)
+	}
+	if b, ok := r.Builtin(name); ok {
+		return BuiltinText(w, b)
+	}
+	x, err := r.Rule(name)
+	if err != nil {
+		return err
+	}
+	if markdown {
+		return RuleMarkdown(w, x)
+	}
+	return RuleText(w, x)
+}
+
 // RuleText writes one rule: its signature, its paragraph and a table of
 // its attributes.
 func RuleText(w io.Writer, x engine.Rule) error {

@@ -1,0 +1,82 @@
+package engine
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"time"
+)
+
+// Summary is what a build did.
+type Summary struct {
+	Total    int
+	Executed int
+	Cached   int
+	// RemoteHits counts the cached actions whose result came from the
+	// remote cache; RemoteRuns the executed ones that ran remotely.
+	RemoteHits int
+	RemoteRuns int
+	Failed     int
+	Skipped    int
+	// Ran lists the executed actions (Action.Describe), sorted.
+	Ran    []string
+	Errors []error
+	// GPUSeconds sums the GPU time of executed actions per target label.
+	GPUSeconds map[string]float64
+}
+
+// Report prints the build's GPU-hours per target and its summary line,
+// for a build of targets that took elapsed.
+func (s *Summary) Report(w io.Writer, targets int, elapsed time.Duration) {
+	printGPUHours(w, s.GPUSeconds)
+	fmt.Fprintf(w, "INFO: %d targets, %d actions: %d executed, %d cached%s%s%s; %.2fs\n",
+		targets, s.Total, s.Executed, s.Cached, remoteNote(s), failedNote(s), allCached(s), elapsed.Seconds())
+}
+
+// remoteNote is the summary line's account of remote work.
+func remoteNote(s *Summary) string {
+	out := ""
+	if s.RemoteHits > 0 {
+		out += fmt.Sprintf(", %d remote cache hits", s.RemoteHits)
+	}
+	if s.RemoteRuns > 0 {
+		out += fmt.Sprintf(", %d run remotely", s.RemoteRuns)
+	}
+	return out
+}
+
+// printGPUHours prints the GPU-hours of the build per target.
+func printGPUHours(w io.Writer, secs map[string]float64) {
+	if len(secs) == 0 {
+		return
+	}
+	labels := make([]string, 0, len(secs))
+	total := 0.0
+	for l, s := range secs {
+		labels = append(labels, l)
+		total += s
+	}
+	sort.Strings(labels)
+	fmt.Fprintf(w, "INFO: GPU-hours: %.4f in all\n", total/3600)
+	for _, l := range labels {
+		fmt.Fprintf(w, "INFO:   %s %.4f\n", l, secs[l]/3600)
+	}
+}
+
+func failedNote(s *Summary) string {
+	out := ""
+	if s.Failed > 0 {
+		out += fmt.Sprintf(", %d failed", s.Failed)
+	}
+	if s.Skipped > 0 {
+		out += fmt.Sprintf(", %d not run", s.Skipped)
+	}
+	return out
+}
+
+func allCached(s *Summary) string {
+	if s.Total > 0 && s.Cached == s.Total {
+		return fmt.Sprintf(" (all %d cached)", s.Total)
+	}
+	return ""
+}
