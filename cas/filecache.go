@@ -51,9 +51,6 @@ func OpenFileCache(path string) (*FileCache, error) {
 	return c, nil
 }
 
-// Hashed returns how many files were hashed since open.
-func (c *FileCache) Hashed() int { return int(c.hashed.Load()) }
-
 // Digest returns the digest of the file at absPath (following symlinks),
 // and whether any execute bit is set. The file is hashed unless its size,
 // mtime, ctime and inode match what was recorded.

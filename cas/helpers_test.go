@@ -126,3 +126,12 @@ func entries(t testing.TB, dir string) []string {
 	}
 	return names
 }
+
+// Hashed returns how many files were hashed since open.
+func (c *FileCache) Hashed() int { return int(c.hashed.Load()) }
+
+// wait lets the memory layer's buffered writes land.
+func (m *Memory) wait() {
+	m.acMem.Wait()
+	m.blobMem.Wait()
+}

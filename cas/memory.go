@@ -85,12 +85,6 @@ func (m *Memory) Close() {
 	m.blobMem.Close()
 }
 
-// wait lets the caches' buffered writes land (tests).
-func (m *Memory) wait() {
-	m.acMem.Wait()
-	m.blobMem.Wait()
-}
-
 func (m *Memory) gen() uint64 {
 	if m.ver == nil {
 		return 0
