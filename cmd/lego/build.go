@@ -21,6 +21,7 @@ import (
 	"github.com/legobuild/lego/engine"
 	"github.com/legobuild/lego/executors"
 	"github.com/legobuild/lego/executors/containerd"
+	"github.com/legobuild/lego/rules/legotool"
 	"github.com/legobuild/lego/starlark"
 )
 
@@ -33,7 +34,7 @@ func findRoot(wd string) (string, error) {
 
 // commonFlags are the flags every workspace command takes.
 type commonFlags struct {
-	defines  stringList
+	defines  legotool.Strings
 	cacheDir string
 }
 
