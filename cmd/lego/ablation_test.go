@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/legobuild/lego/engine"
-	"github.com/legobuild/lego/rules/swe/paper"
+	"github.com/legobuild/lego/rules/swe/tts"
 )
 
 // executedTargets lists the targets with an action executed in an event
@@ -57,7 +57,7 @@ func checkPaper(t *testing.T, root, cache, addr string) {
 		}
 		f.Close()
 	}
-	e, err := paper.Read(filepath.Join(root, "lego-out/eval/masked"))
+	e, err := tts.Read(filepath.Join(root, "lego-out/eval/masked"))
 	if err != nil {
 		t.Fatal(err)
 	}

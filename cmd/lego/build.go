@@ -17,12 +17,13 @@ import (
 	"github.com/legobuild/lego/executors"
 	"github.com/legobuild/lego/executors/containerd"
 	"github.com/legobuild/lego/executors/stack"
+	"github.com/legobuild/lego/rules/legotool"
 	"github.com/legobuild/lego/starlark"
 )
 
 // commonFlags are the flags every workspace command takes.
 type commonFlags struct {
-	defines  stringList
+	defines  legotool.Strings
 	cacheDir string
 }
 

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
-	"strings"
 	"syscall"
 
 	"github.com/legobuild/lego/starlark"
@@ -32,7 +31,7 @@ var commands = []command{
 	{"clean", "clean [--expunge]          remove lego-out (and the cache with --expunge)", runClean},
 	{"gc", "gc --max_size=SIZE            shrink the cache to SIZE, least recently used first", runGC},
 	{"version", "version                  print the version", runVersion},
-	{"tool", "tool NAME [flags]           run one of the tools rules use as actions (oci-pull, oci-archive, debian-image, oci-append)", runTool},
+	{"tool", "tool NAME [flags]           run one of the tools rules use as actions (lego tool lists them)", runTool},
 }
 
 func main() {
@@ -128,9 +127,3 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 		args = rest[1:]
 	}
 }
-
-// stringList is a repeatable flag.
-type stringList []string
-
-func (s *stringList) String() string     { return strings.Join(*s, ",") }
-func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }

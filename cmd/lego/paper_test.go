@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/legobuild/lego/rules/swe/paper"
+	"github.com/legobuild/lego/rules/swe/tts"
 )
 
 // paper_table and paper_figure over rows that are a genrule's eval.json
@@ -57,8 +58,8 @@ paper_figure(name = "bars", kind = "ablation", rows = ` + rows + `)
 	}
 
 	// The figures are the bytes the package renders in this process.
-	read := func(dir string) *paper.Eval {
-		e, err := paper.Read(filepath.Join("../../rules/swe/paper/testdata", dir))
+	read := func(dir string) *tts.Eval {
+		e, err := tts.Read(filepath.Join("../../rules/swe/paper/testdata", dir))
 		if err != nil {
 			t.Fatal(err)
 		}

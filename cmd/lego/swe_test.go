@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/legobuild/lego/rules/swe"
 )
 
 // Changing error_patterns reruns the masking and what follows only;
@@ -13,7 +15,7 @@ func TestDataPlaneIncremental(t *testing.T) {
 	root := t.TempDir()
 	cache := t.TempDir()
 	ev := filepath.Join(t.TempDir(), "events.jsonl")
-	mustLego(t, root, "tool", "traj-generate", "--n", "60", "--seed", "5", "--out", filepath.Join(root, "data/traj.jsonl"))
+	mustLego(t, root, "tool", swe.TrajGenerate.Name, "--n", "60", "--seed", "5", "--out", filepath.Join(root, "data/traj.jsonl"))
 	build := func(masking, bins string) result {
 		t.Helper()
 		writeFiles(t, root, map[string]string{

@@ -2,197 +2,41 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 
-	"github.com/legobuild/lego/engine"
-	"github.com/legobuild/lego/rules/oci/layout"
+	"github.com/legobuild/lego/rules/legotool"
+	// The packages whose rules run tools register them.
+	_ "github.com/legobuild/lego/rules/oci"
+	_ "github.com/legobuild/lego/rules/swe"
 )
 
-// tools are the `lego tool` commands that rules run as actions. They read
-// only their arguments and inputs and write only the outputs they are
-// given.
-var tools = map[string]func(ctx context.Context, args []string) error{
-	"oci-pull":        toolPull,
-	"oci-archive":     toolArchive,
-	"debian-image":    toolDebian,
-	"oci-append":      toolAppend,
-	"traj-filter":     toolFilter,
-	"traj-mask":       toolMask,
-	"curriculum":      toolCurriculum,
-	"traj-generate":   toolGenerate,
-	"repo-snapshot":   toolSnapshot,
-	"task-collect":    toolCollect,
-	"git-fetch":       toolGitFetch,
-	"git-sanitize":    toolGitSanitize,
-	"env-dir":         toolEnvDir,
-	"llm-rewrite":     toolLLMRewrite,
-	"task-issue":      toolTaskIssue,
-	"task-judge":      toolJudge,
-	"rollout":         toolRollout,
-	"rollout-collect": toolRolloutCollect,
-	"tiny-train":      toolTinyTrain,
-	"verifier-eval":   toolVerifierEval,
-	"verifier-data":   toolVerifierData,
-	"paper-table":     toolPaperTable,
-	"paper-figure":    toolPaperFigure,
-}
-
+// runTool runs `lego tool NAME ...`: one of the tools rules use as
+// actions (legotool.Tool), found by name.
 func runTool(args []string) error {
-	if len(args) == 0 || tools[args[0]] == nil {
-		var names []string
-		for n := range tools {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		return fmt.Errorf("usage: lego tool NAME [flags]; tools: %s", strings.Join(names, ", "))
+	var t *legotool.Tool
+	if len(args) > 0 {
+		t = legotool.Lookup(args[0])
+	}
+	if t == nil {
+		return fmt.Errorf("usage: lego tool NAME [flags]; tools:\n%s", toolList())
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := tools[args[0]](ctx, args[1:]); err != nil {
-		return fmt.Errorf("tool %s: %w", args[0], err)
+	if err := t.Main(ctx, args[1:]); err != nil {
+		return fmt.Errorf("tool %s: %w", t.Name, err)
 	}
 	return nil
 }
 
-// list is a repeatable string flag.
-type list []string
-
-func (l *list) String() string     { return strings.Join(*l, ",") }
-func (l *list) Set(v string) error { *l = append(*l, v); return nil }
-
-// imageFlags are the outputs every image tool writes.
-type imageFlags struct {
-	fs       *flag.FlagSet
-	out      *string
-	manifest *string
-}
-
-func newImageFlags(name string) *imageFlags {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	return &imageFlags{
-		fs:       fs,
-		out:      fs.String("out", "", "OCI layout directory to write"),
-		manifest: fs.String("manifest", "", "file to write the manifest digest and size to, as JSON"),
+// toolList is one line per registered tool: its name and what it does.
+func toolList() string {
+	var b strings.Builder
+	for _, t := range legotool.All() {
+		fmt.Fprintf(&b, "  %-16s %s\n", t.Name, t.Usage)
 	}
-}
-
-func (f *imageFlags) parse(args []string) error {
-	if err := f.fs.Parse(args); err != nil {
-		return err
-	}
-	if *f.out == "" || *f.manifest == "" || f.fs.NArg() > 0 {
-		return fmt.Errorf("needs --out and --manifest and no positional arguments")
-	}
-	return nil
-}
-
-// write records the image's manifest for the engine (engine.ImageManifest).
-func (f *imageFlags) write(r layout.Result, err error) error {
-	if err != nil {
-		return err
-	}
-	b, err := json.Marshal(engine.ImageManifest{Digest: r.Digest, Size: r.Size})
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(*f.manifest, append(b, '\n'), 0o644)
-}
-
-func toolPull(ctx context.Context, args []string) error {
-	f := newImageFlags("oci-pull")
-	ref := f.fs.String("ref", "", "name@sha256:… to pull")
-	if err := f.parse(args); err != nil {
-		return err
-	}
-	return f.write(layout.Pull(ctx, *ref, *f.out))
-}
-
-func toolArchive(_ context.Context, args []string) error {
-	f := newImageFlags("oci-archive")
-	src := f.fs.String("src", "", "docker-save or OCI layout tarball")
-	if err := f.parse(args); err != nil {
-		return err
-	}
-	return f.write(layout.Archive(*src, *f.out))
-}
-
-func toolDebian(ctx context.Context, args []string) error {
-	f := newImageFlags("debian-image")
-	suite := f.fs.String("suite", "bookworm", "Debian suite")
-	mirror := f.fs.String("mirror", "", "Debian mirror (default: from the machine's apt sources)")
-	var pkgs list
-	f.fs.Var(&pkgs, "package", "package to include (repeatable)")
-	if err := f.parse(args); err != nil {
-		return err
-	}
-	return f.write(layout.Debian(ctx, *f.out, layout.DebianOptions{
-		Suite: *suite, Packages: pkgs, Mirror: *mirror, TempDir: os.Getenv("TMPDIR"), Log: os.Stderr,
-	}))
-}
-
-func toolAppend(_ context.Context, args []string) error {
-	f := newImageFlags("oci-append")
-	base := f.fs.String("base", "", "OCI layout of the base image")
-	workdir := f.fs.String("workdir", "", "working directory of the image")
-	var files, layers, env list
-	f.fs.Var(&files, "file", "DEST=SRC: add the file SRC at the absolute path DEST (repeatable)")
-	f.fs.Var(&layers, "layer", "a layer tar to append, e.g. a run step's changes (repeatable)")
-	f.fs.Var(&env, "env", "K=V: set an environment variable (repeatable)")
-	if err := f.parse(args); err != nil {
-		return err
-	}
-	o := layout.AppendOptions{Env: map[string]string{}, Workdir: *workdir}
-	for _, kv := range files {
-		dest, src, ok := strings.Cut(kv, "=")
-		if !ok {
-			return fmt.Errorf("--file %q: want DEST=SRC", kv)
-		}
-		o.Files = append(o.Files, layout.File{Dest: dest, Src: src})
-	}
-	for _, kv := range env {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok {
-			return fmt.Errorf("--env %q: want K=V", kv)
-		}
-		o.Env[k] = v
-	}
-	// A run step's diff carries wall-clock times and the exec root's mount
-	// points; normalized, the same changes give the same layer digest.
-	for i, l := range layers {
-		norm := filepath.Join(os.Getenv("TMPDIR"), fmt.Sprintf("layer%d.tar", i))
-		if err := normalize(l, norm); err != nil {
-			return fmt.Errorf("layer %s: %w", l, err)
-		}
-		o.Layers = append(o.Layers, norm)
-	}
-	return f.write(layout.Append(*base, *f.out, o))
-}
-
-// runStepMounts are the paths in a run step's diff that the container
-// executor's mounts made, not the step.
-var runStepMounts = []string{"lego"}
-
-func normalize(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	err = layout.NormalizeLayer(in, out, runStepMounts)
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return strings.TrimSuffix(b.String(), "\n")
 }

@@ -38,10 +38,10 @@ func declareImage(ctx *engine.Context, name string) (*engine.ImageInfo, error) {
 	return &engine.ImageInfo{Manifest: manifest, Layout: layout}, nil
 }
 
-// toolAction is an action running `lego tool NAME ARGS... --out L --manifest M`.
-func toolAction(ctx *engine.Context, name string, info *engine.ImageInfo, inputs []*engine.File, args ...string) error {
+// toolAction is an action running `lego tool T ARGS... --out L --manifest M`.
+func toolAction(ctx *engine.Context, t *legotool.Tool, info *engine.ImageInfo, inputs []*engine.File, args ...string) error {
 	args = append(args, "--out", info.Layout.Path, "--manifest", info.Manifest.Path)
-	a, err := legotool.Action(name, toolEnv, inputs, []*engine.File{info.Layout, info.Manifest}, args...)
+	a, err := legotool.Action(t, toolEnv, inputs, []*engine.File{info.Layout, info.Manifest}, args...)
 	if err != nil {
 		return err
 	}
@@ -87,7 +87,7 @@ func (Pull) Analyze(ctx *engine.Context) error {
 		return err
 	}
 	provide(ctx, info)
-	if err := toolAction(ctx, "oci-pull", info, nil, "--ref", name+"@"+dg); err != nil {
+	if err := toolAction(ctx, pullTool, info, nil, "--ref", name+"@"+dg); err != nil {
 		return err
 	}
 	ctx.Target.Actions[len(ctx.Target.Actions)-1].Network = true
@@ -113,7 +113,7 @@ func (Archive) Analyze(ctx *engine.Context) error {
 		return err
 	}
 	provide(ctx, info)
-	return toolAction(ctx, "oci-archive", info, src, "--src", src[0].Path)
+	return toolAction(ctx, archiveTool, info, src, "--src", src[0].Path)
 }
 
 // Debian is debian_image: a Debian base image made by debootstrap.
@@ -147,7 +147,7 @@ func (Debian) Analyze(ctx *engine.Context) error {
 	if m := ctx.Attr("mirror").(string); m != "" {
 		args = append(args, "--mirror", m)
 	}
-	if err := toolAction(ctx, "debian-image", info, nil, args...); err != nil {
+	if err := toolAction(ctx, debianTool, info, nil, args...); err != nil {
 		return err
 	}
 	ctx.Target.Actions[len(ctx.Target.Actions)-1].Network = true
@@ -251,7 +251,7 @@ func Build(ctx *engine.Context, name string, spec Spec) (*engine.ImageInfo, erro
 	if spec.Workdir != "" {
 		args = append(args, "--workdir", spec.Workdir)
 	}
-	if err := toolAction(ctx, "oci-append", cur, inputs, args...); err != nil {
+	if err := toolAction(ctx, appendTool, cur, inputs, args...); err != nil {
 		return nil, err
 	}
 
@@ -281,7 +281,7 @@ func Build(ctx *engine.Context, name string, spec Spec) (*engine.ImageInfo, erro
 		if err != nil {
 			return nil, err
 		}
-		err = toolAction(ctx, "oci-append", next, []*engine.File{cur.Layout, cur.Manifest, layer},
+		err = toolAction(ctx, appendTool, next, []*engine.File{cur.Layout, cur.Manifest, layer},
 			"--base", cur.Layout.Path, "--layer", layer.Path)
 		if err != nil {
 			return nil, err

@@ -98,7 +98,7 @@ func (ModelEndpoint) Analyze(ctx *engine.Context) error {
 
 // modelAction is a lego tool action that calls the endpoint: it may use
 // the network and gets the API key from lego's environment.
-func modelAction(ep *EndpointInfo, tool string, inputs, outputs []*engine.File, args ...string) (*engine.Action, error) {
+func modelAction(ep *EndpointInfo, tool *legotool.Tool, inputs, outputs []*engine.File, args ...string) (*engine.Action, error) {
 	a, err := legotool.Action(tool, nil, append([]*engine.File{ep.Config}, inputs...), outputs,
 		append([]string{"--endpoint", ep.Config.Path}, args...)...)
 	if err != nil {

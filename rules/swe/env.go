@@ -170,7 +170,7 @@ func snapshot(ctx *engine.Context, p string) (*engine.File, error) {
 		args = append(args, "--src", f.Path)
 	}
 	args = append(args, "--out", tree.Path)
-	a, err := legotool.Action("repo-snapshot", nil, srcs, []*engine.File{tree}, args...)
+	a, err := legotool.Action(repoSnapshot, nil, srcs, []*engine.File{tree}, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +203,7 @@ func fetch(ctx *engine.Context, url string, info *RepoInfo) error {
 	if info.Git, err = ctx.DeclareFile(name+".git", true); err != nil {
 		return err
 	}
-	a, err := legotool.Action("git-fetch", nil, inputs, []*engine.File{info.Git, info.Tree},
+	a, err := legotool.Action(gitFetch, nil, inputs, []*engine.File{info.Git, info.Tree},
 		"--src", url, "--commit", info.Commit, "--git", info.Git.Path, "--tree", info.Tree.Path)
 	if err != nil {
 		return err
@@ -293,7 +293,7 @@ func dirEnv(ctx *engine.Context, info *EnvInfo) error {
 	for _, s := range ctx.Attr("install").([]string) {
 		args = append(args, "--run", s)
 	}
-	a, err := legotool.Action("env-dir", nil, []*engine.File{info.Repo.Tree}, []*engine.File{dir}, args...)
+	a, err := legotool.Action(envDir, nil, []*engine.File{info.Repo.Tree}, []*engine.File{dir}, args...)
 	if err != nil {
 		return err
 	}

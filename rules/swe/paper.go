@@ -8,6 +8,7 @@ import (
 	"github.com/legobuild/lego/engine"
 	"github.com/legobuild/lego/rules/legotool"
 	"github.com/legobuild/lego/rules/swe/paper"
+	"github.com/legobuild/lego/rules/swe/tts"
 )
 
 // paperRules lists paper_table and paper_figure.
@@ -44,7 +45,7 @@ func (PaperTable) Analyze(ctx *engine.Context) error {
 	for _, c := range cols {
 		args = append(args, "--column", c)
 	}
-	return paperAction(ctx, "paper-table", ins, args, "md", "csv")
+	return paperAction(ctx, paperTable, ins, args, "md", "csv")
 }
 
 // PaperFigure is paper_figure: <name>.svg and <name>.png, one series per
@@ -71,7 +72,7 @@ func (PaperFigure) Analyze(ctx *engine.Context) error {
 		return err
 	}
 	args = append(args, "--kind", kind, "--title", ctx.Attr("title").(string))
-	return paperAction(ctx, "paper-figure", ins, args, "svg", "png")
+	return paperAction(ctx, paperFigure, ins, args, "svg", "png")
 }
 
 // paperRows finds each row's evaluation and makes the tool's --row flags.
@@ -89,7 +90,7 @@ func paperRows(ctx *engine.Context) ([]*engine.File, []string, error) {
 	for _, r := range rows {
 		f := evalFile(ctx.Dep(r.Label).Files)
 		if f == nil {
-			return nil, nil, fmt.Errorf("attribute rows: row %q: %s gives no evaluation (want one directory holding %s, or a %s file)", r.Key, r.Label, paper.FileName, paper.FileName)
+			return nil, nil, fmt.Errorf("attribute rows: row %q: %s gives no evaluation (want one directory holding %s, or a %s file)", r.Key, r.Label, tts.FileName, tts.FileName)
 		}
 		if strings.Contains(f.Path, "=") { // --row splits at the last "="
 			return nil, nil, fmt.Errorf("attribute rows: row %q: the path %s holds '='", r.Key, f.Path)
@@ -108,7 +109,7 @@ func evalFile(files []*engine.File) *engine.File {
 	}
 	var found *engine.File
 	for _, f := range files {
-		if f.Dir || path.Base(f.Path) == paper.FileName {
+		if f.Dir || path.Base(f.Path) == tts.FileName {
 			if found != nil {
 				return nil
 			}
@@ -120,7 +121,7 @@ func evalFile(files []*engine.File) *engine.File {
 
 // paperAction declares <name>.<ext> for each extension and the tool action
 // writing them, passed as --<ext> PATH.
-func paperAction(ctx *engine.Context, tool string, ins []*engine.File, args []string, exts ...string) error {
+func paperAction(ctx *engine.Context, tool *legotool.Tool, ins []*engine.File, args []string, exts ...string) error {
 	var outs []*engine.File
 	for _, ext := range exts {
 		f, err := ctx.DeclareFile(ctx.Label().Name+"."+ext, false)

@@ -134,7 +134,7 @@ func instance(ctx *engine.Context, dir string, t *format.Task, created time.Time
 		return nil, err
 	}
 	before := created.UTC().Format(time.RFC3339)
-	a, err := legotool.Action("git-sanitize", nil, []*engine.File{env.Repo.Git}, []*engine.File{dotgit, report},
+	a, err := legotool.Action(gitSanitize, nil, []*engine.File{env.Repo.Git}, []*engine.File{dotgit, report},
 		"--git", env.Repo.Git.Path, "--commit", t.BaseCommit, "--before", before, "--out", dotgit.Path, "--report", report.Path)
 	if err != nil {
 		return nil, err

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/legobuild/lego/engine"
-	"github.com/legobuild/lego/executors"
 	"github.com/legobuild/lego/rules/legotool"
 )
 
@@ -116,7 +115,7 @@ func (Rollout) Analyze(ctx *engine.Context) error {
 	if err != nil {
 		return err
 	}
-	return collect(ctx, "rollout-collect", outs, inputs)
+	return collect(ctx, rolloutCollect, outs, inputs)
 }
 
 // rolloutActions adds one rollout action per (task, sample) of the target's
@@ -193,13 +192,13 @@ func rolloutAction(sl *TaskSlot, policy *PolicyInfo, out *engine.File, sample, s
 			inputs = append(inputs, sl.Git)
 		}
 	}
-	a, err := legotool.Action("rollout", nil, inputs, []*engine.File{out}, args...)
+	a, err := legotool.Action(rolloutTool, nil, inputs, []*engine.File{out}, args...)
 	if err != nil {
 		return nil, err
 	}
 	a.Timeout = rolloutTimeout
 	if sl.Image != nil {
-		a.Platform = map[string]string{executors.PropSession: "containerd"}
+		legotool.RunsContainers(a)
 	}
 	if ep := policy.Endpoint; ep != nil {
 		a.Network = true

@@ -3,7 +3,9 @@
 // tasks). The data plane: trajectory_filter, masked_dataset and
 // curriculum, each one action running a `lego tool` command (packages
 // filter, mask, curriculum) that writes a directory: the data, its
-// dataset_info.json where it is SFT data, and stats.
+// dataset_info.json where it is SFT data, and stats. The `lego tool`
+// commands of all these rules are registered here (tool_*.go), their
+// data logic in the packages below.
 package swe
 
 import (
@@ -27,7 +29,7 @@ func Rules() []engine.Rule {
 
 // dirAction declares the target's output directory and adds the tool
 // action writing it.
-func dirAction(ctx *engine.Context, tool string, inputs []*engine.File, args ...string) error {
+func dirAction(ctx *engine.Context, tool *legotool.Tool, inputs []*engine.File, args ...string) error {
 	out, err := ctx.DeclareFile(ctx.Label().Name, true)
 	if err != nil {
 		return err
@@ -71,7 +73,7 @@ func (Filter) Analyze(ctx *engine.Context) error {
 		args = append(args, "--keep", k)
 	}
 	args = append(args, "--max_turns", strconv.Itoa(o.MaxTurns))
-	return dirAction(ctx, "traj-filter", ins, args...)
+	return dirAction(ctx, trajFilter, ins, args...)
 }
 
 // Masked is masked_dataset.
@@ -107,7 +109,7 @@ func (Masked) Analyze(ctx *engine.Context) error {
 		if len(errs)+len(exempt) > 0 {
 			return fmt.Errorf("attribute error_patterns: set with mask = False, where no pattern is used")
 		}
-		return dirAction(ctx, "traj-mask", ins, append(args, "--mask=false")...)
+		return dirAction(ctx, trajMask, ins, append(args, "--mask=false")...)
 	}
 	for _, p := range errs {
 		args = append(args, "--error_pattern", p)
@@ -115,7 +117,7 @@ func (Masked) Analyze(ctx *engine.Context) error {
 	for _, p := range exempt {
 		args = append(args, "--exempt_pattern", p)
 	}
-	return dirAction(ctx, "traj-mask", ins, args...)
+	return dirAction(ctx, trajMask, ins, args...)
 }
 
 // Curriculum is curriculum.
@@ -151,5 +153,5 @@ func (Curriculum) Analyze(ctx *engine.Context) error {
 	for _, b := range bins {
 		args = append(args, "--bin", strconv.Itoa(b))
 	}
-	return dirAction(ctx, "curriculum", ins, args...)
+	return dirAction(ctx, curriculumTool, ins, args...)
 }

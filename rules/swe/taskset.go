@@ -96,7 +96,7 @@ func (TaskSet) Analyze(ctx *engine.Context) error {
 			if err != nil {
 				return err
 			}
-			a, err := legotool.Action("task-judge", nil, sl.Inputs, []*engine.File{sl.Verdict}, "--spec", string(spec), "--out", sl.Verdict.Path)
+			a, err := legotool.Action(taskJudge, nil, sl.Inputs, []*engine.File{sl.Verdict}, "--spec", string(spec), "--out", sl.Verdict.Path)
 			if err != nil {
 				return err
 			}
@@ -126,12 +126,12 @@ func (TaskSet) Analyze(ctx *engine.Context) error {
 		return fmt.Errorf("attribute source: %q is not one of %s", src, strings.Join(TaskSources, ", "))
 	}
 	provide(ctx.Target, taskSetKey{}, info)
-	return collect(ctx, "task-collect", plan, inputs)
+	return collect(ctx, taskCollect, plan, inputs)
 }
 
 // collect declares the target's output directory, made by tool from a
 // plan (written at analysis as JSON) over inputs.
-func collect(ctx *engine.Context, tool string, plan any, inputs []*engine.File) error {
+func collect(ctx *engine.Context, tool *legotool.Tool, plan any, inputs []*engine.File) error {
 	name := ctx.Label().Name
 	planFile, err := jsonFile(ctx, name+".work/plan.json", plan)
 	if err != nil {
@@ -263,7 +263,7 @@ func synthetic(ctx *engine.Context, name string) (*tasks.Plan, []*TaskSlot, erro
 				if err != nil {
 					return nil, nil, err
 				}
-				a, err := modelAction(model, "task-issue", []*engine.File{c, res, baseline}, []*engine.File{issue},
+				a, err := modelAction(model, taskIssue, []*engine.File{c, res, baseline}, []*engine.File{issue},
 					"--candidate", c.Path, "--results", res.Path, "--baseline", baseline.Path, "--out", issue.Path)
 				if err != nil {
 					return nil, nil, err
@@ -297,7 +297,7 @@ func llmRewrite(ctx *engine.Context, env *EnvInfo, modify *engine.File, model *E
 		return err
 	}
 	for i, c := range cands {
-		a, err := modelAction(model, "llm-rewrite", []*engine.File{sites}, []*engine.File{c},
+		a, err := modelAction(model, rewriteTool, []*engine.File{sites}, []*engine.File{c},
 			"--sites", sites.Path, "--index", strconv.Itoa(i), "--out", c.Path)
 		if err != nil {
 			return err

@@ -136,7 +136,7 @@ func (SFTCheckpoint) Analyze(ctx *engine.Context) error {
 	stage := int(ctx.Attr("stage").(int64))
 	dep := ctx.Dep(dl)
 	switch {
-	case dep.Kind() == "curriculum":
+	case dep.Kind() == Curriculum{}.Kind():
 		bins, _ := dep.Attrs["bins"].([]int64)
 		if stage < 1 || stage > len(bins) {
 			return fmt.Errorf("attribute stage: %s has stages 1 to %d; stage %d", dl, len(bins), stage)
@@ -199,7 +199,7 @@ func declareCheckpoint(ctx *engine.Context, s *trainSettings) (*engine.File, err
 func tinyAction(ctx *engine.Context, s *trainSettings, inputs []*engine.File, out *engine.File, args ...string) error {
 	args = append(args, "--base", s.base, "--max-len", strconv.Itoa(s.maxLen), "--epochs", strconv.Itoa(s.epochs),
 		"--batch", strconv.Itoa(s.batch), "--lr", strconv.FormatFloat(s.lr, 'g', -1, 64), "--seed", strconv.FormatInt(s.seed, 10), "--out", out.Path)
-	a, err := legotool.Action("tiny-train", nil, inputs, []*engine.File{out}, args...)
+	a, err := legotool.Action(tinyTrain, nil, inputs, []*engine.File{out}, args...)
 	if err != nil {
 		return err
 	}
@@ -297,7 +297,7 @@ func (Verifier) Analyze(ctx *engine.Context) error {
 	if err != nil {
 		return err
 	}
-	a, err := legotool.Action("verifier-data", nil, ins, []*engine.File{data}, append(args, "--name", name, "--out", data.Path)...)
+	a, err := legotool.Action(verifierData, nil, ins, []*engine.File{data}, append(args, "--name", name, "--out", data.Path)...)
 	if err != nil {
 		return err
 	}
@@ -384,7 +384,7 @@ func (VerifierEval) Analyze(ctx *engine.Context) error {
 	if err != nil {
 		return err
 	}
-	a, err := legotool.Action("verifier-eval", nil, append(inputs, plan, vin), []*engine.File{out},
+	a, err := legotool.Action(verifierEval, nil, append(inputs, plan, vin), []*engine.File{out},
 		append(vargs, "--plan", plan.Path, "--k", strconv.FormatInt(k, 10), "--name", name, "--out", out.Path)...)
 	if err != nil {
 		return err

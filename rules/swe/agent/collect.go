@@ -6,7 +6,6 @@ import (
 	"sort"
 
 	"github.com/legobuild/lego/rules/swe/format"
-	"github.com/legobuild/lego/rules/swe/tasks"
 )
 
 // Report is a rollout target's report.json.
@@ -39,7 +38,7 @@ func Collect(files []string, dir string) (*Report, error) {
 	}
 	for _, f := range files {
 		var o Outcome
-		if err := tasks.ReadJSON(f, &o); err != nil {
+		if err := format.ReadJSON(f, &o); err != nil {
 			w.Abort()
 			return nil, err
 		}

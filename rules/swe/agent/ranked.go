@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"strings"
 
 	"github.com/legobuild/lego/rules/swe/format"
 	"github.com/legobuild/lego/rules/swe/llm"
+	"github.com/legobuild/lego/rules/swe/mask"
+	"github.com/legobuild/lego/rules/swe/tiny"
 )
 
 // Ranker scores candidate assistant messages after a conversation: higher
@@ -124,6 +127,34 @@ func (r *Ranked) sample(scores []float64) int {
 		x -= w[i]
 	}
 	return best
+}
+
+// TinyRanker is the ranking of a torch_tiny checkpoint: each candidate's
+// mean log-probability after the conversation.
+func TinyRanker(m *tiny.Model) Ranker {
+	return func(msgs []llm.Message, cands []llm.Message) ([]float64, error) {
+		text, _ := tiny.Render(tiny.TurnsOfMessages(FormatMessages(msgs)))
+		text = append(text, tiny.AssistantHead...)
+		out := make([]float64, len(cands))
+		for i, c := range FormatMessages(cands) {
+			out[i] = m.MeanLogProb(text, decisive(mask.RenderAssistant(c).String()))
+		}
+		return out, nil
+	}
+}
+
+// decisive is the part of a rendered candidate that says what it does: its
+// thought and the name of its first tool. The arguments that follow (paths,
+// code) are long and alike across candidates, and would drown the choice
+// in the mean.
+func decisive(rendered string) []byte {
+	const name = `{"name":"`
+	if i := strings.Index(rendered, name); i >= 0 {
+		if j := strings.IndexByte(rendered[i+len(name):], '"'); j >= 0 {
+			return []byte(rendered[:i+len(name)+j+1])
+		}
+	}
+	return []byte(rendered)
 }
 
 // FormatMessages converts chat messages into the data plane's.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"strings"
 	"time"
@@ -27,6 +28,15 @@ type Spec struct {
 type Outcome struct {
 	Skipped string `json:"skipped,omitempty"`
 	*format.Trajectory
+}
+
+// Seed is the sampling seed of one rollout: the instance's own (a hash of
+// its id), the target's seed attribute and the sample number, so that the
+// tasks of one target and the samples of one task differ.
+func Seed(instanceID string, seed int64, sample int) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(instanceID))
+	return int64(h.Sum64()>>1) + seed + int64(sample)
 }
 
 // stepTimeout bounds the loop's own commands (setup, diff).

@@ -7,10 +7,12 @@ import (
 	"math/rand"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/legobuild/lego/rules/swe/format"
 	"github.com/legobuild/lego/rules/swe/llm"
 )
 
@@ -45,6 +47,32 @@ type ScriptedTask struct {
 	TestCmd   string   // the env's test command
 	Framework string   // pytest or unittest
 	Tests     []string // tests to run to reproduce and to check
+}
+
+// ScriptedTaskOf is what the scripted (and the ranked) policy knows of t
+// in workdir.
+func ScriptedTaskOf(t format.Task, workdir, testCmd, framework string) ScriptedTask {
+	return ScriptedTask{Workdir: workdir, GoldPatch: t.Patch, TestCmd: testCmd, Framework: framework, Tests: reproTests(t)}
+}
+
+// reproTests are the tests the scripted policy runs to see the failure: a
+// synthetic task's FAIL_TO_PASS; a real task's come with its test_patch,
+// which the agent does not have, so the files of its PASS_TO_PASS tests
+// (pytest) or those tests (unittest ids).
+func reproTests(t format.Task) []string {
+	if t.TestPatch == "" {
+		return t.FailToPass
+	}
+	var out []string
+	for _, id := range t.PassToPass {
+		if file, _, ok := strings.Cut(id, "::"); ok {
+			id = file
+		}
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // ScriptedOptions are the scripted policy's rates (each 0..1).

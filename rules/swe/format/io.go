@@ -331,6 +331,19 @@ func (p *pwriter) Flush() error {
 	return p.err
 }
 
+// ReadJSON decodes the JSON file (not JSONL) at path into v; errors name
+// the file.
+func ReadJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s: %v", path, err)
+	}
+	return nil
+}
+
 // WriteJSON writes v as a JSON file (not JSONL), atomically.
 func WriteJSON(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")

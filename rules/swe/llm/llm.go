@@ -137,6 +137,25 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
+// Open makes a client from a Config file, for a tool that calls the
+// endpoint. The client holds the key then, and Open removes the variable
+// from this process's environment: the commands the tool runs (an
+// agent's) must not find it there.
+func Open(path string) (*Client, error) {
+	cfg, err := ReadConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	c, err := New(*cfg)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.APIKeyEnv != "" {
+		os.Unsetenv(cfg.APIKeyEnv)
+	}
+	return c, nil
+}
+
 func sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()

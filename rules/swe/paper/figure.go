@@ -17,6 +17,7 @@ import (
 	"gonum.org/v1/plot/vg/vgsvg"
 
 	"github.com/legobuild/lego/rules/swe/curriculum"
+	"github.com/legobuild/lego/rules/swe/tts"
 )
 
 // The figure kinds.
@@ -217,7 +218,7 @@ func ttsCurve(rows []Row) (*plot.Plot, error) {
 	for i, r := range rows {
 		e := r.Eval
 		if e.Curve == nil {
-			return nil, fmt.Errorf("row %q: %s: field curve: missing (tts_curve plots it)", r.Label, e.where())
+			return nil, fmt.Errorf("row %q: %s: field curve: missing (tts_curve plots it)", r.Label, e.Where())
 		}
 		maxK = max(maxK, e.K)
 		tts, best := make(plotter.XYs, e.K), make(plotter.XYs, e.K)
@@ -291,10 +292,10 @@ func ablation(rows []Row) (*plot.Plot, error) {
 	}
 	for j, series := range []struct {
 		name  string
-		value func(e *Eval) float64
+		value func(e *tts.Eval) float64
 	}{
-		{"Pass@1", func(e *Eval) float64 { return e.Pass1 }},
-		{ttsName + " (verifier picks 1 of " + kName + ")", func(e *Eval) float64 { return e.TTS }},
+		{"Pass@1", func(e *tts.Eval) float64 { return e.Pass1 }},
+		{ttsName + " (verifier picks 1 of " + kName + ")", func(e *tts.Eval) float64 { return e.TTS }},
 	} {
 		var thumb *plotter.Polygon
 		xys := make(plotter.XYs, n)
@@ -358,7 +359,7 @@ func (b Bin) Rate() float64 { return float64(b.Resolved) / float64(b.Runs) }
 // about sqrt(runs) of them (at most 10), then each bin holding fewer than
 // two runs merged with the next (the last with the one before), so every
 // rate is over two runs or more. Empty ranges disappear.
-func TurnBins(runs []Run) []Bin {
+func TurnBins(runs []tts.Run) []Bin {
 	if len(runs) == 0 {
 		return nil
 	}
@@ -418,7 +419,7 @@ func TurnBins(runs []Run) []Bin {
 // Correlation is Pearson's r between turns and resolved (1 or 0) over the
 // runs; ok is false when it is undefined (fewer than two runs, or all
 // with the same turns or the same outcome).
-func Correlation(runs []Run) (r float64, ok bool) {
+func Correlation(runs []tts.Run) (r float64, ok bool) {
 	xs, ys := make([]float64, len(runs)), make([]float64, len(runs))
 	for i, run := range runs {
 		xs[i] = float64(run.Turns)
@@ -433,8 +434,8 @@ func Correlation(runs []Run) (r float64, ok bool) {
 }
 
 // allRuns lists an evaluation's runs, instance by instance.
-func allRuns(e *Eval) []Run {
-	var out []Run
+func allRuns(e *tts.Eval) []tts.Run {
+	var out []tts.Run
 	for _, in := range e.PerInstance {
 		out = append(out, in.Runs...)
 	}
@@ -448,11 +449,11 @@ func turnsVsResolve(rows []Row) (*plot.Plot, error) {
 	for i, r := range rows {
 		e := r.Eval
 		if e.PerInstance == nil {
-			return nil, fmt.Errorf("row %q: %s: field per_instance: missing (turns_vs_resolve plots its runs)", r.Label, e.where())
+			return nil, fmt.Errorf("row %q: %s: field per_instance: missing (turns_vs_resolve plots its runs)", r.Label, e.Where())
 		}
 		runs := allRuns(e)
 		if len(runs) == 0 {
-			return nil, fmt.Errorf("row %q: %s: field per_instance: no runs", r.Label, e.where())
+			return nil, fmt.Errorf("row %q: %s: field per_instance: no runs", r.Label, e.Where())
 		}
 		bins := TurnBins(runs)
 		xys := make(plotter.XYs, len(bins))

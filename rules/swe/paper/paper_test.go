@@ -6,11 +6,12 @@ import (
 	"image/png"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/legobuild/lego/rules/swe/tts"
 )
 
 // The fixtures (testdata/gen.py): three 8-rollout evaluations of 30
@@ -20,7 +21,7 @@ func rows(t *testing.T, spec ...string) []Row {
 	var out []Row
 	for _, s := range spec {
 		label, dir, _ := strings.Cut(s, "=")
-		e, err := Read(filepath.Join("testdata", dir))
+		e, err := tts.Read(filepath.Join("testdata", dir))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -141,107 +142,20 @@ Qwen3-8B (reported) | paper,0.422,0.496,16
 	}
 }
 
-func TestReadErrors(t *testing.T) {
-	good := `{"name": "e", "k": 2, "instances": 1, "pass@1": 0.5, "tts@k": 1, "best@k": 1,
- "curve": [{"k": 1, "pass@1": 0.5, "tts": 0.5, "best": 0.5}, {"k": 2, "pass@1": 0.5, "tts": 1, "best": 1}],
- "per_instance": [{"instance_id": "a", "pass@1": 0.5, "tts": 1, "best": 1,
-   "runs": [{"run": 0, "resolved": true, "predicted_score": 0.9, "turns": 10},
-            {"run": 1, "resolved": false, "predicted_score": 0.2, "turns": 30}]}]}`
-	for _, tc := range []struct {
-		name, old, new, err string
-	}{
-		{"good", "", "", ""},
-		{"k missing", `"k": 2, `, "", "field k: missing"},
-		{"a bool as a string", `"resolved": true`, `"resolved": "yes"`, "field per_instance.runs.resolved: got JSON string, want bool (line 4)"},
-		{"a fraction over 1", `"pass@1": 0.5, "tts@k"`, `"pass@1": 1.5, "tts@k"`, "field pass@1: 1.5 is not a fraction in [0, 1]"},
-		{"a curve point over 1", `"tts": 1, "best": 1}]`, `"tts": 1.2, "best": 1}]`, "field curve[1].tts: 1.2 is not a fraction in [0, 1]"},
-		{"curve out of order", `{"k": 2, "pass@1"`, `{"k": 3, "pass@1"`, "field curve[1].k: is 3, want 2"},
-		{"a curve too short", `{"k": 1, "pass@1": 0.5, "tts": 0.5, "best": 0.5}, `, "", "field curve: 1 points, want one per k = 1..2"},
-		{"runs over K", `"turns": 30}`, `"turns": 30}, {"run": 2, "turns": 3}`, "field per_instance[0].runs: 3 runs of instance a, more than k = 2"},
-		{"instances disagree", `"instances": 1`, `"instances": 3`, "field per_instance: 1 entries, but instances is 3"},
-		{"negative turns", `"turns": 30`, `"turns": -1`, "field per_instance[0].runs[1].turns: -1 is negative"},
-		{"k zero", `"k": 2`, `"k": 0`, "field k: 0 rollouts per instance"},
-		{"syntax", `"best@k": 1,`, `"best@k": 1,,`, "line 1: invalid character ','"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			text := good
-			if tc.old != "" {
-				if !strings.Contains(good, tc.old) {
-					t.Fatalf("%q not in the good file", tc.old)
-				}
-				text = strings.Replace(good, tc.old, tc.new, 1)
-			}
-			if err := os.WriteFile(filepath.Join(dir, FileName), []byte(text), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			e, err := Read(dir)
-			if tc.err == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				if e.File != filepath.Join(dir, FileName) || e.K != 2 || len(e.PerInstance[0].Runs) != 2 {
-					t.Errorf("read %+v", e)
-				}
-				return
-			}
-			want := filepath.Join(dir, FileName) + ": " + tc.err
-			if err == nil || !strings.Contains(err.Error(), want) {
-				t.Errorf("error %v, want %q", err, want)
-			}
-		})
-	}
-	if _, err := Read(filepath.Join(t.TempDir(), "none")); err == nil || !os.IsNotExist(err) {
-		t.Errorf("a missing directory: %v", err)
-	}
-}
-
-// What Write writes, Read reads back; the bytes are the same each time.
-func TestWriteRoundTrip(t *testing.T) {
-	e, err := Read("testdata/eval_masked")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, b := t.TempDir(), t.TempDir()
-	if err := e.Write(a); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Write(b); err != nil {
-		t.Fatal(err)
-	}
-	ba, _ := os.ReadFile(filepath.Join(a, FileName))
-	bb, _ := os.ReadFile(filepath.Join(b, FileName))
-	if !bytes.Equal(ba, bb) {
-		t.Error("two writes differ")
-	}
-	back, err := Read(filepath.Join(a, FileName)) // the file itself works too
-	if err != nil {
-		t.Fatal(err)
-	}
-	back.File, e.File = "", ""
-	if !reflect.DeepEqual(back, e) {
-		t.Error("read back differs")
-	}
-	e.Best = 2
-	if err := e.Write(a); err == nil || !strings.Contains(err.Error(), "eval.json: field best@k") {
-		t.Errorf("writing a bad eval: %v", err)
-	}
-}
-
 func TestTurnBins(t *testing.T) {
-	run := func(turns int, resolved bool) Run { return Run{Turns: turns, Resolved: resolved} }
+	run := func(turns int, resolved bool) tts.Run { return tts.Run{Turns: turns, Resolved: resolved} }
 	for _, tc := range []struct {
 		name string
-		runs []Run
+		runs []tts.Run
 		want []Bin
 	}{
-		{"one run", []Run{run(7, true)}, []Bin{{Lo: 7, Hi: 7, Runs: 1, Resolved: 1, MeanTurns: 7}}},
-		{"equal width, two bins", []Run{run(10, true), run(12, true), run(20, false), run(21, true)},
+		{"one run", []tts.Run{run(7, true)}, []Bin{{Lo: 7, Hi: 7, Runs: 1, Resolved: 1, MeanTurns: 7}}},
+		{"equal width, two bins", []tts.Run{run(10, true), run(12, true), run(20, false), run(21, true)},
 			[]Bin{{Lo: 10, Hi: 15, Runs: 2, Resolved: 2, MeanTurns: 11}, {Lo: 16, Hi: 21, Runs: 2, Resolved: 1, MeanTurns: 20.5}}},
-		{"a lone first run joins the next bin", []Run{
+		{"a lone first run joins the next bin", []tts.Run{
 			run(0, true), run(40, true), run(41, false), run(45, true), run(50, false), run(60, false), run(70, false), run(80, true), run(90, false)},
 			[]Bin{{Lo: 0, Hi: 61, Runs: 6, Resolved: 3, MeanTurns: 236.0 / 6}, {Lo: 62, Hi: 90, Runs: 3, Resolved: 1, MeanTurns: 80}}},
-		{"a lone last run joins the bin before", []Run{
+		{"a lone last run joins the bin before", []tts.Run{
 			run(0, true), run(25, true), run(26, false), run(50, true), run(51, false), run(52, false), run(53, true), run(99, false), run(60, true)},
 			[]Bin{{Lo: 0, Hi: 33, Runs: 3, Resolved: 2, MeanTurns: 17}, {Lo: 34, Hi: 99, Runs: 6, Resolved: 3, MeanTurns: 60.833333333333336}}},
 	} {
@@ -270,11 +184,11 @@ func TestTurnBins(t *testing.T) {
 }
 
 func TestCorrelation(t *testing.T) {
-	runs := []Run{{Turns: 10, Resolved: true}, {Turns: 20, Resolved: true}, {Turns: 30}, {Turns: 40}}
+	runs := []tts.Run{{Turns: 10, Resolved: true}, {Turns: 20, Resolved: true}, {Turns: 30}, {Turns: 40}}
 	if r, ok := Correlation(runs); !ok || math.Abs(r+2/math.Sqrt(5)) > 1e-12 {
 		t.Errorf("r = %v, %v; want -0.894", r, ok)
 	}
-	if _, ok := Correlation([]Run{{Turns: 1, Resolved: true}, {Turns: 9, Resolved: true}}); ok {
+	if _, ok := Correlation([]tts.Run{{Turns: 1, Resolved: true}, {Turns: 9, Resolved: true}}); ok {
 		t.Error("r of runs that all resolved is defined")
 	}
 	// The fixtures' long runs fail more often.

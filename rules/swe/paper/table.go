@@ -1,3 +1,6 @@
+// Package paper turns verifier evaluations (tts.Eval, eval.json) into the
+// paper's results: tables (Markdown and CSV) and figures (SVG and PNG:
+// test-time-scaling curves, resolve rate against turns, ablation bars).
 package paper
 
 import (
@@ -6,13 +9,29 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/legobuild/lego/rules/swe/tts"
 )
 
 // Row is one row of a table, one series of a figure: a label and the
 // evaluation it shows.
 type Row struct {
 	Label string
-	Eval  *Eval
+	Eval  *tts.Eval
+}
+
+// ReadRow reads a row given as LABEL=PATH, PATH an evaluation directory
+// or its eval.json; the label ends at the last '='.
+func ReadRow(spec string) (Row, error) {
+	i := strings.LastIndex(spec, "=")
+	if i < 0 {
+		return Row{}, fmt.Errorf("--row %q: want LABEL=PATH", spec)
+	}
+	e, err := tts.Read(spec[i+1:])
+	if err != nil {
+		return Row{}, fmt.Errorf("row %q: %w", spec[:i], err)
+	}
+	return Row{Label: spec[:i], Eval: e}, nil
 }
 
 // DefaultColumns are a table's columns unless the user names others.
@@ -128,7 +147,7 @@ func (c Column) csvHeader(k int) string {
 }
 
 // value is the row's number for the column.
-func (c Column) value(e *Eval) (float64, error) {
+func (c Column) value(e *tts.Eval) (float64, error) {
 	switch c.metric {
 	case "pass@1":
 		return e.Pass1, nil

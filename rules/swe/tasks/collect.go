@@ -2,7 +2,6 @@ package tasks
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -114,7 +113,7 @@ func Collect(p *Plan, outDir string) (*Report, error) {
 	case "synthetic", "real":
 		for _, path := range p.Slots {
 			var sl Slot
-			if err := ReadJSON(path, &sl); err != nil {
+			if err := format.ReadJSON(path, &sl); err != nil {
 				return nil, err
 			}
 			if sl.Empty {
@@ -170,7 +169,7 @@ func Collect(p *Plan, outDir string) (*Report, error) {
 func judgeCand(e PlanEnv, pc PlanCand) (*Slot, error) {
 	slot := &Slot{Env: e.Name}
 	var c Candidate
-	if err := ReadJSON(pc.Candidate, &c); err != nil {
+	if err := format.ReadJSON(pc.Candidate, &c); err != nil {
 		return nil, err
 	}
 	if c.Empty {
@@ -178,14 +177,14 @@ func judgeCand(e PlanEnv, pc PlanCand) (*Slot, error) {
 		return slot, nil
 	}
 	var base, res Results
-	if err := ReadJSON(e.Baseline, &base); err != nil {
+	if err := format.ReadJSON(e.Baseline, &base); err != nil {
 		return nil, err
 	}
 	clean, ok := base.Runs["clean"]
 	if !ok {
 		return nil, fmt.Errorf("%s: no clean run", e.Baseline)
 	}
-	if err := ReadJSON(pc.Results, &res); err != nil {
+	if err := format.ReadJSON(pc.Results, &res); err != nil {
 		return nil, err
 	}
 	bug, ok := res.Runs["bug"]
@@ -204,7 +203,7 @@ func judgeCand(e PlanEnv, pc PlanCand) (*Slot, error) {
 	statement := ProblemStatement(f2p, bug)
 	if pc.Issue != "" {
 		var is Issue
-		if err := ReadJSON(pc.Issue, &is); err != nil {
+		if err := format.ReadJSON(pc.Issue, &is); err != nil {
 			return nil, err
 		}
 		if is.ProblemStatement == "" {
@@ -242,7 +241,7 @@ func manifestDigest(path string) (string, error) {
 	var m struct {
 		Digest string `json:"digest"`
 	}
-	err := ReadJSON(path, &m)
+	err := format.ReadJSON(path, &m)
 	return m.Digest, err
 }
 
@@ -252,7 +251,7 @@ func judgeReal(r PlanReal) (*Slot, error) {
 	var san gitrepo.Report
 	var res Results
 	for path, v := range map[string]any{r.Instance: &t, r.Sanitize: &san, r.Results: &res} {
-		if err := ReadJSON(path, v); err != nil {
+		if err := format.ReadJSON(path, v); err != nil {
 			return nil, err
 		}
 	}
@@ -280,7 +279,7 @@ func judgeReal(r PlanReal) (*Slot, error) {
 // merge adds a task set's tasks and report to the ones being collected.
 func merge(dir string, rep *Report, out *[]format.Task) error {
 	var r Report
-	if err := ReadJSON(filepath.Join(dir, ReportFile), &r); err != nil {
+	if err := format.ReadJSON(filepath.Join(dir, ReportFile), &r); err != nil {
 		return err
 	}
 	rep.Candidates += r.Candidates
@@ -316,16 +315,4 @@ func merge(dir string, rep *Report, out *[]format.Task) error {
 		*out = append(*out, t)
 	}
 	return sc.Err()
-}
-
-// ReadJSON decodes the JSON file at path into v; errors name the file.
-func ReadJSON(path string, v any) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("%s: %v", path, err)
-	}
-	return nil
 }

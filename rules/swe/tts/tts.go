@@ -2,7 +2,9 @@
 // Pass@1, TTS@k (the resolution of the run the verifier scores highest)
 // and Best@k (any run resolved, the oracle), per instance and in total,
 // with the curve over k = 1..K as expectations over k-subsets of the K
-// runs, so that the curve has no sampling noise of its own.
+// runs, so that the curve has no sampling noise of its own. It also
+// defines the schema of an evaluation, eval.json (Eval), which
+// verifier_eval writes and paper_table/paper_figure read (package paper).
 package tts
 
 import (
@@ -10,25 +12,23 @@ import (
 	"io"
 	"math/big"
 	"sort"
-
-	"github.com/legobuild/lego/rules/swe/paper"
 )
 
 // Summarize builds an evaluation from each instance's runs. Ties in
 // predicted_score go to the lower run number.
-func Summarize(name string, k int, runs map[string][]paper.Run) *paper.Eval {
-	e := &paper.Eval{Name: name, K: k, Instances: len(runs)}
+func Summarize(name string, k int, runs map[string][]Run) *Eval {
+	e := &Eval{Name: name, K: k, Instances: len(runs)}
 	ids := make([]string, 0, len(runs))
 	for id := range runs {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
-	e.Curve = make([]paper.Point, k)
+	e.Curve = make([]Point, k)
 	for j := range e.Curve {
 		e.Curve[j].K = j + 1
 	}
 	for _, id := range ids {
-		rs := append([]paper.Run(nil), runs[id]...)
+		rs := append([]Run(nil), runs[id]...)
 		sort.SliceStable(rs, func(a, b int) bool {
 			if rs[a].PredictedScore != rs[b].PredictedScore {
 				return rs[a].PredictedScore > rs[b].PredictedScore
@@ -36,7 +36,7 @@ func Summarize(name string, k int, runs map[string][]paper.Run) *paper.Eval {
 			return rs[a].Run < rs[b].Run
 		})
 		n := len(rs)
-		in := paper.Instance{ID: id}
+		in := Instance{ID: id}
 		for j := range k {
 			tts, best, pass := expected(rs, min(j+1, n))
 			e.Curve[j].TTS += tts
@@ -69,7 +69,7 @@ func Summarize(name string, k int, runs map[string][]paper.Run) *paper.Eval {
 // the expected resolution of the subset's top-scored run, the chance that
 // any is resolved, and Pass@1. The run ranked r is the top of a subset
 // when the subset holds it and k-1 of the n-1-r runs below it.
-func expected(sorted []paper.Run, k int) (tts, best, pass float64) {
+func expected(sorted []Run, k int) (tts, best, pass float64) {
 	n := len(sorted)
 	if n == 0 || k < 1 {
 		return 0, 0, 0
@@ -100,7 +100,7 @@ func ratio(a, b *big.Int) float64 {
 
 // Markdown writes the evaluation as a report: totals, the curve, then
 // every instance's runs.
-func Markdown(w io.Writer, e *paper.Eval) error {
+func Markdown(w io.Writer, e *Eval) error {
 	pct := func(f float64) string { return fmt.Sprintf("%.1f", 100*f) }
 	fmt.Fprintf(w, "# %s\n\n%d instances, K = %d rollouts each.\n\n", e.Name, e.Instances, e.K)
 	fmt.Fprintf(w, "| Pass@1 | TTS@%d | Best@%d |\n|---|---|---|\n| %s | %s | %s |\n\n", e.K, e.K, pct(e.Pass1), pct(e.TTS), pct(e.Best))

@@ -4,14 +4,12 @@ import (
 	"math"
 	"strings"
 	"testing"
-
-	"github.com/legobuild/lego/rules/swe/paper"
 )
 
-func runs(resolved []bool, scores []float64) []paper.Run {
-	var out []paper.Run
+func runs(resolved []bool, scores []float64) []Run {
+	var out []Run
 	for i := range resolved {
-		out = append(out, paper.Run{Run: i, Resolved: resolved[i], PredictedScore: scores[i]})
+		out = append(out, Run{Run: i, Resolved: resolved[i], PredictedScore: scores[i]})
 	}
 	return out
 }
@@ -19,7 +17,7 @@ func runs(resolved []bool, scores []float64) []paper.Run {
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
 
 func TestSummarize(t *testing.T) {
-	e := Summarize("x", 4, map[string][]paper.Run{
+	e := Summarize("x", 4, map[string][]Run{
 		// the verifier ranks the one resolved run first
 		"a": runs([]bool{false, true, false, false}, []float64{0.2, 0.9, 0.1, 0.3}),
 		// it ranks the resolved run last
@@ -46,7 +44,7 @@ func TestSummarize(t *testing.T) {
 		t.Fatalf("%+v", e.PerInstance)
 	}
 	// Ties go to the lower run number: all of "c"'s runs score 0.5.
-	tie := Summarize("t", 2, map[string][]paper.Run{"d": runs([]bool{true, false}, []float64{0.5, 0.5})})
+	tie := Summarize("t", 2, map[string][]Run{"d": runs([]bool{true, false}, []float64{0.5, 0.5})})
 	if tie.TTS != 1 {
 		t.Fatalf("tie: %v", tie.TTS)
 	}

@@ -4,7 +4,8 @@
 // ([SYSTEM], [USER], [ASSISTANT] blocks, the final assistant message
 // dropped), the final patch and the question; the label is the judgement.
 // It also turns a served verifier's next-token log-probabilities after
-// "<judgement>" into a score.
+// "<judgement>" into a score, judges trajectories with a verifier
+// (NewJudge) and writes a verifier's training data (WriteData).
 package verify
 
 import (

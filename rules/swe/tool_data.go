@@ -1,4 +1,4 @@
-package main
+package swe
 
 import (
 	"context"
@@ -7,16 +7,31 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/legobuild/lego/rules/legotool"
 	"github.com/legobuild/lego/rules/swe/curriculum"
 	"github.com/legobuild/lego/rules/swe/filter"
 	"github.com/legobuild/lego/rules/swe/format"
 	"github.com/legobuild/lego/rules/swe/mask"
 )
 
-// The data-plane tools write a directory: on failure it is removed, so no
-// partial output is ever left (the action fails anyway).
-func dirTool(name string, args []string, setup func(fs *flag.FlagSet) func(out string) error) error {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+// The data plane's tools (trajectory_filter, masked_dataset, curriculum),
+// and traj-generate, which writes trajectories for examples and tests.
+var (
+	trajFilter = legotool.Register(&legotool.Tool{Name: "traj-filter", Run: runFilter,
+		Usage: "keep the resolved (and semi-resolved) trajectories"})
+	trajMask = legotool.Register(&legotool.Tool{Name: "traj-mask", Run: runMask,
+		Usage: "write an SFT dataset with error turns masked"})
+	curriculumTool = legotool.Register(&legotool.Tool{Name: "curriculum", Run: runCurriculum,
+		Usage: "split a masked dataset into curriculum stages by turn count"})
+	// TrajGenerate writes synthetic trajectories (no rule runs it).
+	TrajGenerate = legotool.Register(&legotool.Tool{Name: "traj-generate", Run: runGenerate,
+		Usage: "write random trajectories, for examples and benchmarks"})
+)
+
+// dirTool runs a tool that writes the directory --out: on failure it is
+// removed, so no partial output is ever left (the action fails anyway).
+// setup declares the tool's flags and returns what writes the directory.
+func dirTool(fs *flag.FlagSet, args []string, setup func(fs *flag.FlagSet) func(out string) error) error {
 	out := fs.String("out", "", "output directory")
 	run := setup(fs)
 	if err := fs.Parse(args); err != nil {
@@ -32,9 +47,9 @@ func dirTool(name string, args []string, setup func(fs *flag.FlagSet) func(out s
 	return nil
 }
 
-func toolFilter(_ context.Context, args []string) error {
-	return dirTool("traj-filter", args, func(fs *flag.FlagSet) func(string) error {
-		var in, keep list
+func runFilter(_ context.Context, fs *flag.FlagSet, args []string) error {
+	return dirTool(fs, args, func(fs *flag.FlagSet) func(string) error {
+		var in, keep legotool.Strings
 		fs.Var(&in, "in", "trajectory file or directory (repeatable)")
 		fs.Var(&keep, "keep", "resolved or semi_resolved (repeatable)")
 		maxTurns := fs.Int("max_turns", 100, "drop trajectories with more assistant turns (0 = no limit)")
@@ -45,12 +60,12 @@ func toolFilter(_ context.Context, args []string) error {
 	})
 }
 
-func toolMask(_ context.Context, args []string) error {
-	return dirTool("traj-mask", args, func(fs *flag.FlagSet) func(string) error {
+func runMask(_ context.Context, fs *flag.FlagSet, args []string) error {
+	return dirTool(fs, args, func(fs *flag.FlagSet) func(string) error {
 		in := fs.String("in", "", "trajectory file or filter output directory")
 		sft := fs.String("format", format.ShareGPT, "sharegpt or openai")
 		name := fs.String("name", "", "dataset name in dataset_info.json (default: the output directory's name)")
-		var errs, exempt list
+		var errs, exempt legotool.Strings
 		fs.Var(&errs, "error_pattern", "[name=]regex over tool results that masks a turn (repeatable; none = the defaults)")
 		fs.Var(&exempt, "exempt_pattern", "[name=]regex over tool calls that spares a turn (repeatable; none = the defaults)")
 		on := fs.Bool("mask", true, "false: mask nothing (the dataset without error masking)")
@@ -71,12 +86,12 @@ func toolMask(_ context.Context, args []string) error {
 	})
 }
 
-func toolCurriculum(_ context.Context, args []string) error {
-	return dirTool("curriculum", args, func(fs *flag.FlagSet) func(string) error {
+func runCurriculum(_ context.Context, fs *flag.FlagSet, args []string) error {
+	return dirTool(fs, args, func(fs *flag.FlagSet) func(string) error {
 		in := fs.String("in", "", "masked dataset directory")
 		name := fs.String("name", "", "dataset name prefix (default: the output directory's name)")
 		cumulative := fs.Bool("cumulative", true, "stage k holds bins 1..k")
-		var bins intList
+		var bins ints
 		fs.Var(&bins, "bin", "upper turn count of a bin (repeatable, increasing; none = 50, 70, 100)")
 		return func(out string) error {
 			if len(bins) == 0 {
@@ -91,8 +106,7 @@ func toolCurriculum(_ context.Context, args []string) error {
 	})
 }
 
-func toolGenerate(_ context.Context, args []string) error {
-	fs := flag.NewFlagSet("traj-generate", flag.ContinueOnError)
+func runGenerate(_ context.Context, fs *flag.FlagSet, args []string) error {
 	n := fs.Int("n", 100, "trajectories")
 	seed := fs.Int64("seed", 1, "random seed")
 	out := fs.String("out", "", "JSONL file to write (.gz/.zst compress)")
@@ -110,11 +124,11 @@ func toolGenerate(_ context.Context, args []string) error {
 	return w.Commit()
 }
 
-// intList is a repeatable int flag.
-type intList []int
+// ints is a repeatable int flag.
+type ints []int
 
-func (l *intList) String() string { return fmt.Sprint(*l) }
-func (l *intList) Set(v string) error {
+func (l *ints) String() string { return fmt.Sprint(*l) }
+func (l *ints) Set(v string) error {
 	var n int
 	if _, err := fmt.Sscan(v, &n); err != nil {
 		return fmt.Errorf("%q is not an integer", v)

@@ -1,32 +1,34 @@
-package main
+package swe
 
 import (
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
-	"hash/fnv"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
-	"strings"
 
-	"github.com/legobuild/lego/cas"
-	"github.com/legobuild/lego/engine"
-	"github.com/legobuild/lego/executors"
-	"github.com/legobuild/lego/executors/containerd"
-	"github.com/legobuild/lego/rules/swe"
+	"github.com/legobuild/lego/rules/legotool"
 	"github.com/legobuild/lego/rules/swe/agent"
 	"github.com/legobuild/lego/rules/swe/format"
+	"github.com/legobuild/lego/rules/swe/llm"
 	"github.com/legobuild/lego/rules/swe/tasks"
+	"github.com/legobuild/lego/rules/swe/tiny"
 )
 
-// toolRollout runs one rollout of one task (the rollout rule's action):
+// The tools of rollout (and of verifier_eval's rollouts).
+var (
+	rolloutTool = legotool.Register(&legotool.Tool{Name: "rollout", Run: runRollout,
+		Usage: "run one rollout of one task with a policy"})
+	rolloutCollect = legotool.Register(&legotool.Tool{Name: "rollout-collect", Run: runRolloutCollect,
+		Usage: "join a rollout target's outcomes into trajectories and a report"})
+)
+
+// runRollout runs one rollout of one task (the rollout rule's action):
 // the agent loop in a container of the task's image (commands exec'd
 // into it) or in a copy of a directory env, then the tests afresh.
-func toolRollout(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("rollout", flag.ContinueOnError)
+func runRollout(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	slotPath := fs.String("slot", "", "the task's verdict (tasks.Slot)")
 	policyPath := fs.String("policy", "", "the policy's settings (a scripted_policy's, or a model_endpoint's)")
 	policyName := fs.String("policy-name", "", "the policy's label, recorded as the teacher")
@@ -44,7 +46,7 @@ func toolRollout(ctx context.Context, args []string) error {
 		return err
 	}
 	var slot tasks.Slot
-	if err := tasks.ReadJSON(*slotPath, &slot); err != nil {
+	if err := format.ReadJSON(*slotPath, &slot); err != nil {
 		return err
 	}
 	if slot.Task == nil {
@@ -59,9 +61,7 @@ func toolRollout(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	h := fnv.New64a()
-	h.Write([]byte(task.InstanceID))
-	newPolicy, err := policyMaker(*policyPath, task, *testCmd, *framework, int64(h.Sum64()>>1)+*seed+int64(*sample))
+	newPolicy, err := policyMaker(*policyPath, task, *testCmd, *framework, agent.Seed(task.InstanceID, *seed, *sample))
 	if err != nil {
 		return err
 	}
@@ -96,20 +96,16 @@ func sessionOpener(ctx context.Context, image, workdir, envDir, gitDir string) (
 			return &removing{DirSession: &agent.DirSession{Dir: root}, base: dir}, nil
 		}, nil
 	}
-	var m engine.ImageManifest
-	if err := tasks.ReadJSON(image, &m); err != nil {
-		return nil, err
-	}
-	addr, cacheDir := os.Getenv(executors.EnvContainerd), os.Getenv(executors.EnvCacheDir)
-	if addr == "" || cacheDir == "" {
-		return nil, fmt.Errorf("%s and %s are not set: this tool runs as a rollout action, which lego starts", executors.EnvContainerd, executors.EnvCacheDir)
-	}
-	store, err := cas.Open(cacheDir)
+	open, err := legotool.Containers(ctx, image, workdir)
 	if err != nil {
 		return nil, err
 	}
 	return func() (agent.Session, error) {
-		return containerd.OpenSession(ctx, containerd.SessionOptions{Address: addr, Store: store, Manifest: m.Digest, Size: m.Size, Workdir: workdir})
+		s, err := open()
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
 	}, nil
 }
 
@@ -122,59 +118,50 @@ type removing struct {
 func (r *removing) Close() error { return os.RemoveAll(r.base) }
 
 // policyMaker reads a policy's settings: a scripted_policy's (kind
-// "scripted"), else a model endpoint's.
+// "scripted"), a torch_tiny checkpoint's (kind "ranked", written by
+// verifier_eval), else a model endpoint's.
 func policyMaker(path string, task format.Task, testCmd, framework string, seed int64) (func(string) (agent.Policy, error), error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	var sc swe.ScriptedConfig
+	var sc ScriptedConfig
 	if err := json.Unmarshal(b, &sc); err != nil {
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}
-	if sc.Kind == "ranked" {
-		return rankedPolicy(b, path, task, testCmd, framework, seed)
-	}
-	if sc.Kind == "scripted" {
+	switch sc.Kind {
+	case "ranked":
+		var rc RankedConfig
+		if err := json.Unmarshal(b, &rc); err != nil {
+			return nil, fmt.Errorf("%s: %v", path, err)
+		}
+		m, err := tiny.Load(rc.Checkpoint)
+		if err != nil {
+			return nil, err
+		}
 		return func(workdir string) (agent.Policy, error) {
-			return agent.NewScripted(agent.ScriptedTask{Workdir: workdir, GoldPatch: task.Patch, TestCmd: testCmd, Framework: framework, Tests: reproTests(task)},
+			return agent.NewRanked(agent.ScriptedTaskOf(task, workdir, testCmd, framework), agent.TinyRanker(m), rc.Temperature, seed)
+		}, nil
+	case "scripted":
+		return func(workdir string) (agent.Policy, error) {
+			return agent.NewScripted(agent.ScriptedTaskOf(task, workdir, testCmd, framework),
 				agent.ScriptedOptions{MisstepRate: sc.MisstepRate, GiveUpRate: sc.GiveUpRate}, sc.Seed^seed)
 		}, nil
 	}
-	client, err := endpointClient(path)
+	client, err := llm.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	return func(string) (agent.Policy, error) { return &agent.ModelPolicy{Client: client, Seed: seed}, nil }, nil
 }
 
-// reproTests are the tests the scripted policy runs to see the failure: a
-// synthetic task's FAIL_TO_PASS; a real task's come with its test_patch,
-// which the agent does not have, so the files of its PASS_TO_PASS tests
-// (pytest) or those tests (unittest ids).
-func reproTests(t format.Task) []string {
-	if t.TestPatch == "" {
-		return t.FailToPass
-	}
-	var out []string
-	for _, id := range t.PassToPass {
-		if file, _, ok := strings.Cut(id, "::"); ok {
-			id = file
-		}
-		if !slices.Contains(out, id) {
-			out = append(out, id)
-		}
-	}
-	return out
-}
-
-// toolRolloutCollect joins a rollout target's outcomes.
-func toolRolloutCollect(_ context.Context, args []string) error {
-	return dirTool("rollout-collect", args, func(fs *flag.FlagSet) func(string) error {
+// runRolloutCollect joins a rollout target's outcomes.
+func runRolloutCollect(_ context.Context, fs *flag.FlagSet, args []string) error {
+	return dirTool(fs, args, func(fs *flag.FlagSet) func(string) error {
 		plan := fs.String("plan", "", "the outcome files, as a JSON list")
 		return func(out string) error {
 			var files []string
-			if err := tasks.ReadJSON(*plan, &files); err != nil {
+			if err := format.ReadJSON(*plan, &files); err != nil {
 				return err
 			}
 			rep, err := agent.Collect(files, out)

@@ -1,9 +1,4 @@
-// Package paper turns verifier evaluations into the paper's results: tables
-// (Markdown and CSV) and figures (SVG and PNG: test-time-scaling curves,
-// resolve rate against turns, ablation bars). It also defines the schema
-// of an evaluation, eval.json, which verifier_eval writes and
-// paper_table/paper_figure read.
-package paper
+package tts
 
 import (
 	"bytes"
@@ -206,14 +201,16 @@ func (e *Eval) Write(dir string) error {
 func (e *Eval) At(k int) (Point, error) {
 	switch {
 	case e.Curve == nil:
-		return Point{}, fmt.Errorf("%s: field curve: missing (needed for k = %d)", e.where(), k)
+		return Point{}, fmt.Errorf("%s: field curve: missing (needed for k = %d)", e.Where(), k)
 	case k < 1 || k > len(e.Curve):
-		return Point{}, fmt.Errorf("%s: field curve: no point for k = %d: K is %d", e.where(), k, e.K)
+		return Point{}, fmt.Errorf("%s: field curve: no point for k = %d: K is %d", e.Where(), k, e.K)
 	}
 	return e.Curve[k-1], nil
 }
 
-func (e *Eval) where() string {
+// Where names the evaluation in errors: the file it was read from, or
+// eval.json.
+func (e *Eval) Where() string {
 	if e.File != "" {
 		return e.File
 	}

@@ -1,4 +1,4 @@
-package main
+package swe
 
 import (
 	"context"
@@ -7,20 +7,29 @@ import (
 	"os"
 	"strings"
 
+	"github.com/legobuild/lego/rules/legotool"
 	"github.com/legobuild/lego/rules/swe/paper"
+)
+
+// The tools of paper_table and paper_figure.
+var (
+	paperTable = legotool.Register(&legotool.Tool{Name: "paper-table", Run: runPaperTable,
+		Usage: "write a results table (Markdown and CSV) of evaluations"})
+	paperFigure = legotool.Register(&legotool.Tool{Name: "paper-figure", Run: runPaperFigure,
+		Usage: "draw a results figure (SVG and PNG) of evaluations"})
 )
 
 // paperFlags are what paper-table and paper-figure share: the rows, in
 // order, and the two files they write.
 type paperFlags struct {
 	fs         *flag.FlagSet
-	rows       list
+	rows       legotool.Strings
 	outA, outB *string
 	extA, extB string
 }
 
-func newPaperFlags(name, extA, docA, extB, docB string) *paperFlags {
-	f := &paperFlags{fs: flag.NewFlagSet(name, flag.ContinueOnError), extA: extA, extB: extB}
+func newPaperFlags(fs *flag.FlagSet, extA, docA, extB, docB string) *paperFlags {
+	f := &paperFlags{fs: fs, extA: extA, extB: extB}
 	f.fs.Var(&f.rows, "row", "LABEL=PATH: a row, PATH an evaluation directory or its eval.json (repeatable, in order; the label ends at the last '=')")
 	f.outA = f.fs.String(extA, "", docA)
 	f.outB = f.fs.String(extB, "", docB)
@@ -40,15 +49,11 @@ func (f *paperFlags) parse(args []string) ([]paper.Row, error) {
 	}
 	var rows []paper.Row
 	for _, r := range f.rows {
-		i := strings.LastIndex(r, "=")
-		if i < 0 {
-			return nil, fmt.Errorf("--row %q: want LABEL=PATH", r)
-		}
-		e, err := paper.Read(r[i+1:])
+		row, err := paper.ReadRow(r)
 		if err != nil {
-			return nil, fmt.Errorf("row %q: %w", r[:i], err)
+			return nil, err
 		}
-		rows = append(rows, paper.Row{Label: r[:i], Eval: e})
+		rows = append(rows, row)
 	}
 	return rows, nil
 }
@@ -68,9 +73,9 @@ func (f *paperFlags) write(a, b []byte, err error) error {
 	return err
 }
 
-func toolPaperTable(_ context.Context, args []string) error {
-	f := newPaperFlags("paper-table", "md", "Markdown file to write (percentages, one decimal)", "csv", "CSV file to write (fractions)")
-	var cols list
+func runPaperTable(_ context.Context, fs *flag.FlagSet, args []string) error {
+	f := newPaperFlags(fs, "md", "Markdown file to write (percentages, one decimal)", "csv", "CSV file to write (fractions)")
+	var cols legotool.Strings
 	f.fs.Var(&cols, "column", "a column (repeatable, in order; none = pass@1, tts@k, best@k); allowed: "+paper.Allowed)
 	rows, err := f.parse(args)
 	if err != nil {
@@ -82,8 +87,8 @@ func toolPaperTable(_ context.Context, args []string) error {
 	return f.write(paper.Table(rows, cols))
 }
 
-func toolPaperFigure(_ context.Context, args []string) error {
-	f := newPaperFlags("paper-figure", "svg", "SVG file to write", "png", "PNG file to write")
+func runPaperFigure(_ context.Context, fs *flag.FlagSet, args []string) error {
+	f := newPaperFlags(fs, "svg", "SVG file to write", "png", "PNG file to write")
 	kind := f.fs.String("kind", "", "the figure: "+strings.Join(paper.Kinds, ", "))
 	title := f.fs.String("title", "", "the figure's title (empty = the kind's own)")
 	rows, err := f.parse(args)
