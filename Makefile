@@ -5,7 +5,7 @@ GO ?= go
 # go-nvml's cgo prolog calls functions NVML marks deprecated.
 export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 
-.PHONY: build test vet docs bench example clean
+.PHONY: build test vet deadcode docs bench example clean
 
 build:
 	$(GO) build $(LDFLAGS) -o bin/lego ./cmd/lego
@@ -13,6 +13,13 @@ build:
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
+	@$(MAKE) -s deadcode
+
+# Code no command reaches: none allowed. internal/testenv is the tests'
+# setup (containerd, bazel-remote, Buildbarn), which only tests import.
+deadcode:
+	@out=$$($(GO) run golang.org/x/tools/cmd/deadcode@v0.52.0 -filter '^github.com/legobuild/lego/(bench|cas|cmd|engine|executors|rules|starlark)' ./...) || exit 1; \
+	test -z "$$out" || { echo "$$out"; echo "deadcode: code reachable only from tests"; exit 1; }
 
 # docs/rules.md is generated from the rules' declarations (the same text
 # as `lego help rules --markdown` and `lego build //:rules_md`); a test in

@@ -11,6 +11,7 @@ import (
 	"github.com/legobuild/lego/rules/swe/curriculum"
 	"github.com/legobuild/lego/rules/swe/filter"
 	"github.com/legobuild/lego/rules/swe/format"
+	"github.com/legobuild/lego/rules/swe/llamafactory"
 	"github.com/legobuild/lego/rules/swe/mask"
 )
 
@@ -80,8 +81,10 @@ func runMask(_ context.Context, fs *flag.FlagSet, args []string) error {
 			if *name == "" {
 				*name = filepath.Base(out)
 			}
-			_, err = mask.Run(*in, out, *name, *sft, m)
-			return err
+			if _, err = mask.Run(*in, out, *name, *sft, m); err != nil {
+				return err
+			}
+			return checkInfo(out, *name)
 		}
 	})
 }
@@ -100,10 +103,23 @@ func runCurriculum(_ context.Context, fs *flag.FlagSet, args []string) error {
 			if *name == "" {
 				*name = filepath.Base(out)
 			}
-			_, err := curriculum.Run(*in, out, *name, bins, *cumulative)
-			return err
+			if _, err := curriculum.Run(*in, out, *name, bins, *cumulative); err != nil {
+				return err
+			}
+			return checkInfo(out)
 		}
 	})
+}
+
+// checkInfo checks the dataset_info.json written in out as LLaMA-Factory
+// reads it, and that it registers names: a dataset written wrong would
+// otherwise fail only when a training job starts, hours later.
+func checkInfo(out string, names ...string) error {
+	b, err := os.ReadFile(filepath.Join(out, mask.InfoFile))
+	if err != nil {
+		return err
+	}
+	return llamafactory.CheckDatasets(b, names)
 }
 
 func runGenerate(_ context.Context, fs *flag.FlagSet, args []string) error {

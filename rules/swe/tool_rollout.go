@@ -93,7 +93,11 @@ func sessionOpener(ctx context.Context, image, workdir, envDir, gitDir string) (
 				}
 			}
 			exec.Command("chmod", "-R", "u+w", root).Run()
-			return &removing{DirSession: &agent.DirSession{Dir: root}, base: dir}, nil
+			sess, err := agent.NewDirSession(root)
+			if err != nil {
+				return nil, err
+			}
+			return &removing{DirSession: sess, base: dir}, nil
 		}, nil
 	}
 	open, err := legotool.Containers(ctx, image, workdir)

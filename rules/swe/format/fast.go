@@ -19,12 +19,6 @@ import (
 // errFallback says: decode this line with encoding/json instead.
 var errFallback = fmt.Errorf("use encoding/json")
 
-// DecodeTrajectory decodes a trajectory line, fast when it can, else with
-// DecodeLine (which gives the exact error of a bad line).
-func DecodeTrajectory(file string, line int, b []byte) (*Trajectory, error) {
-	return decode(file, line, b, false)
-}
-
 // DecodeForSFT decodes a trajectory for building SFT data: every message
 // keeps its content as Raw text, not decoded into Content (Raw.String()
 // decodes it). Where a line takes encoding/json's path, Raw is nil and

@@ -451,3 +451,28 @@ func TestYAMLLayout(t *testing.T) {
 		}
 	}
 }
+
+// GradientAccumulation is GlobalBatch / (GPUs × PerDeviceBatch), defaults
+// applied; an error when that does not divide exactly.
+func (t Train) GradientAccumulation() (int, error) {
+	r, err := t.Resolved()
+	if err != nil {
+		return 0, err
+	}
+	return r.GlobalBatch / (r.GPUs * r.PerDeviceBatch), nil
+}
+
+// Keys lists the keys YAML writes for t, in order.
+func (t Train) Keys() ([]string, error) {
+	r, err := t.Resolved()
+	if err != nil {
+		return nil, err
+	}
+	var keys []string
+	for _, s := range r.sections() {
+		for _, e := range s.entries {
+			keys = append(keys, e.key)
+		}
+	}
+	return keys, nil
+}
