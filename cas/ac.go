@@ -37,7 +37,7 @@ func (s *Disk) GetActionResult(_ context.Context, key *repb.Digest) (*repb.Actio
 
 // PutActionResult records r as the result of the action key, replacing
 // any previous entry.
-func (s *Disk) PutActionResult(_ context.Context, key *repb.Digest, r *repb.ActionResult) error {
+func (s *Disk) PutActionResult(_ context.Context, key *repb.Digest, r *repb.ActionResult, _ Origin) error {
 	if err := check(key); err != nil {
 		return err
 	}

@@ -23,7 +23,7 @@ func TestActionResultRoundTrip(t *testing.T) {
 		ExitCode:     0,
 		StdoutDigest: DigestOf(nil),
 	}
-	if err := s.PutActionResult(bg, key, want); err != nil {
+	if err := s.PutActionResult(bg, key, want, Here); err != nil {
 		t.Fatal(err)
 	}
 	// Changing the caller's message must not change what is cached.
@@ -42,7 +42,7 @@ func TestActionResultRoundTrip(t *testing.T) {
 		t.Errorf("second Disk got %v", got)
 	}
 	want2.ExitCode = 1
-	if err := other.PutActionResult(bg, key, want2); err != nil {
+	if err := other.PutActionResult(bg, key, want2, Here); err != nil {
 		t.Fatal(err)
 	}
 	if got, _, _ := openDisk(t, s.disk.Dir()).GetActionResult(bg, key); !proto.Equal(got, want2) {
@@ -90,7 +90,7 @@ func TestActionResultMemoryAfterGC(t *testing.T) {
 	a := newMemDisk(t)
 	b := openDisk(t, a.disk.Dir())
 	key := actionKey("x")
-	a.PutActionResult(bg, key, &repb.ActionResult{ExitCode: 3})
+	a.PutActionResult(bg, key, &repb.ActionResult{ExitCode: 3}, Here)
 	if r, _, _ := a.GetActionResult(bg, key); r == nil {
 		t.Fatal("missing")
 	}

@@ -20,7 +20,7 @@ func benchActions(b *testing.B, s *Disk, n int) []*repb.Digest {
 			StdoutDigest: DigestOf(nil),
 			StderrDigest: DigestOf(nil),
 		}
-		if err := s.PutActionResult(bg, keys[i], r); err != nil {
+		if err := s.PutActionResult(bg, keys[i], r, Here); err != nil {
 			b.Fatal(err)
 		}
 	}

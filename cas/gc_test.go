@@ -38,7 +38,7 @@ func newGCWorld(t *testing.T) *gcWorld {
 	}
 	ac := func(name string, r *repb.ActionResult, age time.Duration) {
 		key := actionKey(name)
-		if err := s.PutActionResult(bg, key, r); err != nil {
+		if err := s.PutActionResult(bg, key, r, Here); err != nil {
 			t.Fatal(err)
 		}
 		p := s.acPath(key.Hash)

@@ -170,9 +170,9 @@ func (m *Memory) GetActionResult(ctx context.Context, key *repb.Digest) (*repb.A
 
 // PutActionResult writes r below and keeps a copy, so that the caller may
 // go on modifying r.
-func (m *Memory) PutActionResult(ctx context.Context, key *repb.Digest, r *repb.ActionResult) error {
+func (m *Memory) PutActionResult(ctx context.Context, key *repb.Digest, r *repb.ActionResult, made Origin) error {
 	gen := m.gen()
-	if err := m.Store.PutActionResult(ctx, key, r); err != nil {
+	if err := m.Store.PutActionResult(ctx, key, r, made); err != nil {
 		m.acMem.Del(key.Hash)
 		return err
 	}

@@ -40,11 +40,13 @@ type Store interface {
 
 	// GetActionResult returns the cached result of the action key and the
 	// layer that held it, or (nil, Miss, nil). The result is shared:
-	// treat it as read-only.
+	// treat it as read-only. The output files of a Remote hit may be on
+	// the server only (a lazy tier); reads and Fetch bring them.
 	GetActionResult(ctx context.Context, key *repb.Digest) (*repb.ActionResult, Layer, error)
 	// PutActionResult records r as the result of key in every layer that
-	// keeps results (a remote tier uploads it when it was opened to).
-	PutActionResult(ctx context.Context, key *repb.Digest, r *repb.ActionResult) error
+	// keeps results. A remote tier uploads a result made Here when it was
+	// opened to; one made Remotely is cached on its server already.
+	PutActionResult(ctx context.Context, key *repb.Digest, r *repb.ActionResult, made Origin) error
 	// RecordUse notes that the results of keys were used, for GC's
 	// least-recently-used order.
 	RecordUse(keys []*repb.Digest) error
@@ -59,6 +61,14 @@ type Local interface {
 	// IngestFile moves the file at path into the store.
 	IngestFile(path string) (*repb.Digest, error)
 }
+
+// Origin is where an action result being stored was made.
+type Origin uint8
+
+const (
+	Here     Origin = iota // by an executor on this machine
+	Remotely               // by a remote executor
+)
 
 // Layer is where a cached action result was found.
 type Layer uint8

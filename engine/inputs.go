@@ -65,7 +65,7 @@ func (b *builder) lookup(a *Action, key *repb.Digest) (map[string]*artifact, cas
 	if err != nil || res == nil || res.ExitCode != 0 {
 		return nil, cas.Miss
 	}
-	outs := b.outputsOf(res)
+	outs := b.outputsOf(res, layer)
 	if outs == nil || checkDeclared(a, outs) != nil {
 		return nil, cas.Miss
 	}
@@ -75,12 +75,14 @@ func (b *builder) lookup(a *Action, key *repb.Digest) (map[string]*artifact, cas
 	return outs, layer
 }
 
-// outputsOf returns the outputs of res when the store has all their
-// blobs, else nil.
-func (b *builder) outputsOf(res *repb.ActionResult) map[string]*artifact {
+// outputsOf returns the outputs of res, found in layer, when their blobs
+// are all here, else nil. A remote layer has checked that the server
+// holds those it left there.
+func (b *builder) outputsOf(res *repb.ActionResult, layer cas.Layer) map[string]*artifact {
+	here := func(d *repb.Digest) bool { return layer == cas.Remote || b.o.Store.Has(d) }
 	outs := make(map[string]*artifact, len(res.OutputFiles)+len(res.OutputDirectories))
 	for _, f := range res.OutputFiles {
-		if !b.o.Store.Has(f.Digest) {
+		if !here(f.Digest) {
 			return nil
 		}
 		outs[f.Path] = &artifact{digest: f.Digest, exec: f.IsExecutable}
@@ -95,7 +97,7 @@ func (b *builder) outputsOf(res *repb.ActionResult) map[string]*artifact {
 			return nil
 		}
 		for _, f := range files {
-			if !b.o.Store.Has(f.digest) {
+			if !here(f.digest) {
 				return nil
 			}
 		}
@@ -104,12 +106,15 @@ func (b *builder) outputsOf(res *repb.ActionResult) map[string]*artifact {
 	return outs
 }
 
-// fetchInputs has the store bring the files of an action's inputs here,
-// for an action run here: a lazy remote layer may have left them on the
-// server.
+// fetchInputs has the store bring the files of an action's built inputs
+// here, for an action run here in a lazy build: the remote layer may have
+// left them on the server.
 func (b *builder) fetchInputs(n *node) error {
 	var ds []*repb.Digest
 	for _, f := range n.a.Inputs {
+		if f.producer == nil {
+			continue // a source: stored here by input
+		}
 		art, err := b.input(n, f)
 		if err != nil {
 			return err
@@ -127,8 +132,14 @@ func appendBlobs(ds []*repb.Digest, art *artifact) []*repb.Digest {
 	return append(ds, cas.TreeFiles(art.tree)...)
 }
 
-// blob reads a blob the key needs (an image manifest).
-func (b *builder) blob(d *repb.Digest) ([]byte, error) { return b.o.Store.Get(d) }
+// blob reads a blob the key needs (an image manifest), which a lazy
+// remote layer may have left on the server.
+func (b *builder) blob(d *repb.Digest) ([]byte, error) {
+	if err := b.o.Store.Fetch(b.ctx, []*repb.Digest{d}); err != nil {
+		return nil, err
+	}
+	return b.o.Store.Get(d)
+}
 
 // resultOutputs reads the outputs of res, whose trees are in store, and
 // checks them against a's declarations.

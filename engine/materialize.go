@@ -13,8 +13,9 @@ import (
 )
 
 // materialize links outputs into the workspace's lego-out tree; a lazy
-// build links only those the build was asked for. A blob the store holds
-// on a server only is fetched by its Link.
+// build links only those the build was asked for. Blobs a remote layer
+// left on the server are fetched: a tree's in one batch, a file's by its
+// Link.
 func (b *builder) materialize(outs map[string]*artifact) error {
 	for p, art := range outs {
 		if b.o.Lazy && !b.wanted[p] {
@@ -31,6 +32,9 @@ func (b *builder) materialize(outs map[string]*artifact) error {
 		if err != nil {
 			return err
 		}
+		if err := b.o.Store.Fetch(b.ctx, appendBlobs(nil, art)); err != nil {
+			return fmt.Errorf("fetch %s: %w", p, err)
+		}
 		if err := b.swapTree(p, dst, files); err != nil {
 			return err
 		}
@@ -40,11 +44,16 @@ func (b *builder) materialize(outs map[string]*artifact) error {
 
 // swapTree builds the directory dst beside the old one and swaps, so a
 // reader never sees a half-written tree.
-func (b *builder) swapTree(p, dst string, files []treeFile) error {
+func (b *builder) swapTree(p, dst string, files []treeFile) (err error) {
 	tmp := fmt.Sprintf("%s.lego-tmp-%d", dst, os.Getpid())
 	if err := cas.RemoveAll(tmp); err != nil {
 		return fmt.Errorf("materialize %s: %w", p, err)
 	}
+	defer func() {
+		if err != nil {
+			cas.RemoveAll(tmp) // a failed swap leaves the previous tree only
+		}
+	}()
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return err
 	}
@@ -55,7 +64,6 @@ func (b *builder) swapTree(p, dst string, files []treeFile) error {
 	}
 	old := fmt.Sprintf("%s.lego-old-%d", dst, os.Getpid())
 	if err := os.Rename(dst, old); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		cas.RemoveAll(tmp)
 		return fmt.Errorf("materialize %s: %w", p, err)
 	}
 	if err := os.Rename(tmp, dst); err != nil {

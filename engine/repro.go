@@ -200,10 +200,8 @@ func (b *builder) reexecute(n *node, k *keyed, st *stager, scratch cas.Local) (*
 	a := n.a
 	// Staging reads every input once: as many at a time as a build
 	// checks the cache.
-	select {
-	case b.check <- struct{}{}:
-	case <-b.ctx.Done():
-		return nil, b.ctx.Err()
+	if err := acquire(b.ctx, b.check); err != nil {
+		return nil, err
 	}
 	err := b.stage(n, k, st)
 	<-b.check

@@ -53,7 +53,7 @@ func (b *builder) run(n *node) (cached bool, err error) {
 		b.o.History.record(rec)
 	}
 	remotely := b.o.Caps.Remote != nil && b.o.Caps.Remote(req)
-	if !remotely {
+	if b.o.Lazy && !remotely {
 		if err := b.fetchInputs(n); err != nil {
 			return false, fmt.Errorf("%s: %w", a.Describe(), err)
 		}
@@ -82,14 +82,18 @@ func (b *builder) run(n *node) (cached bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", a.Describe(), err)
 	}
+	if err := b.materialize(outs); err != nil {
+		return false, fmt.Errorf("%s: %w", a.Describe(), err)
+	}
 	// The result may go to a remote cache too: its upload holds no CPU or
 	// GPU, since a checkpoint's upload must not idle GPUs.
 	free()
-	if err := b.o.Store.PutActionResult(b.ctx, k.key, res); err != nil {
-		return false, fmt.Errorf("%s: store result: %w", a.Describe(), err)
+	made := cas.Here
+	if remotely {
+		made = cas.Remotely
 	}
-	if err := b.materialize(outs); err != nil {
-		return false, fmt.Errorf("%s: %w", a.Describe(), err)
+	if err := b.o.Store.PutActionResult(b.ctx, k.key, res, made); err != nil {
+		return false, fmt.Errorf("%s: store result: %w", a.Describe(), err)
 	}
 	n.outs = outs
 	if remotely {

@@ -310,7 +310,6 @@ type ImageManifest struct {
 	Size   int64  `json:"size"`
 }
 
-// Describe is a short human name for the action.
 // ProgressMessage is Progress with its placeholders filled in, or "".
 func (a *Action) ProgressMessage() string {
 	if a.Progress == "" {
@@ -325,6 +324,7 @@ func (a *Action) ProgressMessage() string {
 	return strings.NewReplacer("%{label}", a.Owner.String(), "%{input}", first(a.Inputs), "%{output}", first(a.Outputs)).Replace(a.Progress)
 }
 
+// Describe is a short human name for the action.
 func (a *Action) Describe() string {
 	out := ""
 	if len(a.Outputs) > 0 {

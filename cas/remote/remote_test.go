@@ -145,7 +145,7 @@ func TestCacheRejectsAndRepairsCorruptResult(t *testing.T) {
 	out, _ := a.Put(blob(10000, 9))
 	res := &repb.ActionResult{OutputFiles: []*repb.OutputFile{{Path: "out", Digest: out}}}
 	opts := remote.TierOptions{Upload: true, Warn: warn}
-	if err := remote.NewTier(c, a, opts).PutActionResult(ctx, key, res); err != nil {
+	if err := remote.NewTier(c, a, opts).PutActionResult(ctx, key, res, cas.Here); err != nil {
 		t.Fatal(err)
 	}
 	srv.Corrupt(t, out.Hash)
@@ -158,7 +158,7 @@ func TestCacheRejectsAndRepairsCorruptResult(t *testing.T) {
 		t.Errorf("warnings: %q", warnings)
 	}
 	b.Put(blob(10000, 9)) // the local rebuild
-	if err := cb.PutActionResult(ctx, key, res); err != nil {
+	if err := cb.PutActionResult(ctx, key, res, cas.Here); err != nil {
 		t.Fatal(err)
 	}
 	if r, l, _ := remote.NewTier(c, testenv.Store(t), opts).GetActionResult(ctx, key); r == nil || l != cas.Remote {
@@ -191,7 +191,7 @@ func TestCacheOutageWarnsOnce(t *testing.T) {
 				t.Error("a hit from a dead server", err)
 			}
 			out, _ := store.Put([]byte(fmt.Sprint("out", i)))
-			if err := cache.PutActionResult(ctx, k, &repb.ActionResult{OutputFiles: []*repb.OutputFile{{Path: "o", Digest: out}}}); err != nil {
+			if err := cache.PutActionResult(ctx, k, &repb.ActionResult{OutputFiles: []*repb.OutputFile{{Path: "o", Digest: out}}}, cas.Here); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -227,7 +227,7 @@ func TestStackHitsAtEachLevel(t *testing.T) {
 	a := testenv.Store(t)
 	out, _ := a.Put(blob(3000, 5))
 	res := &repb.ActionResult{OutputFiles: []*repb.OutputFile{{Path: "out", Digest: out}}, StdoutDigest: cas.DigestOf(nil)}
-	if err := stack(a, false).PutActionResult(ctx, key, res); err != nil {
+	if err := stack(a, false).PutActionResult(ctx, key, res, cas.Here); err != nil {
 		t.Fatal(err)
 	}
 
@@ -257,8 +257,8 @@ func TestStackHitsAtEachLevel(t *testing.T) {
 	if _, l, err := ml.GetActionResult(ctx, key); err != nil || l != cas.Remote {
 		t.Fatalf("lazy lookup: %v %v", l, err)
 	}
-	if lz.Has(out) || !ml.Has(out) {
-		t.Fatalf("lazy hit: disk has the output %v, stack reports it %v; want false, true", lz.Has(out), ml.Has(out))
+	if lz.Has(out) || ml.Has(out) {
+		t.Fatalf("lazy hit: the output is on the disk (%v, %v); want it left on the server", lz.Has(out), ml.Has(out))
 	}
 	dst := filepath.Join(t.TempDir(), "out")
 	if err := ml.Link(out, false, dst); err != nil {
@@ -266,5 +266,38 @@ func TestStackHitsAtEachLevel(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(dst); !bytes.Equal(got, blob(3000, 5)) || !lz.Has(out) {
 		t.Errorf("link of a lazy output: %d bytes, on disk %v", len(got), lz.Has(out))
+	}
+}
+
+// A result a remote executor made is cached on its server already: the
+// tier records it locally and sends nothing, even when its outputs are
+// here (an early cutoff), since servers may refuse client writes.
+func TestRemotelyMadeResultNotUploaded(t *testing.T) {
+	srv := testenv.StartBazelRemote(t)
+	c := dial(t, srv.Addr)
+	ctx := context.Background()
+	d := testenv.Store(t)
+	tier := remote.NewTier(c, d, remote.TierOptions{Upload: true})
+	out, _ := d.Put(blob(2000, 7))
+	res := &repb.ActionResult{OutputFiles: []*repb.OutputFile{{Path: "out", Digest: out}}}
+	key := cas.DigestOf([]byte("ran remotely"))
+	if err := tier.PutActionResult(ctx, key, res, cas.Remotely); err != nil {
+		t.Fatal(err)
+	}
+	if r, _, _ := d.GetActionResult(ctx, key); r == nil {
+		t.Error("the result was not recorded locally")
+	}
+	if r, err := c.GetActionResult(ctx, key); r != nil || err != nil {
+		t.Errorf("the result was uploaded: %v %v", r, err)
+	}
+	if missing, err := c.FindMissing(ctx, []*repb.Digest{out}); err != nil || len(missing) != 1 {
+		t.Errorf("the output was uploaded: missing %v, %v", missing, err)
+	}
+	// The same result made here is uploaded.
+	if err := tier.PutActionResult(ctx, key, res, cas.Here); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := c.GetActionResult(ctx, key); r == nil || err != nil {
+		t.Errorf("a result made here was not uploaded: %v", err)
 	}
 }

@@ -21,12 +21,14 @@ import (
 //
 // In a lazy tier ("build without the bytes") a remote hit brings only
 // its output trees: its files stay on the server until a read (Get,
-// GetProto, BlobPath, Link) or Fetch needs them here, and Has reports
-// them meanwhile.
+// GetProto, BlobPath, Link) or Fetch needs them here.
 type Tier struct {
 	*cas.Disk
 	client *Client
 	o      TierOptions
+	// lookups bounds the lookups on the network, which wait on the server
+	// and not on this machine.
+	lookups chan struct{}
 
 	off    atomic.Bool
 	warned sync.Once
@@ -34,8 +36,6 @@ type Tier struct {
 	// local rerun sends its blobs again even where the server says it has
 	// them.
 	repair sync.Map
-	// there holds the hashes of blobs a lazy lookup found on the server.
-	there sync.Map
 }
 
 // TierOptions configure a Tier.
@@ -60,7 +60,7 @@ func NewTier(client *Client, local *cas.Disk, o TierOptions) *Tier {
 	if o.Context == nil {
 		o.Context = context.Background()
 	}
-	return &Tier{Disk: local, client: client, o: o}
+	return &Tier{Disk: local, client: client, o: o, lookups: make(chan struct{}, 8)}
 }
 
 // Up reports whether the remote tier is still in use.
@@ -88,16 +88,6 @@ func (t *Tier) failed(err error) {
 	if t.Up() {
 		t.o.Warn(err.Error())
 	}
-}
-
-// Has reports blobs here, and in a lazy tier those the server holds for
-// a remote hit.
-func (t *Tier) Has(d *repb.Digest) bool {
-	if t.Disk.Has(d) {
-		return true
-	}
-	_, ok := t.there.Load(d.GetHash())
-	return ok
 }
 
 // Get reads a blob, fetching it first when only the server has it.
@@ -167,18 +157,23 @@ func (t *Tier) Fetch(ctx context.Context, ds []*repb.Digest) error {
 // makes the result a miss, so that the action runs here and its upload
 // replaces the bad copy.
 func (t *Tier) GetActionResult(ctx context.Context, key *repb.Digest) (*repb.ActionResult, cas.Layer, error) {
-	r, l, err := t.Disk.GetActionResult(ctx, key)
-	if err != nil {
-		return nil, cas.Miss, err
-	}
-	if r != nil && t.local(r) {
+	// A local entry that cannot be read is a local miss: the server may
+	// still have the result.
+	if r, l, err := t.Disk.GetActionResult(ctx, key); err == nil && r != nil && t.local(r) {
 		return r, l, nil
 	}
-	if r = t.lookup(ctx, key); r == nil {
+	select {
+	case t.lookups <- struct{}{}:
+	case <-ctx.Done():
+		return nil, cas.Miss, ctx.Err()
+	}
+	r := t.lookup(ctx, key)
+	<-t.lookups
+	if r == nil {
 		return nil, cas.Miss, nil
 	}
 	if !t.o.Lazy {
-		if err := t.Disk.PutActionResult(ctx, key, r); err != nil {
+		if err := t.Disk.PutActionResult(ctx, key, r, cas.Remotely); err != nil {
 			return nil, cas.Miss, err
 		}
 	}
@@ -230,13 +225,8 @@ func (t *Tier) lookup(ctx context.Context, key *repb.Digest) *repb.ActionResult 
 		err = t.client.Download(ctx, t.Disk, blobs)
 	} else {
 		var missing []*repb.Digest
-		if missing, err = t.client.FindMissing(ctx, dedupe(blobs)); err == nil {
-			if len(missing) > 0 {
-				return nil
-			}
-			for _, d := range blobs {
-				t.there.Store(d.Hash, true)
-			}
+		if missing, err = t.client.FindMissing(ctx, dedupe(blobs)); err == nil && len(missing) > 0 {
+			return nil
 		}
 	}
 	if err != nil {
@@ -258,30 +248,25 @@ func (t *Tier) lookupFailed(key *repb.Digest, err error) {
 	t.failed(err)
 }
 
-// PutActionResult records r on the Disk, then, when uploading is on,
-// sends its outputs and logs to the server and the result itself. A
-// result whose outputs are not here was made by the remote executor,
-// which has cached it already.
-func (t *Tier) PutActionResult(ctx context.Context, key *repb.Digest, r *repb.ActionResult) error {
-	if err := t.Disk.PutActionResult(ctx, key, r); err != nil {
+// PutActionResult records r on the Disk, then, for a result made here
+// when uploading is on, sends its outputs and logs to the server and the
+// result itself. Upload failures are warnings: the build goes on.
+func (t *Tier) PutActionResult(ctx context.Context, key *repb.Digest, r *repb.ActionResult, made cas.Origin) error {
+	if err := t.Disk.PutActionResult(ctx, key, r, made); err != nil {
 		return err
 	}
-	if !t.o.Upload || !t.Up() {
+	if made != cas.Here || !t.o.Upload || !t.Up() {
 		return nil
 	}
 	blobs, err := t.outputBlobs(r)
 	if err != nil {
-		return nil // an output tree only the server has: a remote run's
+		t.failed(err)
+		return nil
 	}
 	for _, d := range r.OutputDirectories {
 		blobs = append(blobs, d.TreeDigest)
 	}
 	blobs = append(blobs, r.StdoutDigest, r.StderrDigest)
-	for _, d := range blobs {
-		if d != nil && !t.Disk.Has(d) {
-			return nil
-		}
-	}
 	if _, repair := t.repair.LoadAndDelete(key.Hash); repair {
 		err = t.client.ForceUpload(ctx, t.Disk, blobs)
 	} else {
