@@ -1,5 +1,7 @@
-// Command lego is the build system's command line: build, query, explain,
-// clean, gc, version.
+// Command lego is the build system's command line. It parses flags and
+// dispatches the commands (build, query, explain, repro, clean, gc, help,
+// version, tool); what they do lives in starlark, engine, cas, executors
+// and the rule packages.
 package main
 
 import (
