@@ -65,7 +65,12 @@ func OpenSession(ctx context.Context, o SessionOptions) (*Session, error) {
 		return nil, err
 	}
 	ctx = namespaces.WithNamespace(context.WithoutCancel(ctx), ns)
-	s := &Session{r: r, ctx: ctx, workdir: o.Workdir, env: o.Env}
+	// Python writes no bytecode, as in actions (engine.ActionEnv): an
+	// agent's same-size edit within the second a .pyc was written would
+	// otherwise run the stale code, and a test's outcome would depend on
+	// timing.
+	env := append([]string{"PYTHONDONTWRITEBYTECODE=1"}, o.Env...)
+	s := &Session{r: r, ctx: ctx, workdir: o.Workdir, env: env}
 	if err := s.start(ctx, o); err != nil {
 		s.Close()
 		return nil, err

@@ -55,6 +55,17 @@ func TestSessionExecsIntoOneContainer(t *testing.T) {
 	if strings.Contains(out, "sleep 300") {
 		t.Errorf("the timed-out command left processes:\n%s", out)
 	}
+	// An edit of the same size right after a run is seen by the next run:
+	// no stale bytecode.
+	py := `printf 'X = %s\n' "$1" > mod.py && python3 -c 'import mod; print(mod.X)'`
+	for _, v := range []string{"1", "2"} {
+		if out, code, err := run("", time.Minute, "sh", "-c", py, "sh", v); err != nil || code != 0 || out != v+"\n" {
+			t.Errorf("module with X = %s: %q, exit %d, %v", v, out, code, err)
+		}
+	}
+	if out, _, _ := run("", time.Minute, "sh", "-c", "ls -d __pycache__ 2>/dev/null || echo none"); out != "none\n" {
+		t.Errorf("python wrote bytecode: %q", out)
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
