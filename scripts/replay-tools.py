@@ -10,7 +10,6 @@ Rollouts (an agent's session: its observations hold test runners' timings)
 and debian-image (debootstrap from a mirror) are left out. A refactor of
 lego must leave every one identical.
 """
-import hashlib
 import json
 import os
 import shutil
@@ -18,19 +17,13 @@ import subprocess
 import sys
 import tempfile
 
+from compare_builds import digest  # beside this script
+
 if len(sys.argv) < 4:
     sys.exit(__doc__)
 old_ws, new_bin, scratch = sys.argv[1], sys.argv[2], sys.argv[3]
 skip = {"Rollout", "DebianImage"}
 only = set(sys.argv[4].split(",")) if len(sys.argv) > 4 else set()
-def digest(path):
-    if os.path.isfile(path):
-        return hashlib.sha256(open(path, "rb").read()).hexdigest()
-    entries = []
-    for root, _, files in os.walk(path):
-        for n in files:
-            p = os.path.join(root, n); entries.append((os.path.relpath(p, path), digest(p)))
-    return hashlib.sha256(json.dumps(sorted(entries)).encode()).hexdigest()
 if os.path.exists(scratch):
     subprocess.run(["chmod", "-R", "u+w", scratch]); shutil.rmtree(scratch)
 shutil.copytree(old_ws, scratch, symlinks=True)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Compares two builds of one workspace, action by action.
 
-usage: compare-builds.py OLD_WORKSPACE NEW_WORKSPACE
+usage: compare_builds.py OLD_WORKSPACE NEW_WORKSPACE
 
 Each workspace's lego-out/.lego/actions.json records the actions its last
 build ran, with their input digests. An action of the new build whose
