@@ -164,7 +164,7 @@ func (m *Memory) GetActionResult(ctx context.Context, key *repb.Digest) (*repb.A
 		m.acMem.Del(key.Hash)
 		return r, l, err
 	}
-	m.acMem.Set(key.Hash, &acEntry{gen: gen, r: r}, int64(proto.Size(r))+256)
+	m.acMem.Set(key.Hash, &acEntry{gen: gen, r: r}, resultCost(r))
 	return r, l, nil
 }
 
@@ -177,6 +177,16 @@ func (m *Memory) PutActionResult(ctx context.Context, key *repb.Digest, r *repb.
 		return err
 	}
 	c := proto.Clone(r).(*repb.ActionResult)
-	m.acMem.Set(key.Hash, &acEntry{gen: gen, r: c}, int64(proto.Size(c))+256)
+	m.acMem.Set(key.Hash, &acEntry{gen: gen, r: c}, resultCost(c))
 	return nil
+}
+
+// resultCost is about what r holds in memory, for the layer's bound:
+// counted, not measured, since a null build stores every result it reads.
+func resultCost(r *repb.ActionResult) int64 {
+	n := 256 + 96*len(r.OutputFiles) + 160*len(r.OutputDirectories)
+	for _, f := range r.OutputFiles {
+		n += len(f.Path)
+	}
+	return int64(n)
 }
