@@ -15,6 +15,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/legobuild/lego/engine"
+	"github.com/legobuild/lego/internal/words"
 )
 
 // Builtin is a Starlark built-in that is not a rule: glob, package, attr.*,
@@ -71,11 +72,11 @@ func (r Reference) Builtin(key string) (Builtin, bool) {
 // Text writes every rule, then the other built-ins, for a terminal.
 func (r Reference) Text(w io.Writer) error {
 	ew := &errWriter{w: w}
-	for _, line := range wrap("Built-in rules: "+strings.Join(kinds(r.Rules), ", ")+".", 80) {
+	for _, line := range words.Wrap("Built-in rules: "+strings.Join(kinds(r.Rules), ", ")+".", 80) {
 		fmt.Fprintln(ew, line)
 	}
 	fmt.Fprintln(ew)
-	for _, line := range wrap(commonNote, 80) {
+	for _, line := range words.Wrap(commonNote, 80) {
 		fmt.Fprintln(ew, line)
 	}
 	for _, x := range r.Rules {
@@ -119,7 +120,7 @@ func RuleText(w io.Writer, x engine.Rule) error {
 	ew := &errWriter{w: w}
 	fmt.Fprintln(ew, x.Kind()+signature(x))
 	if d := engine.RuleDoc(x); d != "" {
-		for _, line := range wrap(d, 76) {
+		for _, line := range words.Wrap(d, 76) {
 			fmt.Fprintln(ew, "    "+line)
 		}
 	}
@@ -278,26 +279,6 @@ func kinds(rs []engine.Rule) []string {
 // the cell, "<path>" would vanish as an HTML tag, "**" would turn bold.
 func mdText(s string) string {
 	return strings.NewReplacer("|", `\|`, "<", "&lt;", "*", `\*`, "\n", " ").Replace(s)
-}
-
-// wrap breaks s into lines of at most width bytes at spaces.
-func wrap(s string, width int) []string {
-	var lines []string
-	var cur string
-	for _, w := range strings.Fields(s) {
-		if cur != "" && len(cur)+1+len(w) > width {
-			lines = append(lines, cur)
-			cur = ""
-		}
-		if cur != "" {
-			cur += " "
-		}
-		cur += w
-	}
-	if cur != "" {
-		lines = append(lines, cur)
-	}
-	return lines
 }
 
 // errWriter keeps the first write error so the renderers can print freely.

@@ -16,6 +16,7 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 	"gonum.org/v1/plot/vg/vgsvg"
 
+	"github.com/legobuild/lego/internal/words"
 	"github.com/legobuild/lego/rules/swe/curriculum"
 	"github.com/legobuild/lego/rules/swe/tts"
 )
@@ -129,22 +130,7 @@ func layout(p *plot.Plot, c draw.Canvas) {
 
 // wrap breaks a legend label into lines of about 28 characters at
 // spaces, so that a long label does not squeeze the plot.
-func wrap(label string) string {
-	const width = 28
-	var lines []string
-	line := ""
-	for _, w := range strings.Fields(label) {
-		if line != "" && len(line)+1+len(w) > width {
-			lines = append(lines, line)
-			line = ""
-		}
-		if line != "" {
-			line += " "
-		}
-		line += w
-	}
-	return strings.Join(append(lines, line), "\n")
-}
+func wrap(label string) string { return strings.Join(words.Wrap(label, 28), "\n") }
 
 // colorOf is row i's color: the darker default palette reads on white.
 func colorOf(i int) color.Color {
