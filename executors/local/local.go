@@ -1,11 +1,12 @@
 // Package local runs REAPI actions as sandboxed host processes.
 //
-// The sandbox is made of paths, not namespaces: each action gets a fresh exec
-// root holding only its declared inputs (hardlinked from the CAS), an
-// environment holding only the Command's variables, and its own process
-// group. What it leaves behind is checked: declared outputs must exist,
-// nothing undeclared may appear, and inputs (which share inodes with store
-// blobs) must be untouched.
+// Each action gets a fresh exec root holding only its declared inputs
+// (hardlinked from the CAS) and an environment holding only the Command's
+// variables, and runs in a namespace sandbox (executors/sandbox) that
+// shows it nothing else of the host but system directories. What it
+// leaves behind is checked: declared outputs must exist, nothing
+// undeclared may appear, and inputs (which share inodes with store blobs)
+// must be untouched.
 package local
 
 import (
@@ -39,10 +40,12 @@ type Options struct {
 	// key: it carries secrets and host-specific settings (e.g. the devices
 	// a GPU executor picked). TMPDIR is always set by the executor itself.
 	ExtraEnv map[string]string
-	// Runner runs the process in the prepared exec root; nil runs it as a
-	// host process. Worker names the runner in ExecutionMetadata.
-	Runner Runner
-	Worker string
+	// Runner runs the process in the prepared exec root; nil runs it in a
+	// namespace sandbox, or as a plain host process with Unsandboxed
+	// (--sandbox=none). Worker names the runner in ExecutionMetadata.
+	Runner      Runner
+	Worker      string
+	Unsandboxed bool
 }
 
 // Runner runs an action's process once its exec root holds the inputs.
@@ -90,8 +93,12 @@ var _ executors.Executor = (*Executor)(nil)
 // New returns an executor that reads inputs from and writes outputs to store.
 func New(store *cas.Disk, opts Options) *Executor {
 	e := &Executor{store: store, runner: opts.Runner, worker: opts.Worker}
-	if e.runner == nil {
+	switch {
+	case e.runner != nil:
+	case opts.Unsandboxed:
 		e.runner, e.worker = hostRunner{}, "local"
+	default:
+		e.runner, e.worker = &sandboxRunner{store: store}, "local"
 	}
 	for k, v := range opts.ExtraEnv {
 		e.extraEnv = append(e.extraEnv, k+"="+v)
@@ -502,6 +509,15 @@ func (hostRunner) Run(ctx context.Context, p *Process) (*Outcome, error) {
 		Stderr:      p.Stderr,
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 	}
+	if err := c.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", cmd.Arguments[0], err)
+	}
+	return supervise(ctx, c, p)
+}
+
+// supervise waits for the started process c of p, killing its process
+// group at the end, at a timeout or when ctx is done.
+func supervise(ctx context.Context, c *exec.Cmd, p *Process) (*Outcome, error) {
 	var timeout time.Duration
 	var timer <-chan time.Time
 	if t := p.Request.Action.Timeout; t != nil && t.AsDuration() > 0 {
@@ -509,9 +525,6 @@ func (hostRunner) Run(ctx context.Context, p *Process) (*Outcome, error) {
 		tm := time.NewTimer(timeout)
 		defer tm.Stop()
 		timer = tm.C
-	}
-	if err := c.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", cmd.Arguments[0], err)
 	}
 	pid := c.Process.Pid
 	exited := make(chan struct{})
@@ -536,7 +549,7 @@ func (hostRunner) Run(ctx context.Context, p *Process) (*Outcome, error) {
 	<-exited
 	_ = c.Wait() // reaps; a non-zero exit is read from ProcessState below
 	if c.ProcessState == nil {
-		return nil, fmt.Errorf("waiting for %s: lost the process", cmd.Arguments[0])
+		return nil, fmt.Errorf("waiting for %s: lost the process", p.Request.Command.Arguments[0])
 	}
 	if ws, ok := c.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 		r.ExitCode = 128 + int32(ws.Signal()) // as shells report it

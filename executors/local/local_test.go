@@ -26,6 +26,11 @@ var hostPath = []*repb.Command_EnvironmentVariable{{Name: "PATH", Value: "/usr/b
 
 func newStore(t testing.TB) *cas.Disk { return testenv.Store(t) }
 
+// unsandboxed runs actions as plain host processes (--sandbox=none, and
+// the containerd runner's case): the executor's own checks are all that
+// stands between an action and the store.
+var unsandboxed = Options{Unsandboxed: true}
+
 // file is an input file for inputRoot.
 type file = testenv.File
 
@@ -320,18 +325,18 @@ func TestSymlinkOutputsAreResolvedInsideTheRoot(t *testing.T) {
 func TestOutputHardlinkedToAnInputLeavesTheBlobAlone(t *testing.T) {
 	s := newStore(t)
 	root, _ := inputRoot(t, s, map[string]file{"tool": {Content: "#!/bin/sh\necho ok\n", Exec: true}})
-	res := mustRun(t, New(s, Options{}), request(t, s, root, shell(
+	res := mustRun(t, New(s, unsandboxed), request(t, s, root, shell(
 		`ln tool out && mkdir d && ln tool d/t`, "out", "d")))
 	if len(res.OutputFiles) != 1 || get(t, s, res.OutputFiles[0].Digest) != "#!/bin/sh\necho ok\n" {
 		t.Fatalf("outputs %v", res.OutputFiles)
 	}
 	// The chmod went through the shared inode: that is a modified input
 	// and is restored, so the store still hands out an executable tool.
-	_, err := New(s, Options{}).Execute(context.Background(), request(t, s, root, shell(`chmod 644 tool`)))
+	_, err := New(s, unsandboxed).Execute(context.Background(), request(t, s, root, shell(`chmod 644 tool`)))
 	if err == nil || !strings.Contains(err.Error(), "tool (mode)") {
 		t.Errorf("chmod of an input: err %v", err)
 	}
-	res = mustRun(t, New(s, Options{}), request(t, s, root, shell(`./tool`)))
+	res = mustRun(t, New(s, unsandboxed), request(t, s, root, shell(`./tool`)))
 	if got := get(t, s, res.StdoutDigest); got != "ok\n" {
 		t.Errorf("tool no longer runs: %q", got)
 	}
@@ -392,7 +397,7 @@ func TestMissingDeclaredOutput(t *testing.T) {
 func TestUndeclaredOutputs(t *testing.T) {
 	s := newStore(t)
 	root, _ := inputRoot(t, s, map[string]file{"in/f": {Content: "f"}})
-	_, err := New(s, Options{}).Execute(context.Background(), request(t, s, root,
+	_, err := New(s, unsandboxed).Execute(context.Background(), request(t, s, root,
 		shell(`: > stray; : > in/new; mkdir -p newdir/deep; : > newdir/deep/x; echo unique-ok > out/ok; : > out/extra`, "out/ok")))
 	want := "undeclared output(s): in/new, newdir, out/extra, stray"
 	if err == nil || err.Error() != want {
@@ -431,7 +436,7 @@ func TestModifiedInputIsAnErrorAndNeverServed(t *testing.T) {
 				s := newStore(t)
 				root, _ := inputRoot(t, s, map[string]file{"victim": {Content: "original", Exec: exec}, "other": {Content: "o"}})
 				d := cas.DigestOf([]byte("original"))
-				res, err := New(s, Options{}).Execute(context.Background(), request(t, s, root, shell(tc.script)))
+				res, err := New(s, unsandboxed).Execute(context.Background(), request(t, s, root, shell(tc.script)))
 				if err == nil || !strings.Contains(err.Error(), "modified input(s): victim") {
 					t.Fatalf("err %v, res %v", err, res)
 				}
@@ -449,7 +454,7 @@ func TestModifiedInputIsAnErrorAndNeverServed(t *testing.T) {
 					}
 				}
 				// A later action gets the original or fails to start.
-				res, err = New(s, Options{}).Execute(context.Background(), request(t, s, root, shell(`cat victim`)))
+				res, err = New(s, unsandboxed).Execute(context.Background(), request(t, s, root, shell(`cat victim`)))
 				if err == nil && get(t, s, res.StdoutDigest) != "original" {
 					t.Errorf("next action read %q", get(t, s, res.StdoutDigest))
 				}
@@ -461,7 +466,7 @@ func TestModifiedInputIsAnErrorAndNeverServed(t *testing.T) {
 func TestDeletingOrTouchingAnInputIsAllowed(t *testing.T) {
 	s := newStore(t)
 	root, _ := inputRoot(t, s, map[string]file{"a": {Content: "a"}, "b": {Content: "b"}})
-	mustRun(t, New(s, Options{}), request(t, s, root, shell(`rm a; touch -d '2001-01-01' b`)))
+	mustRun(t, New(s, unsandboxed), request(t, s, root, shell(`rm a; touch -d '2001-01-01' b`)))
 	if get(t, s, cas.DigestOf([]byte("a"))) != "a" || get(t, s, cas.DigestOf([]byte("b"))) != "b" {
 		t.Errorf("blobs changed")
 	}
@@ -511,7 +516,7 @@ func TestTimeoutKillsTheProcessGroup(t *testing.T) {
 		&repb.Command_EnvironmentVariable{Name: "PIDFILE", Value: pidFile})
 	req.Action.Timeout = durationpb.New(300 * time.Millisecond)
 	start := time.Now()
-	_, err := New(s, Options{}).Execute(context.Background(), req)
+	_, err := New(s, unsandboxed).Execute(context.Background(), req)
 	if !errors.Is(err, executors.ErrTimeout) || !strings.Contains(err.Error(), "timed out after 300ms") {
 		t.Fatalf("err %v", err)
 	}
@@ -534,7 +539,7 @@ func TestBackgroundChildrenDieWithTheAction(t *testing.T) {
 	req := request(t, s, nil, shell(`sleep 100 & echo $! > "$PIDFILE"`))
 	req.Command.EnvironmentVariables = append(req.Command.EnvironmentVariables,
 		&repb.Command_EnvironmentVariable{Name: "PIDFILE", Value: pidFile})
-	mustRun(t, New(s, Options{}), req)
+	mustRun(t, New(s, unsandboxed), req)
 	waitGone(t, childPid(t, pidFile))
 }
 
@@ -556,7 +561,7 @@ func TestCancelKillsPromptly(t *testing.T) {
 		cancel()
 	}()
 	start := time.Now()
-	res, err := New(s, Options{}).Execute(ctx, req)
+	res, err := New(s, unsandboxed).Execute(ctx, req)
 	if !errors.Is(err, context.Canceled) || res != nil {
 		t.Fatalf("res %v, err %v", res, err)
 	}
@@ -565,7 +570,7 @@ func TestCancelKillsPromptly(t *testing.T) {
 	}
 	waitGone(t, childPid(t, pidFile))
 
-	if _, err := New(s, Options{}).Execute(ctx, request(t, s, nil, shell(`true`))); !errors.Is(err, context.Canceled) {
+	if _, err := New(s, unsandboxed).Execute(ctx, request(t, s, nil, shell(`true`))); !errors.Is(err, context.Canceled) {
 		t.Errorf("already-cancelled context: err %v", err)
 	}
 }
@@ -573,7 +578,7 @@ func TestCancelKillsPromptly(t *testing.T) {
 func TestExecRootRemovedEvenWhenReadOnly(t *testing.T) {
 	s := newStore(t)
 	root, _ := inputRoot(t, s, map[string]file{"in": {Content: "in"}})
-	res, err := New(s, Options{}).Execute(context.Background(), request(t, s, root,
+	res, err := New(s, unsandboxed).Execute(context.Background(), request(t, s, root,
 		shell(`pwd; mkdir -p ro/x && : > ro/x/f && chmod 555 ro/x ro && chmod 555 .`, "missing")))
 	if err == nil {
 		t.Fatal("expected an error")

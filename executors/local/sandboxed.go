@@ -1,0 +1,137 @@
+package local
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"sync"
+
+	"github.com/legobuild/lego/cas"
+	"github.com/legobuild/lego/executors"
+	ns "github.com/legobuild/lego/executors/sandbox"
+)
+
+// sandboxRunner runs the process in a namespace sandbox that shows it the
+// exec root (read-only but for the directories its outputs go in), its
+// TMPDIR as /tmp, and the host's system directories read-only.
+type sandboxRunner struct {
+	store *cas.Disk
+
+	once sync.Once
+	root string // the empty directory sandboxes mount their root on
+	err  error
+}
+
+func (r *sandboxRunner) Run(ctx context.Context, p *Process) (*Outcome, error) {
+	r.once.Do(func() {
+		if r.err = ns.Check(); r.err != nil {
+			r.err = fmt.Errorf("%w\nlocal actions run in a Linux namespace sandbox, which this machine does not allow; pass --sandbox=none to run them unsandboxed (see the README)", r.err)
+			return
+		}
+		r.root, r.err = r.store.TempDir("sandbox-")
+		if r.err == nil {
+			r.err = os.Chmod(r.root, 0o755)
+		}
+	})
+	if r.err != nil {
+		return nil, r.err
+	}
+	req := p.Request
+	cwd := filepath.Join(p.Root, p.WorkDir)
+	pathVar, hasPath := LookupEnv(p.Env, "PATH")
+	argv0, err := lookPath(req.Command.Arguments[0], pathVar, hasPath, cwd)
+	if err != nil {
+		return nil, err
+	}
+	binds, err := r.prepare(p)
+	if err != nil {
+		return nil, err
+	}
+	session := sessionBinds(p)
+	spec := &ns.Spec{
+		Path:    argv0,
+		Args:    req.Command.Arguments,
+		Env:     p.Env,
+		Dir:     cwd,
+		Binds:   append(binds, session...),
+		Tmp:     p.Tmp,
+		Network: executors.Property(req, executors.PropNetwork) == "true",
+		Root:    r.root,
+		// Root's own files (the socket, the store) must stay reachable.
+		KeepIdentity: len(session) > 0,
+	}
+	if n, _ := strconv.Atoi(executors.Property(req, executors.PropGPUs)); n > 0 {
+		spec.Devices, _ = filepath.Glob("/dev/nvidia*")
+	}
+	c, err := ns.Command(spec, nil, p.Stdout, p.Stderr)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	if err := c.Start(); err != nil {
+		return nil, fmt.Errorf("starting the sandbox of %s: %w", req.Command.Arguments[0], err)
+	}
+	out, err := supervise(ctx, c.Cmd, p)
+	if err != nil || out.Cancelled != nil || out.TimedOut != nil {
+		return out, err
+	}
+	if err := c.Err(); err != nil {
+		// The sandbox's failure is not the action's answer.
+		return nil, err
+	}
+	return out, nil
+}
+
+// prepare opens the exec root to the sandboxed process and returns what
+// the sandbox binds: the exec root read-only, over it the directories
+// that receive outputs writable, and TMPDIR. As root, the process runs as
+// an unprivileged uid: those directories become sticky and world-writable
+// (it may add files but not remove or replace the inputs beside them,
+// which are root's), and the inputs, the store's read-only blobs, stay
+// out of its reach.
+func (r *sandboxRunner) prepare(p *Process) ([]ns.Bind, error) {
+	asRoot := os.Geteuid() == 0
+	binds := []ns.Bind{{Path: p.Root}, {Path: p.Tmp, Writable: true}}
+	if asRoot {
+		if err := os.Chmod(p.Root, 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.Chmod(p.Tmp, 0o1777); err != nil {
+			return nil, err
+		}
+	}
+	seen := map[string]bool{}
+	for _, o := range p.Outputs {
+		dir := path.Dir(o)
+		if seen[dir] {
+			continue
+		}
+		seen[dir] = true
+		abs := filepath.Join(p.Root, dir)
+		if asRoot {
+			if err := os.Chmod(abs, 0o1777); err != nil {
+				return nil, err
+			}
+		}
+		binds = append(binds, ns.Bind{Path: abs, Writable: true})
+	}
+	return binds, nil
+}
+
+// sessionBinds are what a session action (lego's own rollout tool, which
+// drives containerd and writes images' layers to the store) sees besides:
+// the containerd socket and the store. It runs as the caller.
+func sessionBinds(p *Process) []ns.Bind {
+	var binds []ns.Bind
+	if executors.Property(p.Request, executors.PropSession) == "containerd" {
+		for _, name := range []string{executors.EnvContainerd, executors.EnvCacheDir} {
+			if v, ok := LookupEnv(p.Env, name); ok && filepath.IsAbs(v) {
+				binds = append(binds, ns.Bind{Path: v, Writable: true})
+			}
+		}
+	}
+	return binds
+}
