@@ -23,6 +23,9 @@ type Options struct {
 	// GPUClass is the GPU model class actions that name none are keyed
 	// with: the machine's, or "cpu" when they run without GPUs.
 	GPUClass string
+	// Sandbox describes how host actions (those that name no image) are
+	// held; it is part of their keys.
+	Sandbox string
 	// Store holds blobs and action results: the layers a build stacks
 	// (memory, disk, remote), seen through one interface.
 	Store    cas.Store

@@ -75,6 +75,10 @@ type ws struct {
 	cache string
 	decl  map[string][3]any // name -> srcs, cmd, out
 	order []string
+	// local are the local executor's options: unsandboxed for tests whose
+	// actions keep state on the host between runs (to behave differently
+	// the second time), which the sandbox rightly forbids.
+	local local.Options
 }
 
 func newWS(t *testing.T) *ws {
@@ -149,7 +153,7 @@ func (w *ws) withGraph(fn func(g *Graph, targets []*Target, o Options) error) er
 	for _, lab := range labels {
 		targets = append(targets, g.Targets[lab])
 	}
-	o := Options{Jobs: 4, Store: mem, Files: files, Executor: local.New(store, local.Options{}),
+	o := Options{Jobs: 4, Store: mem, Files: files, Executor: local.New(store, w.local),
 		History: OpenHistory(filepath.Join(w.root, OutDir, ".lego"))}
 	err = fn(g, targets, o)
 	if serr := files.Save(); serr != nil {

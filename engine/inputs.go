@@ -48,6 +48,10 @@ func (b *builder) tool(path string) (*repb.Digest, error) {
 	s := v.(*sourceOnce)
 	s.once.Do(func() {
 		d, exec, err := b.o.Files.Digest(path)
+		if err == nil && !b.o.Store.Has(d) {
+			// Staged in exec roots from the store, like a source.
+			_, err = b.o.Store.PutFile(path)
+		}
 		s.art, s.err = &artifact{digest: d, exec: exec}, err
 	})
 	if s.err != nil {

@@ -141,7 +141,7 @@ func (m *merkle) digest(out map[string]*repb.Directory) (*repb.Digest, error) {
 
 // computeKey builds the REAPI Action for a and its digest. inputs gives the
 // built state of every input; tools maps a host tool path to its digest.
-func computeKey(a *Action, inputs func(*File) (*artifact, error), tool func(string) (*repb.Digest, error), blob func(*repb.Digest) ([]byte, error), gpuClass string) (*keyed, error) {
+func computeKey(a *Action, inputs func(*File) (*artifact, error), tool func(string) (*repb.Digest, error), blob func(*repb.Digest) ([]byte, error), gpuClass, sandbox string) (*keyed, error) {
 	root := &merkle{}
 	k := &keyed{inputs: make(map[string]string, len(a.Inputs)), dirs: map[string]*repb.Directory{}}
 	for _, in := range a.Inputs {
@@ -154,15 +154,24 @@ func computeKey(a *Action, inputs func(*File) (*artifact, error), tool func(stri
 		}
 		k.inputs[in.Path] = art.digest.Hash
 	}
+	args := a.Args
+	if a.Image == nil {
+		// The image, when there is one, holds what runs; host tools are
+		// not used.
+		var err error
+		if args, err = stageTools(a, root, k, tool); err != nil {
+			return nil, err
+		}
+	}
 	rootDigest, err := root.digest(k.dirs)
 	if err != nil {
 		return nil, err
 	}
-	props := make([]*repb.Platform_Property, 0, len(a.Tools)+len(a.Platform)+3)
-	tools := a.Tools
+	props := make([]*repb.Platform_Property, 0, len(a.Platform)+4)
+	if a.Image == nil && sandbox != "" {
+		props = append(props, &repb.Platform_Property{Name: executors.PropSandbox, Value: sandbox})
+	}
 	if a.Image != nil {
-		// The image holds what runs; host tools are not used.
-		tools = nil
 		art, err := inputs(a.Image)
 		if err != nil {
 			return nil, err
@@ -200,15 +209,6 @@ func computeKey(a *Action, inputs func(*File) (*artifact, error), tool func(stri
 	if a.LayerOutput != nil {
 		props = append(props, &repb.Platform_Property{Name: executors.PropLayerOutput, Value: a.LayerOutput.Path})
 	}
-	for _, t := range tools {
-		d, err := tool(t)
-		if err != nil {
-			return nil, fmt.Errorf("tool %s: %w", t, err)
-		}
-		// Named by base name: the key must not carry host paths.
-		props = append(props, &repb.Platform_Property{Name: "lego.tool." + filepath.Base(t), Value: d.Hash})
-		k.inputs["tool:"+filepath.Base(t)] = d.Hash
-	}
 	for n, v := range a.Platform {
 		props = append(props, &repb.Platform_Property{Name: n, Value: v})
 	}
@@ -222,7 +222,7 @@ func computeKey(a *Action, inputs func(*File) (*artifact, error), tool func(stri
 	if len(props) > 0 {
 		platform = &repb.Platform{Properties: props}
 	}
-	cmd := &repb.Command{Arguments: a.Args, Platform: platform}
+	cmd := &repb.Command{Arguments: args, Platform: platform}
 	envNames := make([]string, 0, len(a.Env))
 	for n := range a.Env {
 		envNames = append(envNames, n)
@@ -248,6 +248,53 @@ func computeKey(a *Action, inputs func(*File) (*artifact, error), tool func(stri
 	}
 	k.action, k.command = act, cmd
 	return k, nil
+}
+
+// ToolsDir is where host tools are staged in an exec root.
+const ToolsDir = ".lego/tools"
+
+// stageTools puts a's host tools in its input root, under ToolsDir by
+// their base names, and returns its arguments with each tool's host path
+// replaced by its staged one. The key then holds what a tool is, by
+// digest, and not where it is installed: two copies of lego at two paths
+// share every key, and the action (which sees no host path but system
+// directories) runs the very bytes that were keyed.
+func stageTools(a *Action, root *merkle, k *keyed, tool func(string) (*repb.Digest, error)) ([]string, error) {
+	if len(a.Tools) == 0 {
+		return a.Args, nil
+	}
+	staged := make(map[string]string, len(a.Tools)) // host path -> staged path
+	taken := map[string]string{}                    // staged path -> digest
+	for _, t := range a.Tools {
+		if _, ok := staged[t]; ok {
+			continue
+		}
+		d, err := tool(t)
+		if err != nil {
+			return nil, fmt.Errorf("tool %s: %w", t, err)
+		}
+		p := ToolsDir + "/" + filepath.Base(t)
+		if h, ok := taken[p]; ok && h != d.Hash {
+			// Two different tools of one name: the digest tells them apart.
+			p = ToolsDir + "/" + d.Hash[:16] + "/" + filepath.Base(t)
+		}
+		staged[t] = p
+		if _, ok := taken[p]; ok {
+			continue
+		}
+		taken[p] = d.Hash
+		if err := root.add(p, &artifact{digest: d, exec: true}); err != nil {
+			return nil, fmt.Errorf("tool %s: %w", t, err)
+		}
+		k.inputs[p] = d.Hash
+	}
+	args := append([]string(nil), a.Args...)
+	for i, arg := range args {
+		if p, ok := staged[arg]; ok {
+			args[i] = p
+		}
+	}
+	return args, nil
 }
 
 // treeFiles lists every file of a Tree with its path below the tree root.

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -41,7 +42,7 @@ func TestImageActionKey(t *testing.T) {
 			t.Errorf("host tool %s digested for an action in an image", p)
 			return cas.DigestOf(nil), nil
 		}
-		k, err := computeKey(a, inputs, tool, store.Get, "")
+		k, err := computeKey(a, inputs, tool, store.Get, "", "linux-test")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,7 +72,7 @@ func TestImageActionKey(t *testing.T) {
 	bad, _ := store.Put([]byte("not json"))
 	man := &File{Path: "lego-out/p/img.manifest.json"}
 	a := &Action{Args: []string{"true"}, Inputs: []*File{man}, Outputs: []*File{{Path: "lego-out/p/o"}}, Image: man}
-	_, err = computeKey(a, func(*File) (*artifact, error) { return &artifact{digest: bad}, nil }, nil, store.Get, "")
+	_, err = computeKey(a, func(*File) (*artifact, error) { return &artifact{digest: bad}, nil }, nil, store.Get, "", "")
 	if err == nil || !strings.Contains(err.Error(), "img.manifest.json") {
 		t.Errorf("bad manifest file: %v", err)
 	}
@@ -83,7 +84,7 @@ func TestGPUActionKey(t *testing.T) {
 	key := func(res Resources, class string) map[string]string {
 		t.Helper()
 		a := &Action{Args: []string{"/bin/true"}, Outputs: []*File{{Path: "lego-out/p/o"}}, Resources: res}
-		k, err := computeKey(a, nil, nil, nil, class)
+		k, err := computeKey(a, nil, nil, nil, class, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -108,5 +109,57 @@ func TestGPUActionKey(t *testing.T) {
 	}
 	if none := key(Resources{}, "H100"); none[executors.PropGPUModel] != "" {
 		t.Errorf("an action without GPUs is keyed by the GPU model: %v", none)
+	}
+}
+
+// Host tools are keyed by what they are, not where they are installed:
+// the same bytes at two paths give one key, different bytes of one name
+// two keys.
+func TestToolsKeyedByContentNotPath(t *testing.T) {
+	dir := t.TempDir()
+	write := func(p, content string) string {
+		t.Helper()
+		p = filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	lego1, lego2 := write("usr/bin/lego", "binary v1"), write("home/me/bin/lego", "binary v1")
+	other := write("opt/x/lego", "another tool")
+	tool := func(p string) (*repb.Digest, error) {
+		b, err := os.ReadFile(p)
+		return cas.DigestOf(b), err
+	}
+	key := func(sandbox string, tools ...string) *keyed {
+		t.Helper()
+		a := &Action{Args: append(append([]string(nil), tools...), "tool", "x"), Tools: tools,
+			Outputs: []*File{{Path: "lego-out/p/o"}}}
+		k, err := computeKey(a, nil, tool, nil, "", sandbox)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	k1, k2 := key("s", lego1), key("s", lego2)
+	if k1.key.Hash != k2.key.Hash {
+		t.Errorf("one binary at two paths: keys %s and %s", k1.key.Hash, k2.key.Hash)
+	}
+	if got := k1.command.Arguments[0]; got != ToolsDir+"/lego" {
+		t.Errorf("argv[0] %q: the host path is in the command", got)
+	}
+	if key("s", other).key.Hash == k1.key.Hash {
+		t.Errorf("two tools named lego share a key")
+	}
+	if key("t", lego1).key.Hash == k1.key.Hash {
+		t.Errorf("the sandbox is not in the key")
+	}
+	// Both in one action: both staged, under different paths.
+	both := key("s", lego1, other)
+	if both.command.Arguments[0] == both.command.Arguments[1] || len(both.inputs) != 2 {
+		t.Errorf("two tools of one name in one action: args %v, inputs %v", both.command.Arguments, both.inputs)
 	}
 }

@@ -151,7 +151,7 @@ func (b *builder) reference(n *node) (*keyed, error) {
 		n.outs = map[string]*artifact{out.Path: {digest: cas.DigestOf(a.Content), exec: out.Executable}}
 		return nil, nil
 	}
-	k, err := computeKey(a, func(f *File) (*artifact, error) { return b.input(n, f) }, b.tool, b.o.Store.Get, b.o.GPUClass)
+	k, err := computeKey(a, func(f *File) (*artifact, error) { return b.input(n, f) }, b.tool, b.o.Store.Get, b.o.GPUClass, b.o.Sandbox)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", a.Describe(), err)
 	}

@@ -37,7 +37,7 @@ func (w *ws) repro() (*ReproReport, *cas.Disk, error) {
 	}
 	var rep *ReproReport
 	err = w.withGraph(func(g *Graph, targets []*Target, o Options) error {
-		o.Executor = local.New(scratch, local.Options{})
+		o.Executor = local.New(scratch, w.local)
 		var err error
 		rep, err = Repro(context.Background(), g, targets, o, scratch)
 		return err
@@ -138,6 +138,7 @@ func TestReproFindsNondeterministicAction(t *testing.T) {
 
 func TestReproReportsFailedReexecution(t *testing.T) {
 	w := newWS(t)
+	w.local.Unsandboxed = true
 	mark := filepath.Join(t.TempDir(), "ran-once")
 	w.sh("once", nil, "test -e "+mark+" && { echo second run >&2; exit 4; }; touch "+mark+"; echo ok > $OUT")
 	w.sh("fine", nil, "echo fine > $OUT")
@@ -160,6 +161,7 @@ func TestReproReportsFailedReexecution(t *testing.T) {
 // re-execution must not leave a corrupt blob in the main store.
 func TestReproDropsInputCorruptedThroughLink(t *testing.T) {
 	w := newWS(t)
+	w.local.Unsandboxed = true
 	os.MkdirAll(filepath.Join(w.root, "p"), 0o755)
 	w.file("a.txt", "hello\n")
 	mark := filepath.Join(t.TempDir(), "ran-once")

@@ -26,7 +26,7 @@ func (b *builder) run(n *node) (cached bool, err error) {
 		defer func() { <-b.check }()
 		return b.runWrite(n)
 	}
-	k, err := computeKey(a, func(f *File) (*artifact, error) { return b.input(n, f) }, b.tool, b.blob, b.o.GPUClass)
+	k, err := computeKey(a, func(f *File) (*artifact, error) { return b.input(n, f) }, b.tool, b.blob, b.o.GPUClass, b.o.Sandbox)
 	<-b.check
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", a.Describe(), err)

@@ -78,6 +78,9 @@ const (
 	// exec'd into it). The executor tells it, outside the key, where
 	// containerd and the store are: EnvContainerd and EnvCacheDir.
 	PropSession = "lego.session"
+	// PropSandbox says what a host action could see of the host (the
+	// sandbox's kind and its visible paths, or "none").
+	PropSandbox = "lego.sandbox"
 )
 
 // Variables a session action gets (see PropSession).

@@ -59,6 +59,7 @@ type buildFlags struct {
 	progress               string
 	executor, ctrdAddr     string
 	gpuFallback            string
+	sandbox                string
 	cpuProfile, memProfile string
 	nobuild                bool
 	remote                 remoteFlags
@@ -75,6 +76,7 @@ func (f *buildFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.progress, "progress", "auto", "auto, tty (live status) or lines (one line per finished action) or none")
 	fs.StringVar(&f.executor, "executor", "auto", "auto (containerd for actions that name an image, local otherwise), local or containerd")
 	fs.StringVar(&f.ctrdAddr, "containerd_address", containerd.DefaultAddress, "containerd's socket")
+	fs.StringVar(&f.sandbox, "sandbox", "linux", "linux (local actions run in a namespace sandbox) or none (plain host processes: they can read and write what you can)")
 	fs.StringVar(&f.gpuFallback, "gpu_fallback", "none", "none (actions needing GPUs fail on a machine without them) or cpu (run them without GPUs)")
 	fs.StringVar(&f.cpuProfile, "cpu_profile", "", "write a Go CPU profile of lego itself to this file")
 	fs.StringVar(&f.memProfile, "mem_profile", "", "write a Go allocation profile of lego itself to this file at the end")
@@ -196,7 +198,7 @@ func (f *buildFlags) build(pats []string, then func(*built) error) error {
 	}
 	defer exe.Close()
 	opts := engine.Options{
-		Jobs: f.jobs, KeepGoing: f.keepGoing, Memory: memCap, GPUClass: exe.GPUClass,
+		Jobs: f.jobs, KeepGoing: f.keepGoing, Memory: memCap, GPUClass: exe.GPUClass, Sandbox: exe.Sandbox,
 		Store: store, Files: files, Executor: exe, Caps: exe.Caps,
 		Listener: listeners, History: engine.OpenHistory(stateDir(l.Root())), Lazy: rs.Lazy,
 	}
@@ -232,7 +234,7 @@ func (f *buildFlags) executors(ctx context.Context, g *engine.Graph, targets []*
 			GPUs: a.Resources.GPUs, GPUMemory: a.Resources.GPUMemory, GPUModel: a.Resources.GPUModel}})
 	}
 	return stack.New(ctx, stack.Options{Mode: f.executor, ContainerdAddress: f.ctrdAddr, Store: store,
-		GPUFallback: f.gpuFallback, Remote: client, RemoteGPUClass: f.remote.gpuClass, GPUNeeds: needs})
+		GPUFallback: f.gpuFallback, Remote: client, RemoteGPUClass: f.remote.gpuClass, GPUNeeds: needs, Sandbox: f.sandbox})
 }
 
 func writeHeapProfile(path string) {

@@ -28,13 +28,13 @@ type router struct {
 	err  error
 }
 
-func newRouter(ctx context.Context, mode, addr string, store *cas.Disk) (*router, error) {
+func newRouter(ctx context.Context, mode, addr string, store *cas.Disk, lo local.Options) (*router, error) {
 	switch mode {
 	case "auto", "local", "containerd":
 	default:
 		return nil, fmt.Errorf("--executor=%s: want auto, local or containerd", mode)
 	}
-	r := &router{mode: mode, addr: addr, store: store, local: local.New(store, local.Options{})}
+	r := &router{mode: mode, addr: addr, store: store, local: local.New(store, lo)}
 	if mode == "containerd" {
 		// Asked for by name: fail now rather than at the first image.
 		if _, err := r.containerd(ctx); err != nil {

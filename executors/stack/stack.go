@@ -14,7 +14,9 @@ import (
 	"github.com/legobuild/lego/cas/remote"
 	"github.com/legobuild/lego/executors"
 	"github.com/legobuild/lego/executors/gpu"
+	"github.com/legobuild/lego/executors/local"
 	rexec "github.com/legobuild/lego/executors/remote"
+	"github.com/legobuild/lego/executors/sandbox"
 )
 
 // Options choose the executors.
@@ -37,6 +39,9 @@ type Options struct {
 	// GPUNeeds are the GPU actions of the build, checked before anything
 	// runs: one that cannot get its GPUs would fail the build halfway.
 	GPUNeeds []Need
+	// Sandbox is how local actions are held (--sandbox): "linux", a
+	// namespace sandbox, or "none", plain host processes.
+	Sandbox string
 }
 
 // Need is one action's GPU request; Label names it in errors.
@@ -52,7 +57,9 @@ type Stack struct {
 	// GPUClass is the model class GPU actions that name none are keyed
 	// with: the machine's, the remote workers', or "cpu" on fallback.
 	GPUClass string
-	close    []func()
+	// Sandbox describes what a host action can see, for its key.
+	Sandbox string
+	close   []func()
 }
 
 // Close releases what the stack opened (containerd, NVML).
@@ -75,11 +82,22 @@ func New(ctx context.Context, o Options) (*Stack, error) {
 	default:
 		return nil, fmt.Errorf("--gpu_fallback=%s: want none or cpu", o.GPUFallback)
 	}
-	r, err := newRouter(ctx, o.Mode, o.ContainerdAddress, o.Store)
+	lo := local.Options{}
+	switch o.Sandbox {
+	case "", "linux":
+	case "none":
+		lo.Unsandboxed = true
+	default:
+		return nil, fmt.Errorf("--sandbox=%s: want linux or none", o.Sandbox)
+	}
+	r, err := newRouter(ctx, o.Mode, o.ContainerdAddress, o.Store, lo)
 	if err != nil {
 		return nil, err
 	}
-	s := &Stack{close: []func(){r.Close}}
+	s := &Stack{close: []func(){r.Close}, Sandbox: sandbox.Platform()}
+	if lo.Unsandboxed {
+		s.Sandbox = "none"
+	}
 	// NVML is opened only when some action needs GPUs: a machine without
 	// the driver never touches it otherwise.
 	var nv *gpu.NVML
@@ -123,5 +141,8 @@ func remoteStack(o Options) (*Stack, error) {
 		Executor: rexec.New(o.Remote, o.Store),
 		Caps:     executors.Capabilities{Remote: func(*executors.Request) bool { return true }},
 		GPUClass: o.RemoteGPUClass,
+		// Workers are trusted to hold actions as the local sandbox does:
+		// one key for a result wherever it was made.
+		Sandbox: sandbox.Platform(),
 	}, nil
 }

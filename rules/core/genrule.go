@@ -18,6 +18,14 @@ func Rules() []engine.Rule { return []engine.Rule{Genrule{}, Filegroup{}} }
 // in the key.
 const Shell = "/bin/bash"
 
+// Prologue comes before every genrule command, as in Bazel: a failing
+// step, an unset variable or a failing stage of a pipe (a killed `cat` in
+// `cat big | sha256sum > $@`) fails the action instead of caching what
+// the last command made of it. A command opts out with
+// `set +euo pipefail` of its own. It is on the command's first line, so
+// bash's line numbers in errors are the command's.
+const Prologue = "set -euo pipefail; "
+
 // Genrule runs a shell command over srcs to produce outs.
 type Genrule struct{}
 
@@ -27,7 +35,7 @@ func (Genrule) Attrs() []engine.AttrSpec {
 	return []engine.AttrSpec{
 		{Name: "srcs", Type: engine.AttrLabelList, Doc: "inputs of the command"},
 		{Name: "outs", Type: engine.AttrStringList, Mandatory: true, Doc: "files the command writes, relative to the package"},
-		{Name: "cmd", Type: engine.AttrString, Mandatory: true, Doc: "bash command; make variables $(SRCS) $(OUTS) $@ $< $(location L) $(locations L) $(RULEDIR)"},
+		{Name: "cmd", Type: engine.AttrString, Mandatory: true, Doc: "bash command, run after `set -euo pipefail` (a command opts out with `set +euo pipefail`); make variables $(SRCS) $(OUTS) $@ $< $(location L) $(locations L) $(RULEDIR)"},
 		{Name: "tools", Type: engine.AttrLabelList, Doc: "programs the command runs (inputs too)"},
 		{Name: "env", Type: engine.AttrStringDict, Doc: "environment variables of the command"},
 		{Name: "resources", Type: engine.AttrStringDict, Doc: "cpu, memory, gpus, gpu_memory"},
@@ -63,7 +71,7 @@ func (Genrule) Analyze(ctx *engine.Context) error {
 	env := engine.ActionEnv(ctx.Attr("env").(map[string]string))
 	a := &engine.Action{
 		Mnemonic:  "Genrule",
-		Args:      []string{Shell, "-c", cmd},
+		Args:      []string{Shell, "-c", Prologue + cmd},
 		Env:       env,
 		Inputs:    append(append([]*engine.File{}, srcs...), tools...),
 		Outputs:   outs,

@@ -7,6 +7,7 @@ import (
 	"github.com/legobuild/lego/internal/testenv"
 
 	"github.com/legobuild/lego/engine"
+	"github.com/legobuild/lego/rules/core"
 	"github.com/legobuild/lego/starlark"
 )
 
@@ -41,7 +42,11 @@ func analyze(t *testing.T, build, target string) (string, error) {
 		t.Fatalf("%s has %d actions, want 1", lab, len(acts))
 	}
 	args := acts[0].Args
-	return args[len(args)-1], nil
+	cmd, ok := strings.CutPrefix(args[len(args)-1], core.Prologue)
+	if !ok {
+		t.Errorf("command %q lacks the prologue", args[len(args)-1])
+	}
+	return cmd, nil
 }
 
 func TestMakeVariables(t *testing.T) {

@@ -3,6 +3,7 @@ package swe
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -119,7 +120,7 @@ type removing struct {
 	base string
 }
 
-func (r *removing) Close() error { return os.RemoveAll(r.base) }
+func (r *removing) Close() error { return errors.Join(r.DirSession.Close(), os.RemoveAll(r.base)) }
 
 // policyMaker reads a policy's settings: a scripted_policy's (kind
 // "scripted"), a torch_tiny checkpoint's (kind "ranked", written by

@@ -14,8 +14,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
+
+	"github.com/legobuild/lego/executors/sandbox"
 )
 
 // Session is the sandbox a rollout's commands run in: a container of the
@@ -31,28 +35,74 @@ type Session interface {
 // ErrTimeout is a command that ran past its timeout (and was killed).
 var ErrTimeout = errors.New("timed out")
 
-// DirSession runs commands on the host in a directory: a directory env's
-// copy. It is no sandbox; it is for machines without containerd.
-type DirSession struct{ Dir string }
+// DirSession runs commands on the host in a directory, a directory env's
+// copy, each in a namespace sandbox of its own that shows it that
+// directory (writable), the system directories (read-only), a private
+// /tmp, loopback only and an environment of its own: a model's `rm -rf /`
+// or `curl` stays inside its copy of the repository, and the rollout's
+// secrets (the endpoint's key) are not in reach.
+type DirSession struct {
+	Dir string
+	// tmp is the session's /tmp, which lasts as long as the session
+	// (the rollout keeps its scratch files there, as in a container).
+	tmp string
+}
 
 func (d *DirSession) Workdir() string { return d.Dir }
-func (d *DirSession) Close() error    { return nil }
+
+// Close removes the session's /tmp; the directory is the caller's.
+func (d *DirSession) Close() error { return os.RemoveAll(d.tmp) }
+
+const sessionPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// dirEnv is a session command's whole environment.
+func dirEnv() []string {
+	// The system's PATH: the sandbox shows no other directory of the
+	// host. Python writes no bytecode, as in actions and containers.
+	return []string{"PATH=" + sessionPath, "HOME=/tmp", "LANG=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1"}
+}
 
 func (d *DirSession) Run(ctx context.Context, argv []string, stdin []byte, timeout time.Duration) ([]byte, int, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Dir = d.Dir
-	cmd.Stdin = bytes.NewReader(stdin)
+	env := dirEnv()
+	argv0 := argv[0]
+	if !strings.Contains(argv0, "/") {
+		p, err := lookPath(argv0, sessionPath)
+		if err != nil {
+			return nil, -1, err
+		}
+		argv0 = p
+	}
 	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	// The whole process group dies with a timeout, not just bash.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = time.Second
-	err := cmd.Run()
-	if ctx.Err() == context.DeadlineExceeded {
-		return out.Bytes(), -1, ErrTimeout
+	c, err := sandbox.Command(&sandbox.Spec{Path: argv0, Args: argv, Env: env, Dir: d.Dir,
+		Binds: []sandbox.Bind{{Path: d.Dir, Writable: true}}, Tmp: d.tmp, UserNS: true}, bytes.NewReader(stdin), &out, &out)
+	if err != nil {
+		return nil, -1, err
+	}
+	defer c.Close()
+	if err := c.Start(); err != nil {
+		return nil, -1, fmt.Errorf("running %s: %w", argv[0], err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	var stopped error
+	select {
+	case err = <-done:
+	case <-timer.C:
+		stopped = ErrTimeout
+	case <-ctx.Done():
+		stopped = ctx.Err()
+	}
+	if stopped != nil {
+		// The sandbox's init is pid 1 of its namespace: every process of
+		// the command dies with it.
+		_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+		<-done
+		return out.Bytes(), -1, stopped
+	}
+	if serr := c.Err(); serr != nil {
+		return out.Bytes(), -1, serr
 	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
@@ -64,10 +114,26 @@ func (d *DirSession) Run(ctx context.Context, argv []string, stdin []byte, timeo
 	return out.Bytes(), 0, nil
 }
 
+// lookPath finds a command in PATH as the sandbox will see it: the
+// system directories are the host's.
+func lookPath(name, path string) (string, error) {
+	for _, dir := range filepath.SplitList(path) {
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s: command not found in %s", name, path)
+}
+
 // NewDirSession copies nothing: dir must be the rollout's own copy.
 func NewDirSession(dir string) (*DirSession, error) {
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("session directory %s: not a directory", dir)
 	}
-	return &DirSession{Dir: dir}, nil
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".session-tmp-")
+	if err != nil {
+		return nil, err
+	}
+	return &DirSession{Dir: dir, tmp: tmp}, nil
 }
