@@ -171,6 +171,14 @@ func computeKey(a *Action, inputs func(*File) (*artifact, error), tool func(stri
 	if a.Image == nil && sandbox != "" {
 		props = append(props, &repb.Platform_Property{Name: executors.PropSandbox, Value: sandbox})
 	}
+	if len(a.HostPaths) > 0 {
+		for _, p := range a.HostPaths {
+			if !filepath.IsAbs(p) || strings.Contains(p, ":") {
+				return nil, fmt.Errorf("host path %q: want an absolute path without ':'", p)
+			}
+		}
+		props = append(props, &repb.Platform_Property{Name: executors.PropHostPaths, Value: strings.Join(a.HostPaths, ":")})
+	}
 	if a.Image != nil {
 		art, err := inputs(a.Image)
 		if err != nil {

@@ -246,9 +246,14 @@ type Action struct {
 	Outputs   []*File
 	Resources Resources
 	Timeout   time.Duration
-	// Tools are host executables the command runs; their content digests
-	// go into the key as platform properties.
+	// Tools are host executables the command runs. They are staged in the
+	// exec root (under ToolsDir) and keyed by digest; the arguments that
+	// name one are rewritten to its staged path.
 	Tools []string
+	// HostPaths are host paths a host action reads that are not inputs
+	// (a repository fetched from a file:// URL). The sandbox shows them
+	// read-only; they are named in the key, their contents are not.
+	HostPaths []string
 	// Platform holds extra platform properties.
 	Platform map[string]string
 	// Image is the manifest file of the OCI image the action runs in (see

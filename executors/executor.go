@@ -81,6 +81,9 @@ const (
 	// PropSandbox says what a host action could see of the host (the
 	// sandbox's kind and its visible paths, or "none").
 	PropSandbox = "lego.sandbox"
+	// PropHostPaths lists, colon-separated, the host paths a host action
+	// may read besides its inputs (Action.HostPaths).
+	PropHostPaths = "lego.host_paths"
 )
 
 // Variables a session action gets (see PropSession).

@@ -233,6 +233,9 @@ func (f *buildFlags) executors(ctx context.Context, g *engine.Graph, targets []*
 		needs = append(needs, stack.Need{Label: a.Owner.String(), Limits: executors.Limits{
 			GPUs: a.Resources.GPUs, GPUMemory: a.Resources.GPUMemory, GPUModel: a.Resources.GPUModel}})
 	}
+	if f.sandbox == "none" && client == nil {
+		fmt.Fprintln(os.Stderr, "WARNING: --sandbox=none: local actions run as plain host processes; they can read and write everything you can, and what they make is cached as if they could not")
+	}
 	return stack.New(ctx, stack.Options{Mode: f.executor, ContainerdAddress: f.ctrdAddr, Store: store,
 		GPUFallback: f.gpuFallback, Remote: client, RemoteGPUClass: f.remote.gpuClass, GPUNeeds: needs, Sandbox: f.sandbox})
 }

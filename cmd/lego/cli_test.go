@@ -339,7 +339,7 @@ genrule(name = "typo", srcs = [":gne"], outs = ["z"], cmd = "cp $< $@")
 		t.Fatalf("unknown label: exit %d\n%s", r.code, r.stderr)
 	}
 	r = lego(t, root, "build", "//a:gen", "//a:ok", "--keep_going", "--cache_dir="+t.TempDir())
-	for _, want := range []string{"//a:gen Genrule a/x failed with exit code 7", "command: /bin/bash -c", "two", "1 failed"} {
+	for _, want := range []string{"//a:gen Genrule a/x failed with exit code 7", "command: .lego/tools/bash -c set -euo pipefail; ", "two", "1 failed"} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("failure output lacks %q:\n%s", want, r.stderr)
 		}

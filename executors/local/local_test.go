@@ -663,19 +663,28 @@ func TestConcurrentActionsSharingInputs(t *testing.T) {
 	}
 }
 
+// BenchmarkExecuteTrue is an action's fixed cost, in the sandbox and
+// (the baseline) as a plain host process.
 func BenchmarkExecuteTrue(b *testing.B) {
-	s := newStore(b)
-	root, dirs := inputRoot(b, s, map[string]file{"input.txt": {Content: "input"}})
-	req := request(b, s, root, &repb.Command{Arguments: []string{"/bin/true"}})
-	req.Dirs = dirs
-	e := New(s, Options{})
-	ctx := context.Background()
-	b.ResetTimer()
-	for b.Loop() {
-		res, err := e.Execute(ctx, req)
-		if err != nil || res.ExitCode != 0 {
-			b.Fatal(res, err)
-		}
+	for _, mode := range []struct {
+		name string
+		opts Options
+	}{{"sandbox", Options{}}, {"unsandboxed", unsandboxed}} {
+		b.Run(mode.name, func(b *testing.B) {
+			s := newStore(b)
+			root, dirs := inputRoot(b, s, map[string]file{"input.txt": {Content: "input"}})
+			req := request(b, s, root, &repb.Command{Arguments: []string{"/bin/true"}})
+			req.Dirs = dirs
+			e := New(s, mode.opts)
+			ctx := context.Background()
+			b.ResetTimer()
+			for b.Loop() {
+				res, err := e.Execute(ctx, req)
+				if err != nil || res.ExitCode != 0 {
+					b.Fatal(res, err)
+				}
+			}
+		})
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"path"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/legobuild/lego/cas"
@@ -101,6 +102,11 @@ func (r *sandboxRunner) prepare(p *Process) ([]ns.Bind, error) {
 		}
 		if err := os.Chmod(p.Tmp, 0o1777); err != nil {
 			return nil, err
+		}
+	}
+	if hp := executors.Property(p.Request, executors.PropHostPaths); hp != "" {
+		for _, h := range strings.Split(hp, ":") {
+			binds = append(binds, ns.Bind{Path: h})
 		}
 	}
 	seen := map[string]bool{}

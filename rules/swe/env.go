@@ -209,6 +209,10 @@ func fetch(ctx *engine.Context, url string, info *RepoInfo) error {
 		return err
 	}
 	a.Network = len(inputs) == 0
+	if p, ok := strings.CutPrefix(url, "file://"); ok {
+		// A repository on this machine: the sandbox shows it, read-only.
+		a.HostPaths = []string{p}
+	}
 	return ctx.AddAction(a)
 }
 
