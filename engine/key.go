@@ -171,6 +171,9 @@ func computeKey(a *Action, inputs func(*File) (*artifact, error), tool func(stri
 	if a.Image == nil && sandbox != "" {
 		props = append(props, &repb.Platform_Property{Name: executors.PropSandbox, Value: sandbox})
 	}
+	if a.AsRoot {
+		props = append(props, &repb.Platform_Property{Name: executors.PropAsRoot, Value: "true"})
+	}
 	if len(a.HostPaths) > 0 {
 		for _, p := range a.HostPaths {
 			if !filepath.IsAbs(p) || strings.Contains(p, ":") {

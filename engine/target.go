@@ -254,6 +254,10 @@ type Action struct {
 	// (a repository fetched from a file:// URL). The sandbox shows them
 	// read-only; they are named in the key, their contents are not.
 	HostPaths []string
+	// AsRoot runs a host action as root, with root's capabilities, in
+	// its sandbox: lego's own debootstrap, which makes device nodes and
+	// chroots. Only Go rules set it; BUILD files cannot. It is in the key.
+	AsRoot bool
 	// Platform holds extra platform properties.
 	Platform map[string]string
 	// Image is the manifest file of the OCI image the action runs in (see

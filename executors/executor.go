@@ -84,6 +84,9 @@ const (
 	// PropHostPaths lists, colon-separated, the host paths a host action
 	// may read besides its inputs (Action.HostPaths).
 	PropHostPaths = "lego.host_paths"
+	// PropAsRoot is "true" for a host action that runs as root in its
+	// sandbox (Action.AsRoot).
+	PropAsRoot = "lego.as_root"
 )
 
 // Variables a session action gets (see PropSession).

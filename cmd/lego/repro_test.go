@@ -34,7 +34,7 @@ genrule(
     name = "sample",
     srcs = [":double"],
     outs = ["sample.txt", "draws.txt"],
-    cmd = "cp $< $(location sample.txt); head -c 16 /dev/urandom | od -An -tx1 >> $(location sample.txt); head -c 16 /dev/urandom | od -An -tx1 > $(location draws.txt)",
+    cmd = "cat $< > $(location sample.txt); head -c 16 /dev/urandom | od -An -tx1 >> $(location sample.txt); head -c 16 /dev/urandom | od -An -tx1 > $(location draws.txt)",
 )
 genrule(name = "stats", srcs = [":sample"], outs = ["stats.txt"], cmd = "cat $(SRCS) | sha256sum > $@")
 genrule(name = "table", srcs = [":stats", ":double"], outs = ["table.txt"], cmd = "cat $(SRCS) > $@")

@@ -228,3 +228,35 @@ genrule(name = "b", outs = ["b"], cmd = "echo b > $@")
 		t.Errorf("--sandbox=bogus: exit %d\n%s", r.code, r.stderr)
 	}
 }
+
+// Where namespaces cannot be made, lego says so and refuses, unless told
+// --sandbox=none. The machine is made such by a user namespace whose limit
+// of mount namespaces is 0 (it binds nothing outside it).
+func TestNoNamespacesRefusesUnlessSandboxNone(t *testing.T) {
+	root := t.TempDir()
+	writeFiles(t, root, map[string]string{"WORKSPACE": "", "BUILD": `genrule(name = "a", outs = ["a"], cmd = "echo a > $@")` + "\n"})
+	build := func(extra ...string) (string, error) {
+		t.Helper()
+		args := append([]string{"-U", "-r", "sh", "-c", `echo 0 > /proc/sys/user/max_mnt_namespaces && exec "$@"`, "sh",
+			legoBin, "build", "//:a", "--cache_dir=" + t.TempDir()}, extra...)
+		cmd := exec.Command("unshare", args...)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "HOME="+root)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := build()
+	if err == nil || !strings.Contains(out, "pass --sandbox=none") {
+		t.Errorf("without namespaces: err %v\n%s", err, out)
+	}
+	if _, serr := os.Stat(filepath.Join(root, "lego-out/a")); serr == nil {
+		t.Errorf("the action ran without its sandbox")
+	}
+	out, err = build("--sandbox=none")
+	if err != nil || !strings.Contains(out, "WARNING: --sandbox=none") {
+		t.Errorf("--sandbox=none: err %v\n%s", err, out)
+	}
+	if got := mustRead(t, filepath.Join(root, "lego-out/a")); got != "a\n" {
+		t.Errorf("output %q", got)
+	}
+}

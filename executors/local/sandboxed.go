@@ -52,6 +52,13 @@ func (r *sandboxRunner) Run(ctx context.Context, p *Process) (*Outcome, error) {
 		return nil, err
 	}
 	session := sessionBinds(p)
+	asRoot := executors.Property(req, executors.PropAsRoot) == "true"
+	if asRoot {
+		// debootstrap reads the machine's mirror from its apt sources.
+		if _, err := os.Stat("/etc/apt"); err == nil {
+			session = append(session, ns.Bind{Path: "/etc/apt"})
+		}
+	}
 	spec := &ns.Spec{
 		Path:    argv0,
 		Args:    req.Command.Arguments,
@@ -62,7 +69,8 @@ func (r *sandboxRunner) Run(ctx context.Context, p *Process) (*Outcome, error) {
 		Network: executors.Property(req, executors.PropNetwork) == "true",
 		Root:    r.root,
 		// Root's own files (the socket, the store) must stay reachable.
-		KeepIdentity: len(session) > 0,
+		KeepIdentity: len(session) > 0 || asRoot,
+		KeepCaps:     asRoot,
 	}
 	if n, _ := strconv.Atoi(executors.Property(req, executors.PropGPUs)); n > 0 {
 		spec.Devices, _ = filepath.Glob("/dev/nvidia*")

@@ -40,7 +40,7 @@ func initMain() int {
 		return fail(fmt.Errorf("reading the spec: %w", err))
 	}
 	userNS := spec.UserNS || os.Geteuid() != 0 || isUserNS()
-	if err := setup(&spec, userNS); err != nil {
+	if err := setup(&spec, userNS, spec.KeepIdentity && spec.KeepCaps); err != nil {
 		return fail(err)
 	}
 	c := &exec.Cmd{Path: spec.Path, Args: spec.Args, Env: spec.Env, Dir: spec.Dir,
@@ -90,7 +90,7 @@ func isUserNS() bool {
 }
 
 // setup builds the sandbox's root on spec.Root and moves into it.
-func setup(spec *Spec, userNS bool) error {
+func setup(spec *Spec, userNS, keepCaps bool) error {
 	// Nothing mounted from here on may propagate to the host.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("making mounts private: %w", err)
@@ -168,7 +168,7 @@ func setup(spec *Spec, userNS bool) error {
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("no_new_privs: %w", err)
 	}
-	for c := 0; ; c++ {
+	for c := 0; !keepCaps; c++ {
 		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil {
 			if errors.Is(err, unix.EINVAL) {
 				break // past the last capability

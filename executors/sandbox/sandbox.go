@@ -61,6 +61,9 @@ type Spec struct {
 	// capabilities) rather than as UID: for lego's own tools that must
 	// reach root's files, like a session action's containerd socket.
 	KeepIdentity bool
+	// KeepCaps, with KeepIdentity, leaves root its capabilities: for
+	// lego's own debootstrap (chroot, device nodes, chown to any uid).
+	KeepCaps bool
 	// Devices are device nodes shown in addition to the standard ones
 	// (null, zero, full, random, urandom, tty): GPUs.
 	Devices []string

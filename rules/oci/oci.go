@@ -90,7 +90,11 @@ func (Pull) Analyze(ctx *engine.Context) error {
 	if err := toolAction(ctx, pullTool, info, nil, "--ref", name+"@"+dg); err != nil {
 		return err
 	}
-	ctx.Target.Actions[len(ctx.Target.Actions)-1].Network = true
+	a := ctx.Target.Actions[len(ctx.Target.Actions)-1]
+	a.Network = true
+	// debootstrap chroots, makes device nodes and chowns to the image's
+	// users: root in its sandbox, and nothing more of the host to see.
+	a.AsRoot = true
 	return nil
 }
 
@@ -150,7 +154,11 @@ func (Debian) Analyze(ctx *engine.Context) error {
 	if err := toolAction(ctx, debianTool, info, nil, args...); err != nil {
 		return err
 	}
-	ctx.Target.Actions[len(ctx.Target.Actions)-1].Network = true
+	a := ctx.Target.Actions[len(ctx.Target.Actions)-1]
+	a.Network = true
+	// debootstrap chroots, makes device nodes and chowns to the image's
+	// users: root in its sandbox, and nothing more of the host to see.
+	a.AsRoot = true
 	return nil
 }
 
