@@ -93,6 +93,10 @@ const (
 const (
 	EnvContainerd = "LEGO_CONTAINERD"
 	EnvCacheDir   = "LEGO_CACHE_DIR"
+	// EnvOwner is the pid of the lego that runs the session action, as the
+	// host sees it: the action is in a PID namespace of its own, where
+	// its own pid means nothing to another process.
+	EnvOwner = "LEGO_OWNER_PID"
 )
 
 // Property returns the value of the platform property name of a command or

@@ -129,8 +129,21 @@ func (r *runner) connect(ctx context.Context) error {
 		return NotReachable(r.addr, err)
 	}
 	r.client = c
-	r.sweep(namespaces.WithNamespace(ctx, r.ns))
+	if _, sandboxed := os.LookupEnv(executors.EnvOwner); !sandboxed {
+		// In a session action's PID namespace, no pid on a label is
+		// one this process can check.
+		r.sweep(namespaces.WithNamespace(ctx, r.ns))
+	}
 	return nil
+}
+
+// owner is the pid containers are labelled with: this process's, or, in
+// a session action, the lego's that runs it (which the sandbox dies with).
+func owner() string {
+	if v := os.Getenv(executors.EnvOwner); v != "" {
+		return v
+	}
+	return strconv.Itoa(os.Getpid())
 }
 
 // Labels on every container lego creates: the owning process, so that a

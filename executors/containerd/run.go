@@ -70,7 +70,7 @@ func (r *runner) Run(ctx context.Context, p *local.Process) (*local.Outcome, err
 		const period = 100000
 		opts = append(opts, oci.WithCPUCFS(int64(c*period), period))
 	}
-	labels := map[string]string{labelPID: strconv.Itoa(os.Getpid()), labelBoot: bootID()}
+	labels := map[string]string{labelPID: owner(), labelBoot: bootID()}
 
 	// Cleanup runs on contexts that survive the build's cancellation, each
 	// step bounded from when it starts (an action may run for hours).

@@ -93,7 +93,7 @@ func (s *Session) start(ctx context.Context, o SessionOptions) error {
 	if o.Network {
 		opts = append(opts, oci.WithHostNamespace(specs.NetworkNamespace), oci.WithHostHostsFile, oci.WithHostResolvconf)
 	}
-	labels := map[string]string{labelPID: strconv.Itoa(os.Getpid()), labelBoot: bootID()}
+	labels := map[string]string{labelPID: owner(), labelBoot: bootID()}
 	c, err := s.r.client.NewContainer(ctx, id, ctrd.WithNewSnapshot(id, img), ctrd.WithNewSpec(opts...), ctrd.WithContainerLabels(labels))
 	if err != nil {
 		return fmt.Errorf("creating the session's container: %w", err)

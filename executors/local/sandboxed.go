@@ -22,7 +22,6 @@ type sandboxRunner struct {
 	store *cas.Disk
 
 	once sync.Once
-	root string // the empty directory sandboxes mount their root on
 	err  error
 }
 
@@ -30,11 +29,6 @@ func (r *sandboxRunner) Run(ctx context.Context, p *Process) (*Outcome, error) {
 	r.once.Do(func() {
 		if r.err = ns.Check(); r.err != nil {
 			r.err = fmt.Errorf("%w\nlocal actions run in a Linux namespace sandbox, which this machine does not allow; pass --sandbox=none to run them unsandboxed (see the README)", r.err)
-			return
-		}
-		r.root, r.err = r.store.TempDir("sandbox-")
-		if r.err == nil {
-			r.err = os.Chmod(r.root, 0o755)
 		}
 	})
 	if r.err != nil {
@@ -51,6 +45,13 @@ func (r *sandboxRunner) Run(ctx context.Context, p *Process) (*Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The directory the sandbox's root is mounted on, in the sandbox's
+	// own mount namespace; on the host it stays empty.
+	mnt, err := r.store.TempDir("root-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(mnt)
 	session := sessionBinds(p)
 	asRoot := executors.Property(req, executors.PropAsRoot) == "true"
 	if asRoot {
@@ -67,10 +68,12 @@ func (r *sandboxRunner) Run(ctx context.Context, p *Process) (*Outcome, error) {
 		Binds:   append(binds, session...),
 		Tmp:     p.Tmp,
 		Network: executors.Property(req, executors.PropNetwork) == "true",
-		Root:    r.root,
+		Root:    mnt,
 		// Root's own files (the socket, the store) must stay reachable.
 		KeepIdentity: len(session) > 0 || asRoot,
-		KeepCaps:     asRoot,
+		KeepCaps:     len(session) > 0 || asRoot,
+		// containerd's client mounts snapshots from containerd's own root.
+		HostRoot: executors.Property(req, executors.PropSession) == "containerd",
 	}
 	if n, _ := strconv.Atoi(executors.Property(req, executors.PropGPUs)); n > 0 {
 		spec.Devices, _ = filepath.Glob("/dev/nvidia*")
@@ -136,8 +139,9 @@ func (r *sandboxRunner) prepare(p *Process) ([]ns.Bind, error) {
 }
 
 // sessionBinds are what a session action (lego's own rollout tool, which
-// drives containerd and writes images' layers to the store) sees besides:
-// the containerd socket and the store. It runs as the caller.
+// drives containerd and writes images' layers to the store) needs to see:
+// the containerd socket and the store. It runs as the caller and sees the
+// host's files (HostRoot); the binds say what it uses.
 func sessionBinds(p *Process) []ns.Bind {
 	var binds []ns.Bind
 	if executors.Property(p.Request, executors.PropSession) == "containerd" {

@@ -95,6 +95,12 @@ func setup(spec *Spec, userNS, keepCaps bool) error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("making mounts private: %w", err)
 	}
+	if spec.HostRoot {
+		if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+			return fmt.Errorf("mounting /proc: %w", err)
+		}
+		return finish(spec, keepCaps)
+	}
 	root := spec.Root
 	if err := unix.Mount("tmpfs", root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size=16m"); err != nil {
 		return fmt.Errorf("mounting the root on %s: %w", root, err)
@@ -155,6 +161,11 @@ func setup(spec *Spec, userNS, keepCaps bool) error {
 	if err := unix.Mount("", "/", "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
 		return fmt.Errorf("making the root read-only: %w", err)
 	}
+	return finish(spec, keepCaps)
+}
+
+// finish sets what every sandbox has besides its files.
+func finish(spec *Spec, keepCaps bool) error {
 	if err := unix.Sethostname([]byte("lego")); err != nil {
 		return fmt.Errorf("sethostname: %w", err)
 	}

@@ -61,6 +61,11 @@ type Spec struct {
 	// capabilities) rather than as UID: for lego's own tools that must
 	// reach root's files, like a session action's containerd socket.
 	KeepIdentity bool
+	// HostRoot shows the host's whole filesystem, keeping the other
+	// namespaces (and a /proc of the sandbox's own): for lego's own session
+	// tool, which drives containerd, mounts its snapshots, and runs nothing
+	// of the user's on the host (the agent's commands run in containers).
+	HostRoot bool
 	// KeepCaps, with KeepIdentity, leaves root its capabilities: for
 	// lego's own debootstrap (chroot, device nodes, chown to any uid).
 	KeepCaps bool

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
 	"sync"
 
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
@@ -63,7 +65,8 @@ func (r *router) Execute(ctx context.Context, req *executors.Request) (*repb.Act
 		if addr == "" {
 			addr = containerd.DefaultAddress
 		}
-		req.Env = append(append([]string(nil), req.Env...), executors.EnvContainerd+"="+addr, executors.EnvCacheDir+"="+r.store.Dir())
+		req.Env = append(append([]string(nil), req.Env...), executors.EnvContainerd+"="+addr, executors.EnvCacheDir+"="+r.store.Dir(),
+			executors.EnvOwner+"="+strconv.Itoa(os.Getpid()))
 		return r.local.Execute(ctx, req)
 	}
 	if executors.Property(req, executors.PropImage) == "" {

@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -30,15 +31,35 @@ func git(ctx context.Context, dir string, stdin io.Reader, args ...string) ([]by
 	return gitEnv(ctx, dir, stdin, nil, args...)
 }
 
+var (
+	configOnce sync.Once
+	configPath = "/dev/null"
+)
+
+// globalConfig is git's whole global configuration: that repositories
+// owned by another user are safe. Inputs are the store's, not the
+// sandboxed user's, and git would refuse them, in upload-pack too, which
+// a local fetch runs with a cleaned environment but the same global file.
+func globalConfig() string {
+	configOnce.Do(func() {
+		f, err := os.CreateTemp("", "lego-gitconfig-")
+		if err != nil {
+			return
+		}
+		_, err = f.WriteString("[safe]\n\tdirectory = *\n")
+		if cerr := f.Close(); err == nil && cerr == nil {
+			configPath = f.Name()
+		}
+	})
+	return configPath
+}
+
 func gitEnv(ctx context.Context, dir string, stdin io.Reader, env []string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, "git", args...)
 	cmd.Dir = dir
 	cmd.Stdin = stdin
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=/nonexistent", "GIT_CONFIG_NOSYSTEM=1",
-		"GIT_CONFIG_GLOBAL=/dev/null", "GIT_TERMINAL_PROMPT=0", "LC_ALL=C", "TZ=UTC",
-		// Inputs are the store's, not the sandboxed user's: git must not
-		// refuse them as of dubious ownership.
-		"GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=safe.directory", "GIT_CONFIG_VALUE_0=*"}, env...)
+		"GIT_CONFIG_GLOBAL=" + globalConfig(), "GIT_TERMINAL_PROMPT=0", "LC_ALL=C", "TZ=UTC"}, env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
