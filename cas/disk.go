@@ -105,11 +105,10 @@ func (s *Disk) Has(d *repb.Digest) bool {
 	return s.Check(d, false) == nil
 }
 
-// Put stores b and returns its digest. A stored copy that is not known
-// good is replaced rather than hashed: b is.
+// Put stores b and returns its digest.
 func (s *Disk) Put(b []byte) (*repb.Digest, error) {
 	d := DigestOf(b)
-	if s.trusted(d, kindBlob) {
+	if s.present(d) {
 		return d, nil
 	}
 	p := s.blobPath(d.Hash)

@@ -79,7 +79,7 @@ func (s *Disk) putFrom(f *os.File, path string) (*repb.Digest, error) {
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
 	d := &repb.Digest{Hash: hash, SizeBytes: n}
-	if s.trusted(d, kindBlob) {
+	if s.present(d) {
 		os.Remove(tmp)
 		return d, nil
 	}
@@ -133,7 +133,7 @@ func (s *Disk) IngestFile(path string) (*repb.Digest, error) {
 	}
 	d := &repb.Digest{Hash: hash, SizeBytes: n}
 	final := s.blobPath(hash)
-	if (st.Nlink > 1 && (sameInode(final, &st) || sameInode(s.casxPath(hash), &st))) || s.trusted(d, kindBlob) {
+	if (st.Nlink > 1 && (sameInode(final, &st) || sameInode(s.casxPath(hash), &st))) || s.present(d) {
 		// Not chmodded: the file may be a hardlink of a stored blob or of
 		// its 0555 variant (an action that linked an input).
 		return d, os.Remove(path)

@@ -62,14 +62,14 @@ func (s *Disk) checkFile(d *repb.Digest, kind recKind) error {
 	return s.rehash(d, kind, p)
 }
 
-// trusted reports whether the file of d is there with its recorded stat,
-// without hashing: writers replace a copy not known good with theirs.
-func (s *Disk) trusted(d *repb.Digest, kind recKind) bool {
-	var st unix.Stat_t
-	if unix.Stat(s.pathOf(d.Hash, kind), &st) != nil {
-		return false
+// present reports whether a sound copy of blob d is stored already
+// (Check, which evicts a bad one): a writer then keeps it, and with it the
+// links lego-out has to it, rather than put its own copy in its place.
+func (s *Disk) present(d *repb.Digest) bool {
+	if isEmpty(d) {
+		return statSize(s.blobPath(d.Hash), 0)
 	}
-	return st.Mode&unix.S_IFMT == unix.S_IFREG && st.Size == d.SizeBytes && s.recorded(keyOf(d.Hash, kind), versionOf(&st))
+	return s.checkFile(d, kindBlob) == nil
 }
 
 // stored records the file just renamed into place at p as good.
