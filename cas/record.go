@@ -34,9 +34,9 @@ import (
 // store never interleave records and nothing is rewritten on a hot path.
 // A shard (by the hash's first hex digit) is read whole on its first
 // lookup and then answered from a map: a build that checks a few blobs
-// reads a few shards, a null build of 10k targets reads ~700 KB once
-// (BenchmarkCheck). A lookup that finds no match first reads what other
-// processes appended since. Later records win; gc and verify, which hold
+// reads a few shards, and reading and looking up cost ~0.4 µs a blob
+// checked, beside ~2 µs for its stat (BenchmarkCheck). A lookup that finds
+// no match first reads what other processes appended since. Later records win; gc and verify, which hold
 // the exclusive lock, rewrite the shards without dead records.
 //
 // Losing records is always safe: a blob without one is hashed again. A
