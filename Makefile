@@ -5,7 +5,7 @@ GO ?= go
 # go-nvml's cgo prolog calls functions NVML marks deprecated.
 export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 
-.PHONY: build test vet deadcode docs bench example clean
+.PHONY: build test vet deadcode docs bench corrupt example clean
 
 build:
 	$(GO) build $(LDFLAGS) -o bin/lego ./cmd/lego
@@ -51,6 +51,13 @@ bench: build
 	$(GO) test $(LDFLAGS) -run '^$$' -bench RemoteCacheHit -benchtime 5x ./cmd/lego/
 	# whole scripted rollouts (loop, then the tests afresh) on directory sessions
 	$(GO) test $(LDFLAGS) -run '^$$' -bench ScriptedRollout -benchtime 20x ./rules/swe/agent/
+
+# An experiment, not a test: 60 trials of damage to a cache (in-place and
+# replaced same-size flips, truncations, appends, deletions, action-cache
+# damage), each rebuilt and its outputs compared with a clean build's. It
+# fails when any trial served bad bytes.
+corrupt: build
+	python3 scripts/corrupt_experiment.py --lego bin/lego --trials $${TRIALS:-60}
 
 example: build
 	cd examples/basics && ../../bin/lego build //...

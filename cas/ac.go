@@ -1,8 +1,11 @@
 package cas
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"os"
@@ -12,9 +15,55 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
+// An action-cache entry is
+//
+//	0x00 "LA1" | crc32c of the rest, u32 | ActionResult, deterministic
+//
+// so that an entry cut short, grown or with a flipped bit is a miss: a
+// protobuf parses many damaged byte strings. The leading zero byte is no
+// protobuf tag, which tells these from the bare ActionResults of stores
+// written before, still read and rewritten on first use.
+const acMagic = "\x00LA1"
+
+func encodeAC(b []byte) []byte {
+	out := make([]byte, 0, len(acMagic)+4+len(b))
+	out = append(out, acMagic...)
+	out = binary.LittleEndian.AppendUint32(out, crc32.Checksum(b, castagnoli))
+	return append(out, b...)
+}
+
+// decodeAC parses an entry; ok is false for a damaged one. A bare
+// ActionResult (legacy) is taken only when it is exactly what lego wrote
+// for it: its deterministic encoding, every digest well formed.
+func decodeAC(b []byte) (r *repb.ActionResult, legacy, ok bool) {
+	r = new(repb.ActionResult)
+	if len(b) == 0 {
+		return nil, false, false // lego never wrote one: executors always store stdout
+	}
+	if b[0] == acMagic[0] {
+		body := b[min(len(b), len(acMagic)+4):]
+		if len(b) < len(acMagic)+4 || string(b[:len(acMagic)]) != acMagic ||
+			crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(b[len(acMagic):]) {
+			return nil, false, false
+		}
+		if proto.Unmarshal(body, r) != nil || !wellFormed(r) {
+			return nil, false, false
+		}
+		return r, false, true
+	}
+	if proto.Unmarshal(b, r) != nil || !wellFormed(r) {
+		return nil, true, false
+	}
+	again, err := proto.MarshalOptions{Deterministic: true}.Marshal(r)
+	if err != nil || !bytes.Equal(again, b) {
+		return nil, true, false
+	}
+	return r, true, true
+}
+
 // GetActionResult returns the cached result for the action digest key, or
-// (nil, Miss, nil) when there is none. An entry that does not parse is
-// removed and reported absent.
+// (nil, Miss, nil) when there is none. A damaged entry is removed and
+// reported absent; an entry in the older format is rewritten.
 func (s *Disk) GetActionResult(_ context.Context, key *repb.Digest) (*repb.ActionResult, Layer, error) {
 	if err := check(key); err != nil {
 		return nil, Miss, err
@@ -27,10 +76,13 @@ func (s *Disk) GetActionResult(_ context.Context, key *repb.Digest) (*repb.Actio
 		}
 		return nil, Miss, err
 	}
-	r := new(repb.ActionResult)
-	if err := proto.Unmarshal(b, r); err != nil || !wellFormed(r) {
+	r, legacy, ok := decodeAC(b)
+	if !ok {
 		os.Remove(p)
 		return nil, Miss, nil
+	}
+	if legacy {
+		s.writeAtomic(p, encodeAC(b), 0o644) // a failure leaves the old entry, still good
 	}
 	return r, OnDisk, nil
 }
@@ -45,7 +97,7 @@ func (s *Disk) PutActionResult(_ context.Context, key *repb.Digest, r *repb.Acti
 	if err != nil {
 		return err
 	}
-	return s.writeAtomic(s.acPath(key.Hash), b, 0o644)
+	return s.writeAtomic(s.acPath(key.Hash), encodeAC(b), 0o644)
 }
 
 // wellFormed rejects results whose digests are malformed: protobuf parses

@@ -141,3 +141,39 @@ func BenchmarkLinkExisting(b *testing.B) {
 	}
 	os.Remove(dst)
 }
+
+// BenchmarkCheck is a null build's check of 10k hits' blobs: "first" in a
+// new process (reading the record), "warm" once its shards are read.
+func BenchmarkCheck(b *testing.B) {
+	s := newDisk(b)
+	ds := make([]*repb.Digest, 10000)
+	for i := range ds {
+		ds[i] = mustPut(b, s, []byte(fmt.Sprint("output ", i)))
+	}
+	b.Run("first", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			d := openDisk(b, s.Dir())
+			for _, dg := range ds {
+				if err := d.Check(dg, false); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if d.Rehashed() != 0 {
+				b.Fatalf("%d hashed", d.Rehashed())
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(ds)), "ns/blob")
+	})
+	b.Run("warm", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			i := 0
+			for pb.Next() {
+				if err := s.Check(ds[i%len(ds)], false); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	})
+}

@@ -39,6 +39,9 @@ type Disk struct {
 	mu        sync.Mutex
 	seenGCGen string // content of dir/gcgen when gen was last synced
 	journal   string // this Disk's usage journal file, created lazily
+
+	rec      record       // the verification record (record.go)
+	rehashed atomic.Int64 // files Check had to hash
 }
 
 // Open opens (creating if needed) the store rooted at dir.
@@ -86,29 +89,33 @@ func (s *Disk) acPath(h string) string   { return s.acDir + "/" + h[:2] + "/" + 
 // unix.Stat spares the FileInfo allocation of os.Stat on this hot path.
 func statSize(path string, size int64) bool {
 	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
+	return statFile(path, size, &st)
+}
+
+// statFile is statSize, leaving the stat in st.
+func statFile(path string, size int64, st *unix.Stat_t) bool {
+	if err := unix.Stat(path, st); err != nil {
 		return false
 	}
 	return st.Mode&unix.S_IFMT == unix.S_IFREG && st.Size == size
 }
 
-// Has reports whether the blob is stored with the right size.
+// Has reports whether the blob is stored and sound (Check).
 func (s *Disk) Has(d *repb.Digest) bool {
-	if check(d) != nil {
-		return false
-	}
-	return statSize(s.blobPath(d.Hash), d.SizeBytes)
+	return s.Check(d, false) == nil
 }
 
 // Put stores b and returns its digest.
 func (s *Disk) Put(b []byte) (*repb.Digest, error) {
 	d := DigestOf(b)
-	if statSize(s.blobPath(d.Hash), d.SizeBytes) {
+	if s.present(d) {
 		return d, nil
 	}
-	if err := s.writeAtomic(s.blobPath(d.Hash), b, 0o444); err != nil {
+	p := s.blobPath(d.Hash)
+	if err := s.writeAtomic(p, b, 0o444); err != nil {
 		return nil, err
 	}
+	s.stored(d.Hash, kindBlob, p)
 	return d, nil
 }
 

@@ -10,10 +10,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
+	"golang.org/x/sys/unix"
 )
 
 // bufPool holds copy buffers: io.Copy's 32 KiB default costs many more
@@ -67,12 +69,17 @@ func (s *Disk) PutFile(path string) (*repb.Digest, error) {
 		return nil, err
 	}
 	defer f.Close()
+	return s.putFrom(f, path)
+}
+
+// putFrom stores a copy of what f reads; the copy is the store's own file.
+func (s *Disk) putFrom(f *os.File, path string) (*repb.Digest, error) {
 	tmp, hash, n, err := copyToTemp(f, s.tmpDir, "put-", 0o444)
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
 	d := &repb.Digest{Hash: hash, SizeBytes: n}
-	if statSize(s.blobPath(hash), n) {
+	if s.present(d) {
 		os.Remove(tmp)
 		return d, nil
 	}
@@ -80,15 +87,19 @@ func (s *Disk) PutFile(path string) (*repb.Digest, error) {
 		os.Remove(tmp)
 		return nil, err
 	}
+	s.stored(hash, kindBlob, s.blobPath(hash))
 	return d, nil
 }
 
 // IngestFile moves the file at path into the store: on the same
 // filesystem it is renamed, never copied, so multi-GB outputs cost one
-// hashing pass. The file's inode becomes the blob (mode 0444): other
-// hardlinks to it must not be written afterwards. A symlink or other
-// non-regular file, or a file on another filesystem, is copied and then
-// removed.
+// hashing pass. The file's inode becomes the blob, owned by the store's
+// owner and mode 0444: other hardlinks to it must not be written
+// afterwards. A file another uid owns (an action run as nobody) is taken
+// over before it is hashed, so its writer can no longer chmod or write
+// it; where it cannot be (lego is not root) it is copied. A symlink or
+// other non-regular file, or a file on another filesystem, is copied and
+// then removed.
 func (s *Disk) IngestFile(path string) (*repb.Digest, error) {
 	lst, err := os.Lstat(path)
 	if err != nil {
@@ -97,25 +108,39 @@ func (s *Disk) IngestFile(path string) (*repb.Digest, error) {
 	if !lst.Mode().IsRegular() {
 		return s.ingestByCopy(path)
 	}
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return nil, &os.PathError{Op: "fstat", Path: path, Err: err}
+	}
+	foreign := int(st.Uid) != storeUID
+	if foreign {
+		if !takeOver(f, kindBlob) {
+			d, err := s.putFrom(f, path)
+			if err != nil {
+				return nil, err
+			}
+			return d, os.Remove(path)
+		}
+	}
 	hash, n, err := hashCopy(nil, f)
-	f.Close()
 	if err != nil {
 		return nil, fmt.Errorf("ingest %s: %w", path, err)
 	}
 	d := &repb.Digest{Hash: hash, SizeBytes: n}
 	final := s.blobPath(hash)
-	if statSize(final, n) {
-		// Not chmodded first: the file may be a hardlink of a stored blob
-		// or of its 0555 variant (an action that linked an input).
+	if (st.Nlink > 1 && (sameInode(final, &st) || sameInode(s.casxPath(hash), &st))) || s.present(d) {
+		// Not chmodded: the file may be a hardlink of a stored blob or of
+		// its 0555 variant (an action that linked an input).
 		return d, os.Remove(path)
 	}
 	// The blob must be read-only before it gets a blob name.
-	if err := os.Chmod(path, 0o444); err != nil {
-		return nil, err
+	if !foreign && !takeOver(f, kindBlob) {
+		return nil, fmt.Errorf("ingest %s: cannot make it read-only", path)
 	}
 	if err := renameIntoPlace(path, final); err != nil {
 		if errors.Is(err, syscall.EXDEV) {
@@ -123,6 +148,7 @@ func (s *Disk) IngestFile(path string) (*repb.Digest, error) {
 		}
 		return nil, err
 	}
+	s.stored(hash, kindBlob, final)
 	return d, nil
 }
 
@@ -136,31 +162,48 @@ func (s *Disk) ingestByCopy(path string) (*repb.Digest, error) {
 
 // BlobPath returns the path of the stored blob: the 0444 blob itself, or
 // for executable a 0555 copy made on first request (a hardlink cannot
-// differ in mode). The file must not be modified.
+// differ in mode). The file must not be modified. It is not hashed: a
+// build checks its blobs (Check) before it links them.
 func (s *Disk) BlobPath(d *repb.Digest, executable bool) (string, error) {
+	p, _, err := s.blobFile(d, executable)
+	return p, err
+}
+
+// blobFile is BlobPath, with the stat of the file.
+func (s *Disk) blobFile(d *repb.Digest, executable bool) (string, Version, error) {
 	if err := check(d); err != nil {
-		return "", err
+		return "", Version{}, err
 	}
+	var st unix.Stat_t
 	if executable {
 		xp := s.casxPath(d.Hash)
-		if statSize(xp, d.SizeBytes) {
-			return xp, nil
+		if statFile(xp, d.SizeBytes, &st) {
+			return xp, versionOf(&st), nil
 		}
 	}
 	p := s.blobPath(d.Hash)
-	if !statSize(p, d.SizeBytes) {
+	if !statFile(p, d.SizeBytes, &st) {
 		if !isEmpty(d) {
-			return "", fmt.Errorf("%w: %s", ErrNotFound, Key(d))
+			return "", Version{}, fmt.Errorf("%w: %s", ErrNotFound, Key(d))
 		}
 		// Someone removed the empty blob; it is free to recreate.
 		if err := s.ensureEmpty(); err != nil {
-			return "", err
+			return "", Version{}, err
 		}
 	}
 	if !executable {
-		return p, nil
+		return p, versionOf(&st), nil
 	}
-	return s.makeExecutable(d, p)
+	xp, err := s.makeExecutable(d, p)
+	if err != nil || !statFile(xp, d.SizeBytes, &st) {
+		return xp, Version{}, err
+	}
+	return xp, versionOf(&st), nil
+}
+
+func sameInode(p string, st *unix.Stat_t) bool {
+	var o unix.Stat_t
+	return unix.Stat(p, &o) == nil && o.Ino == st.Ino && o.Dev == st.Dev
 }
 
 // makeExecutable copies blob p to the cas-x variant, verifying the bytes
@@ -188,6 +231,7 @@ func (s *Disk) makeExecutable(d *repb.Digest, p string) (string, error) {
 		os.Remove(tmp)
 		return "", err
 	}
+	s.stored(d.Hash, kindExec, xp)
 	return xp, nil
 }
 
@@ -196,11 +240,19 @@ func (s *Disk) makeExecutable(d *repb.Digest, p string) (string, error) {
 // An existing dst is replaced atomically; one that already is the blob is
 // left as is.
 func (s *Disk) Link(d *repb.Digest, executable bool, dst string) error {
-	src, err := s.BlobPath(d, executable)
+	src, v, err := s.blobFile(d, executable)
 	if err != nil {
 		return err
 	}
-	err = os.Link(src, dst)
+	if err := link(src, dst); err != nil {
+		return err
+	}
+	s.linked(d, executable, src, v, dst)
+	return nil
+}
+
+func link(src, dst string) error {
+	err := os.Link(src, dst)
 	if err == nil {
 		return nil
 	}
@@ -219,6 +271,34 @@ func (s *Disk) Link(d *repb.Digest, executable bool, dst string) error {
 		return copyReplace(src, dst)
 	}
 	return err
+}
+
+// linked records the blob file src again after Link gave it another name
+// outside the store's tmp/: a link moves the inode's ctime, and lego-out
+// keeps its links, so the next build would hash it for nothing. It does
+// so only when the file had its recorded stat v just before and only the
+// ctime moved since. Exec roots are left out: removing them moves the
+// ctime again.
+func (s *Disk) linked(d *repb.Digest, executable bool, src string, v Version, dst string) {
+	if strings.HasPrefix(dst, s.tmpDir+string(os.PathSeparator)) || isEmpty(d) {
+		return
+	}
+	kind := kindBlob
+	if executable {
+		kind = kindExec
+	}
+	k := keyOf(d.Hash, kind)
+	if src != s.pathOf(d.Hash, kind) || !s.recorded(k, v) {
+		return
+	}
+	var st unix.Stat_t
+	if unix.Stat(src, &st) != nil {
+		return
+	}
+	now := versionOf(&st)
+	if now != v && now.ino == v.ino && now.size == v.size && now.mtime == v.mtime {
+		s.remember(k, now, true)
+	}
 }
 
 // canCopyInstead tells link errors that a copy works around: another
@@ -305,5 +385,6 @@ func (s *Disk) PutStream(d *repb.Digest, r io.Reader) error {
 		os.Remove(tmp)
 		return err
 	}
+	s.stored(d.Hash, kindBlob, s.blobPath(d.Hash))
 	return nil
 }

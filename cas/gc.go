@@ -2,6 +2,7 @@ package cas
 
 import (
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io/fs"
 	"os"
@@ -147,7 +148,7 @@ func (s *Disk) GC(maxSize int64) (GCStats, error) {
 		}
 		return a.hash < b.hash
 	})
-	removed := map[string]bool{}
+	removed, removedBlobs := map[string]bool{}, map[string]bool{}
 	for _, it := range items {
 		if total <= maxSize {
 			break
@@ -163,6 +164,7 @@ func (s *Disk) GC(maxSize int64) (GCStats, error) {
 				continue
 			}
 			s.removeBlob(it.hash)
+			removedBlobs[it.hash] = true
 			st.RemovedBlobs++
 		}
 		total -= it.size
@@ -180,6 +182,17 @@ func (s *Disk) GC(maxSize int64) (GCStats, error) {
 	if err := s.foldJournals(keep, journals); err != nil {
 		return st, err
 	}
+	// The record keeps only the files still here.
+	rec := s.loadRecord()
+	for k := range rec {
+		h := hex.EncodeToString(k.sum[:])
+		if blobs[h] == nil || removedBlobs[h] {
+			delete(rec, k)
+		}
+	}
+	if err := s.rewriteRecord(rec); err != nil {
+		return st, err
+	}
 	return st, s.bumpGCGen()
 }
 
@@ -191,11 +204,8 @@ func readACFile(p string) (r *repb.ActionResult, ok bool) {
 	if err != nil {
 		return nil, true
 	}
-	r = new(repb.ActionResult)
-	if proto.Unmarshal(b, r) != nil || !wellFormed(r) {
-		return nil, false
-	}
-	return r, true
+	r, _, ok = decodeAC(b)
+	return r, ok
 }
 
 // forEachBlobOf calls fn for every blob r references, including the files

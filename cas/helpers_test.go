@@ -135,3 +135,6 @@ func (m *Memory) wait() {
 	m.acMem.Wait()
 	m.blobMem.Wait()
 }
+
+// Rehashed returns how many files Check hashed since open.
+func (s *Disk) Rehashed() int { return int(s.rehashed.Load()) }

@@ -19,8 +19,15 @@ import (
 type Store interface {
 	// Has reports whether the blob can be read here, or, in a store that
 	// leaves outputs on a server (a lazy remote tier), that it is known
-	// to be there and Fetch will bring it.
+	// to be there and Fetch will bring it. A copy here is checked (Check).
 	Has(d *repb.Digest) bool
+	// Check reports whether the blob is here and sound, with executable
+	// its executable copy too: nil, or an error wrapping ErrNotFound, or
+	// ErrCorrupt when a bad copy was found and evicted. A copy whose file
+	// is unchanged since it was last known good costs a stat; another is
+	// hashed. A build checks the outputs of a cache hit before it links
+	// them anywhere.
+	Check(d *repb.Digest, executable bool) error
 	// Get returns the blob, verified. Errors wrap ErrNotFound or ErrCorrupt.
 	Get(d *repb.Digest) ([]byte, error)
 	// GetProto reads the blob d and unmarshals it into m.
@@ -30,7 +37,7 @@ type Store interface {
 	// PutFile stores the content of the file at path, leaving it as is.
 	PutFile(path string) (*repb.Digest, error)
 	// BlobPath is the path of the stored blob (a 0555 copy when
-	// executable); the file must not be modified.
+	// executable), unhashed; the file must not be modified.
 	BlobPath(d *repb.Digest, executable bool) (string, error)
 	// Link materializes the blob at dst, as a hardlink where it can.
 	Link(d *repb.Digest, executable bool, dst string) error

@@ -63,6 +63,7 @@ type builder struct {
 	lookups chan struct{}
 	sources sync.Map // path -> *sourceOnce
 	tools   sync.Map // host path -> *sourceOnce
+	warned  sync.Map // Label of a target warned about -> true
 	gpuMu   sync.Mutex
 	gpuSecs map[string]float64 // target label -> GPU-seconds
 

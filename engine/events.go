@@ -26,6 +26,8 @@ type Event struct {
 	Remote bool `json:"remote,omitempty"`
 	// Progress is the action's progress message (action_started).
 	Progress string `json:"progress,omitempty"`
+	// Message is a warning's text (warning, about the target Label).
+	Message string `json:"message,omitempty"`
 	// action_executed of a GPU action: the devices (UUIDs), GPU-seconds
 	// and peak GPU memory in bytes.
 	GPUs          []string `json:"gpus,omitempty"`
@@ -49,6 +51,7 @@ const (
 	EvActionExecuted = "action_executed"
 	EvActionFailed   = "action_failed"
 	EvBuildFinished  = "build_finished"
+	EvWarning        = "warning" // something the user should know, e.g. a corrupt cache entry
 )
 
 // Listener receives events; it is called from many goroutines.

@@ -1,8 +1,11 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
+	"path"
 	"path/filepath"
+	"time"
 
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
 
@@ -62,14 +65,14 @@ func (b *builder) tool(path string) (*repb.Digest, error) {
 
 // lookup returns the outputs of the cached result of the action key and
 // the layer it came from, or nil when there is none, an output blob is
-// gone, or the result lacks a declared output (servers cache what a
-// worker produced, which need not be what the action declares).
+// gone or corrupt, or the result lacks a declared output (servers cache
+// what a worker produced, which need not be what the action declares).
 func (b *builder) lookup(a *Action, key *repb.Digest) (map[string]*artifact, cas.Layer) {
 	res, layer, err := b.o.Store.GetActionResult(b.ctx, key)
 	if err != nil || res == nil || res.ExitCode != 0 {
 		return nil, cas.Miss
 	}
-	outs := b.outputsOf(res, layer)
+	outs := b.outputsOf(a, res, layer)
 	if outs == nil || checkDeclared(a, outs) != nil {
 		return nil, cas.Miss
 	}
@@ -80,13 +83,23 @@ func (b *builder) lookup(a *Action, key *repb.Digest) (map[string]*artifact, cas
 }
 
 // outputsOf returns the outputs of res, found in layer, when their blobs
-// are all here, else nil. A remote layer has checked that the server
-// holds those it left there.
-func (b *builder) outputsOf(res *repb.ActionResult, layer cas.Layer) map[string]*artifact {
-	here := func(d *repb.Digest) bool { return layer == cas.Remote || b.o.Store.Has(d) }
+// are all here and sound, else nil; a corrupt one (now evicted) is
+// reported as a warning on a's target. A remote layer has checked that the
+// server holds those it left there, and verifies what it brings.
+func (b *builder) outputsOf(a *Action, res *repb.ActionResult, layer cas.Layer) map[string]*artifact {
+	here := func(p string, d *repb.Digest, exec bool) bool {
+		if layer == cas.Remote {
+			return true
+		}
+		err := b.o.Store.Check(d, exec)
+		if errors.Is(err, cas.ErrCorrupt) {
+			b.warn(a.Owner, fmt.Sprintf("cached output %s was corrupt in the cache, so it was evicted and the action runs again (%v)", p, err))
+		}
+		return err == nil
+	}
 	outs := make(map[string]*artifact, len(res.OutputFiles)+len(res.OutputDirectories))
 	for _, f := range res.OutputFiles {
-		if !here(f.Digest) {
+		if !here(f.Path, f.Digest, f.IsExecutable) {
 			return nil
 		}
 		outs[f.Path] = &artifact{digest: f.Digest, exec: f.IsExecutable}
@@ -101,13 +114,21 @@ func (b *builder) outputsOf(res *repb.ActionResult, layer cas.Layer) map[string]
 			return nil
 		}
 		for _, f := range files {
-			if !here(f.digest) {
+			if !here(path.Join(d.Path, f.path), f.digest, f.exec) {
 				return nil
 			}
 		}
 		outs[d.Path] = &artifact{digest: d.TreeDigest, tree: t}
 	}
 	return outs
+}
+
+// warn reports msg about target l, once per target and build.
+func (b *builder) warn(l Label, msg string) {
+	if _, dup := b.warned.LoadOrStore(l, true); dup {
+		return
+	}
+	b.o.Listener.Event(&Event{Type: EvWarning, Time: time.Now(), Label: l.String(), Message: msg})
 }
 
 // fetchInputs has the store bring the files of an action's built inputs

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
@@ -35,12 +36,64 @@ func (b *builder) materialize(outs map[string]*artifact) error {
 		if err := b.o.Store.Fetch(b.ctx, appendBlobs(nil, art)); err != nil {
 			return fmt.Errorf("fetch %s: %w", p, err)
 		}
+		if b.treeCurrent(dst, files) {
+			continue
+		}
 		if err := b.swapTree(p, dst, files); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// treeCurrent reports whether the directory dst holds exactly files, each
+// a link of its blob (a null build): swapping it anyway would unlink and
+// relink every file, and the store would hash them all again next time
+// (a link moves an inode's ctime).
+func (b *builder) treeCurrent(dst string, files []treeFile) bool {
+	want := make(map[string]treeFile, len(files))
+	dirs := map[string]bool{".": true}
+	for _, f := range files {
+		want[f.path] = f
+		for d := path.Dir(f.path); d != "."; d = path.Dir(d) {
+			dirs[d] = true
+		}
+	}
+	seen := 0
+	err := filepath.WalkDir(dst, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dst, p)
+		rel = filepath.ToSlash(rel)
+		if e.IsDir() {
+			if !dirs[rel] {
+				return errStale
+			}
+			return nil
+		}
+		f, ok := want[rel]
+		if !ok || !e.Type().IsRegular() {
+			return errStale
+		}
+		st, err := e.Info()
+		if err != nil {
+			return err
+		}
+		bp, err := b.o.Store.BlobPath(f.digest, f.exec)
+		if err != nil {
+			return err
+		}
+		if bst, err := os.Stat(bp); err != nil || !os.SameFile(st, bst) {
+			return errStale
+		}
+		seen++
+		return nil
+	})
+	return err == nil && seen == len(files)
+}
+
+var errStale = errors.New("stale")
 
 // swapTree builds the directory dst beside the old one and swaps, so a
 // reader never sees a half-written tree.

@@ -132,9 +132,13 @@ func (t *Tier) Link(d *repb.Digest, executable bool, dst string) error {
 }
 
 // need fetches d when it is not here (a lazy hit's file, or the output of
-// a remote run).
+// a remote run). A copy here is not hashed again: reads hash what they
+// read, and a build checks its hits (Check) before it links them.
 func (t *Tier) need(d *repb.Digest) error {
-	if d == nil || t.Disk.Has(d) {
+	if d == nil {
+		return nil
+	}
+	if _, err := t.Disk.BlobPath(d, false); err == nil {
 		return nil
 	}
 	return t.Fetch(t.o.Context, []*repb.Digest{d})

@@ -1,6 +1,6 @@
 // Command lego is the build system's command line. It parses flags and
-// dispatches the commands (build, query, explain, repro, clean, gc, help,
-// version, tool); what they do lives in starlark, engine, cas, executors
+// dispatches the commands (build, query, explain, repro, clean, gc, verify,
+// help, version, tool); what they do lives in starlark, engine, cas, executors
 // and the rule packages.
 package main
 
@@ -31,7 +31,8 @@ var commands = []command{
 	{"explain", "explain [flags] LABEL     why the actions of LABEL ran in the last build", runExplain},
 	{"repro", "repro [flags] PATTERN...   build, then re-execute every action bypassing the cache and compare outputs (exit 3: some differ)", runRepro},
 	{"clean", "clean [--expunge]          remove lego-out (and the cache with --expunge)", runClean},
-	{"gc", "gc --max_size=SIZE            shrink the cache to SIZE, least recently used first", runGC},
+	{"gc", "gc --max_size=SIZE [--verify]  shrink the cache to SIZE, least recently used first (--verify: lego verify first)", runGC},
+	{"verify", "verify                   re-hash the whole cache, evict what is corrupt and list it (exit 3: something was)", runVerify},
 	{"version", "version                  print the version", runVersion},
 	{"tool", "tool NAME [flags]           run one of the tools rules use as actions (lego tool lists them)", runTool},
 }

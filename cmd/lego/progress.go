@@ -70,6 +70,14 @@ func (p *progress) Event(e *engine.Event) {
 	switch e.Type {
 	case engine.EvBuildStarted:
 		p.total = e.Total
+	case engine.EvWarning:
+		// Even with --progress=none: it is no progress.
+		if p.tty {
+			fmt.Fprintf(p.out, "\r\033[KWARNING: %s: %s\n", e.Label, e.Message)
+		} else {
+			fmt.Fprintf(p.buf, "WARNING: %s: %s\n", e.Label, e.Message)
+			p.buf.Flush()
+		}
 	case engine.EvActionStarted:
 		name := e.Action
 		if e.Progress != "" {

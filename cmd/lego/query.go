@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -90,15 +91,19 @@ func runGC(args []string) error {
 	var c commonFlags
 	c.register(fs)
 	maxSize := fs.String("max_size", "", "target size of the cache, e.g. 10GiB")
+	verify := fs.Bool("verify", false, "first re-hash the whole cache and evict what is corrupt, as lego verify")
 	if _, err := parseInterleaved(fs, args); err != nil {
 		return err
 	}
-	if *maxSize == "" {
-		return fmt.Errorf("gc needs --max_size=SIZE (e.g. 10GiB)")
+	if *maxSize == "" && !*verify {
+		return fmt.Errorf("gc needs --max_size=SIZE (e.g. 10GiB) or --verify")
 	}
-	n, err := engine.ParseSize(*maxSize)
-	if err != nil {
-		return fmt.Errorf("--max_size: %w", err)
+	var n int64
+	if *maxSize != "" {
+		var err error
+		if n, err = engine.ParseSize(*maxSize); err != nil {
+			return fmt.Errorf("--max_size: %w", err)
+		}
 	}
 	store, err := cas.Open(c.cacheDir)
 	if err != nil {
@@ -109,12 +114,21 @@ func runGC(args []string) error {
 		return err
 	}
 	defer unlock()
+	var verr error
+	if *verify {
+		if verr = reportVerify(store, os.Stdout); verr != nil && !errors.Is(verr, exitError{exitCorrupt}) {
+			return verr
+		}
+	}
+	if *maxSize == "" {
+		return verr
+	}
 	st, err := store.GC(n)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("gc: %s -> %s (removed %d action results, %d blobs)\n", executors.FormatSize(st.Before), executors.FormatSize(st.After), st.RemovedActions, st.RemovedBlobs)
-	return nil
+	return verr
 }
 
 func runVersion(args []string) error {
