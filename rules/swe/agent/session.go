@@ -16,6 +16,8 @@ import (
 	"os/exec"
 	"syscall"
 	"time"
+
+	"github.com/legobuild/lego/executors"
 )
 
 // Session is the sandbox a rollout's commands run in: a container of the
@@ -28,8 +30,9 @@ type Session interface {
 	Close() error
 }
 
-// ErrTimeout is a command that ran past its timeout (and was killed).
-var ErrTimeout = errors.New("timed out")
+// ErrTimeout is a command that ran past its timeout (and was killed):
+// the executors' own, which a container session returns too.
+var ErrTimeout = executors.ErrTimeout
 
 // DirSession runs commands on the host in a directory: a directory env's
 // copy. It is no sandbox; it is for machines without containerd.
