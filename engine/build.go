@@ -130,7 +130,7 @@ func Build(ctx context.Context, g *Graph, targets []*Target, o Options) (*Summar
 	}
 	ok := s.Failed == 0 && ctx.Err() == nil
 	o.Listener.Event(&Event{Type: EvBuildFinished, Time: time.Now(), Success: &ok, Total: s.Total,
-		Executed: s.Executed, Cached: s.Cached, Failed: s.Failed, Skipped: s.Skipped})
+		Executed: s.Executed, Cached: s.Cached, Failed: s.Failed, FailedBy: s.FailedBy, Skipped: s.Skipped})
 	if ctx.Err() != nil {
 		return s, fmt.Errorf("build interrupted: %d of %d actions done", s.Executed+s.Cached, s.Total)
 	}
@@ -213,11 +213,16 @@ func (b *builder) finish(n *node, cached bool, err error) {
 	}
 	if err != nil {
 		n.failed = true
+		class := executors.ClassOf(err)
 		b.sum.Failed++
+		if b.sum.FailedBy == nil {
+			b.sum.FailedBy = map[string]int{}
+		}
+		b.sum.FailedBy[class]++
 		b.sum.Errors = append(b.sum.Errors, err)
 		b.failedT[owner] = true
 		b.o.Listener.Event(&Event{Type: EvActionFailed, Time: time.Now(), Label: owner.String(),
-			Action: n.a.Describe(), Mnemonic: n.a.Mnemonic, Error: err.Error()})
+			Action: n.a.Describe(), Mnemonic: n.a.Mnemonic, Error: err.Error(), FailureClass: class})
 		if !b.o.KeepGoing {
 			b.cancel()
 		}

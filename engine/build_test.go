@@ -2,16 +2,22 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
+
 	"github.com/legobuild/lego/cas"
+	"github.com/legobuild/lego/executors"
 	"github.com/legobuild/lego/executors/local"
 )
 
@@ -336,4 +342,91 @@ func TestCycleAndUnknownLabel(t *testing.T) {
 	if _, err := w.build(); err == nil || !strings.Contains(err.Error(), "dependency cycle: //p:a -> //p:b -> //p:a") {
 		t.Fatalf("cycle error = %v", err)
 	}
+}
+
+// flaky fails, once each, the actions whose command holds a word, with
+// the error given for it, after running them (an OOM noticed after a
+// normal exit, say).
+type flaky struct {
+	executors.Executor
+	mu   sync.Mutex
+	fail map[string]error
+}
+
+func (f *flaky) Execute(ctx context.Context, req *executors.Request) (*repb.ActionResult, error) {
+	res, err := f.Executor.Execute(ctx, req)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for word, e := range f.fail {
+		if strings.Contains(strings.Join(req.Command.Arguments, " "), word) {
+			delete(f.fail, word)
+			return res, e
+		}
+	}
+	return res, err
+}
+
+type eventLog struct {
+	mu     sync.Mutex
+	events []*Event
+}
+
+func (l *eventLog) Event(e *Event) {
+	l.mu.Lock()
+	l.events = append(l.events, e)
+	l.mu.Unlock()
+}
+
+// Infrastructure failures are classified in the summary and the events,
+// from an executor's InfraError or a process's exit code 75 with its
+// stderr line, and they leave nothing cached: the next build reruns them.
+func TestInfraFailuresAreClassifiedAndRerun(t *testing.T) {
+	w := newWS(t)
+	w.sh("oomed", nil, "echo big > $OUT")
+	w.sh("after", []string{"oomed"}, "cp $SRCS $OUT")
+	w.sh("endpoint", nil, "echo trying >&2; echo 'lego-infra-error: endpoint: model endpoint answered 503 on 6 tries' >&2; exit 75")
+	w.sh("exit1", nil, "echo 'lego-infra-error: endpoint: says so' >&2; exit 1")           // not 75: its own failure
+	w.sh("exit75", nil, "echo 'lego-infra-error: weather: bad' >&2; exit 75")              // no known class
+	w.sh("slow", nil, "sleep 0.2; echo 'lego-infra-error: oom: fine' >&2; echo ok > $OUT") // exit 0: a result
+	fl := &flaky{fail: map[string]error{"echo big": executors.Infra(executors.ClassOOM, errors.New("OOM-killed: the action exceeded its memory limit of 64 MiB"))}}
+	log := &eventLog{}
+	sum, err := w.build(func(o *Options) {
+		o.KeepGoing = true
+		fl.Executor = o.Executor
+		o.Executor, o.Listener = fl, log
+	})
+	if err == nil {
+		t.Fatal("build succeeded")
+	}
+	want := map[string]int{executors.ClassOOM: 1, executors.ClassEndpoint: 1, executors.ClassAction: 2}
+	if sum.Failed != 4 || !reflect.DeepEqual(sum.FailedBy, want) || sum.Executed != 1 || sum.Skipped != 1 {
+		t.Fatalf("summary %+v; want 4 failed %v, 1 executed, 1 not run", sum, want)
+	}
+	var line strings.Builder
+	sum.Report(&line, 6, time.Second)
+	if !strings.Contains(line.String(), "4 failed (1 endpoint, 1 oom, 2 action), 1 not run") {
+		t.Errorf("summary line %q", line.String())
+	}
+	classes := map[string]string{}
+	for _, e := range log.events {
+		if e.Type == EvActionFailed {
+			classes[strings.Fields(e.Action)[0]] = e.FailureClass
+		}
+	}
+	if want := map[string]string{"//p:oomed": "oom", "//p:endpoint": "endpoint", "//p:exit1": "action", "//p:exit75": "action"}; !reflect.DeepEqual(classes, want) {
+		t.Errorf("failure classes of the events %v, want %v", classes, want)
+	}
+	for _, e := range sum.Errors {
+		if strings.HasPrefix(e.Error(), "//p:endpoint ") && !strings.Contains(e.Error(), "failed (endpoint: model endpoint answered 503 on 6 tries)") {
+			t.Errorf("endpoint failure reads %q", e)
+		}
+	}
+
+	// The OOM'd action (which exited 0) was not cached: it runs again,
+	// and its dependent after it; the good one is a cache hit.
+	for _, n := range []string{"endpoint", "exit1", "exit75"} {
+		delete(w.decl, n)
+		w.order = slices.DeleteFunc(w.order, func(s string) bool { return s == n })
+	}
+	w.ran("//p:after", "//p:oomed")
 }

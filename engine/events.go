@@ -21,6 +21,9 @@ type Event struct {
 	Duration time.Duration `json:"duration_ns,omitempty"`
 	Success  *bool         `json:"success,omitempty"`
 	Error    string        `json:"error,omitempty"`
+	// FailureClass is why an action_failed action gave no result: one of
+	// executors.Classes (endpoint, runtime, oom, harness, timeout, action).
+	FailureClass string `json:"failure_class,omitempty"`
 	// Remote marks an action_cached hit of the remote cache, and an
 	// action_started/action_executed run on a remote executor.
 	Remote bool `json:"remote,omitempty"`
@@ -38,7 +41,9 @@ type Event struct {
 	Executed int `json:"executed,omitempty"`
 	Cached   int `json:"cached,omitempty"`
 	Failed   int `json:"failed,omitempty"`
-	Skipped  int `json:"skipped,omitempty"`
+	// FailedBy counts the failed actions by FailureClass.
+	FailedBy map[string]int `json:"failed_by,omitempty"`
+	Skipped  int            `json:"skipped,omitempty"`
 }
 
 // Event types.

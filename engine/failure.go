@@ -9,9 +9,20 @@ import (
 	"github.com/legobuild/lego/executors"
 )
 
-// failure reports a non-zero exit; store holds the logs.
+// failure reports a non-zero exit; store holds the logs. A process that
+// reported an infrastructure failure (executors.InfraExit and its stderr
+// line) gets an error of that class.
 func failure(store executors.BlobGetter, a *Action, res *repb.ActionResult) error {
-	return fmt.Errorf("%s failed with exit code %d\n  command: %s%s", a.Describe(), res.ExitCode, shellQuote(a.Args), stderrTail(store, res))
+	err := fmt.Errorf("%s failed with exit code %d\n  command: %s%s", a.Describe(), res.ExitCode, shellQuote(a.Args), stderrTail(store, res))
+	if res.ExitCode != executors.InfraExit {
+		return err
+	}
+	tail, _ := executors.Tail(store, res.StderrDigest, 50)
+	if ie := executors.InfraOf(res.ExitCode, tail); ie != nil {
+		return &executors.InfraError{Class: ie.Class,
+			Err: fmt.Errorf("%s failed (%s: %v)\n  command: %s%s", a.Describe(), ie.Class, ie.Err, shellQuote(a.Args), stderrTail(store, res))}
+	}
+	return err
 }
 
 // stderrTail is the last 50 lines of an action's stderr, indented, or "".

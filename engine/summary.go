@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"time"
+
+	"github.com/legobuild/lego/executors"
 )
 
 // Summary is what a build did.
@@ -17,7 +20,11 @@ type Summary struct {
 	RemoteHits int
 	RemoteRuns int
 	Failed     int
-	Skipped    int
+	// FailedBy counts the failed actions per failure class
+	// (executors.Classes): an endpoint's or the runtime's failure is no
+	// result of the action, and building again may well succeed.
+	FailedBy map[string]int
+	Skipped  int
 	// Ran lists the executed actions (Action.Describe), sorted.
 	Ran    []string
 	Errors []error
@@ -67,11 +74,26 @@ func failedNote(s *Summary) string {
 	out := ""
 	if s.Failed > 0 {
 		out += fmt.Sprintf(", %d failed", s.Failed)
+		if by := countClasses(s.FailedBy); by != "" {
+			out += " (" + by + ")"
+		}
 	}
 	if s.Skipped > 0 {
 		out += fmt.Sprintf(", %d not run", s.Skipped)
 	}
 	return out
+}
+
+// countClasses renders failure counts by class as "1 endpoint, 1 oom",
+// in the order of executors.Classes.
+func countClasses(counts map[string]int) string {
+	var parts []string
+	for _, c := range executors.Classes {
+		if n := counts[c]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, c))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 func allCached(s *Summary) string {

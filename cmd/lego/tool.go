@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/legobuild/lego/executors"
 	"github.com/legobuild/lego/rules/legotool"
 	// The packages whose rules run tools register them.
 	_ "github.com/legobuild/lego/rules/oci"
@@ -27,7 +28,15 @@ func runTool(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := t.Main(ctx, args[1:]); err != nil {
-		return fmt.Errorf("tool %s: %w", t.Name, err)
+		err = fmt.Errorf("tool %s: %w", t.Name, err)
+		// An infrastructure failure (an endpoint's, the runtime's) is
+		// told to lego by convention (executors.InfraExit), so that the
+		// build reports its class.
+		if line, ok := executors.InfraLine(err); ok {
+			fmt.Fprintln(os.Stderr, line) // the whole message, on one line
+			return exitError{executors.InfraExit}
+		}
+		return err
 	}
 	return nil
 }

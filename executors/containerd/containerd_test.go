@@ -280,6 +280,21 @@ func TestMemoryHogIsOOMKilled(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "OOM-killed") || !strings.Contains(err.Error(), "64 MiB") {
 		t.Errorf("memory hog: %v", err)
 	}
+	if c := executors.ClassOf(err); c != executors.ClassOOM {
+		t.Errorf("memory hog: failure class %q, want oom", c)
+	}
+	noLeftovers(t)
+}
+
+// A container that cannot start is the runtime's failure, an error (never
+// a result to cache) that says so.
+func TestContainerThatCannotStartIsRuntimes(t *testing.T) {
+	req := action{outputs: []string{"lego-out/o"}}.request(t)
+	req.Command.Arguments = []string{"/no/such/program"}
+	res, err := exe.Execute(context.Background(), req)
+	if err == nil || res != nil || executors.ClassOf(err) != executors.ClassRuntime || !strings.Contains(err.Error(), "/no/such/program") {
+		t.Errorf("result %v, error %v (class %s); want the runtime's failure", res, err, executors.ClassOf(err))
+	}
 	noLeftovers(t)
 }
 

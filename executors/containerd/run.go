@@ -44,7 +44,7 @@ func (r *runner) Run(ctx context.Context, p *local.Process) (*local.Outcome, err
 		if ctx.Err() != nil {
 			return &local.Outcome{Cancelled: fmt.Errorf("action cancelled: %w", ctx.Err())}, nil
 		}
-		return nil, err
+		return nil, executors.Infra(executors.ClassRuntime, err)
 	}
 
 	id := fmt.Sprintf("lego-%d-%d", os.Getpid(), r.seq.Add(1))
@@ -104,7 +104,7 @@ func (r *runner) Run(ctx context.Context, p *local.Process) (*local.Outcome, err
 	defer stopWait()
 	exitCh, err := task.Wait(waitCtx)
 	if err != nil {
-		return nil, err
+		return nil, executors.Infra(executors.ClassRuntime, fmt.Errorf("waiting for the container: %w", err))
 	}
 	var timer <-chan time.Time
 	var timeout time.Duration
@@ -134,21 +134,21 @@ func (r *runner) Run(ctx context.Context, p *local.Process) (*local.Outcome, err
 		select {
 		case status = <-exitCh:
 		case <-cleanup.Done():
-			return nil, fmt.Errorf("the container did not stop within %v of being killed", cleanupTimeout)
+			return nil, executors.Infra(executors.ClassRuntime, fmt.Errorf("the container did not stop within %v of being killed", cleanupTimeout))
 		}
 	}
 	code, _, err := status.Result()
 	if err != nil {
-		return nil, fmt.Errorf("waiting for the container: %w", err)
+		return nil, executors.Infra(executors.ClassRuntime, fmt.Errorf("waiting for the container: %w", err))
 	}
 	out.ExitCode = int32(code)
 	if out.Cancelled == nil && out.TimedOut == nil && req.Limits.Memory > 0 && oomKilled(cleanup, c) {
-		out.Err = fmt.Errorf("OOM-killed: the action exceeded its memory limit of %s", executors.FormatSize(req.Limits.Memory))
+		out.Err = executors.Infra(executors.ClassOOM, fmt.Errorf("OOM-killed: the action exceeded its memory limit of %s", executors.FormatSize(req.Limits.Memory)))
 	}
 	// Deleting the task waits for the log copies to finish and unmounts
 	// the rootfs, which the layer diff below needs.
 	if _, err := task.Delete(cleanup); err != nil {
-		return nil, fmt.Errorf("deleting task: %w", err)
+		return nil, executors.Infra(executors.ClassRuntime, fmt.Errorf("deleting task: %w", err))
 	}
 	if lo := executors.Property(req, executors.PropLayerOutput); lo != "" && out.ExitCode == 0 && out.Err == nil &&
 		out.Cancelled == nil && out.TimedOut == nil {
@@ -160,12 +160,12 @@ func (r *runner) Run(ctx context.Context, p *local.Process) (*local.Outcome, err
 }
 
 // startFailed reports a failure to start the container: a cancellation
-// when the build is being cancelled, the error otherwise.
+// when the build is being cancelled, the runtime's failure otherwise.
 func (r *runner) startFailed(ctx context.Context, what string, err error) (*local.Outcome, error) {
 	if ctx.Err() != nil {
 		return &local.Outcome{Cancelled: fmt.Errorf("action cancelled: %w", ctx.Err())}, nil
 	}
-	return nil, fmt.Errorf("%s: %w", what, err)
+	return nil, executors.Infra(executors.ClassRuntime, fmt.Errorf("%s: %w", what, err))
 }
 
 // containerEnv is the action's environment with TMPDIR moved to the

@@ -3,6 +3,7 @@ package containerd
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -62,7 +63,7 @@ func OpenSession(ctx context.Context, o SessionOptions) (*Session, error) {
 	}
 	r := &runner{store: o.Store, addr: addr, ns: ns, imports: map[string]*importOnce{}}
 	if err := r.connect(ctx); err != nil {
-		return nil, err
+		return nil, executors.Infra(executors.ClassRuntime, err)
 	}
 	ctx = namespaces.WithNamespace(context.WithoutCancel(ctx), ns)
 	// Python writes no bytecode, as in actions (engine.ActionEnv): an
@@ -73,7 +74,7 @@ func OpenSession(ctx context.Context, o SessionOptions) (*Session, error) {
 	s := &Session{r: r, ctx: ctx, workdir: o.Workdir, env: env}
 	if err := s.start(ctx, o); err != nil {
 		s.Close()
-		return nil, err
+		return nil, executors.Infra(executors.ClassRuntime, err)
 	}
 	return s, nil
 }
@@ -119,8 +120,19 @@ func (s *Session) Workdir() string { return s.workdir }
 // Run execs argv in the container, in Workdir, with stdin; out holds
 // stdout and stderr together (two pipes: their relative order is not
 // kept). A command still running after timeout is
-// killed and the error wraps executors.ErrTimeout.
+// killed and the error wraps executors.ErrTimeout; any other error is an
+// executors.InfraError of class runtime.
 func (s *Session) Run(ctx context.Context, argv []string, stdin []byte, timeout time.Duration) ([]byte, int, error) {
+	out, code, err := s.run(ctx, argv, stdin, timeout)
+	if err != nil && !errors.Is(err, executors.ErrTimeout) && ctx.Err() == nil {
+		// The command did not run, or its end was lost: the runtime's
+		// failure, not an outcome of the command.
+		err = executors.Infra(executors.ClassRuntime, err)
+	}
+	return out, code, err
+}
+
+func (s *Session) run(ctx context.Context, argv []string, stdin []byte, timeout time.Duration) ([]byte, int, error) {
 	s.mu.Lock()
 	s.seq++
 	execID := fmt.Sprintf("exec-%d", s.seq)

@@ -92,7 +92,7 @@ func (r *sandboxRunner) Run(ctx context.Context, p *Process) (*Outcome, error) {
 	}
 	if err := c.Err(); err != nil {
 		// The sandbox's failure is not the action's answer.
-		return nil, err
+		return nil, executors.Infra(executors.ClassRuntime, err)
 	}
 	return out, nil
 }

@@ -46,6 +46,7 @@ func (ModelEndpoint) Attrs() []engine.AttrSpec {
 		{Name: "max_tokens", Type: engine.AttrInt, Doc: "tokens per completion (0: the endpoint's default)"},
 		{Name: "max_concurrency", Type: engine.AttrInt, Default: int64(8), Doc: "requests in flight from one action"},
 		{Name: "timeout", Type: engine.AttrInt, Default: int64(600), Doc: "seconds per request"},
+		{Name: "retries", Type: engine.AttrInt, Default: int64(llm.DefaultRetries), Doc: "tries after the first on a 429, 5xx or no answer (1 to 100); then the action fails as the endpoint's, is not cached, and reruns on the next build"},
 	}
 }
 
@@ -86,6 +87,14 @@ func (ModelEndpoint) Analyze(ctx *engine.Context) error {
 	}
 	if c.MaxConcurrency < 1 || c.TimeoutSeconds < 1 || c.MaxTokens < 0 {
 		return fmt.Errorf("attribute max_concurrency: max_concurrency and timeout must be at least 1, max_tokens not negative")
+	}
+	if r := ctx.Attr("retries").(int64); r < 1 || r > 100 {
+		return fmt.Errorf("attribute retries: %d is not between 1 and 100", r)
+	} else if r != llm.DefaultRetries {
+		// The default stays out of the file (the client's own), so that
+		// the settings, and the keys of every action calling the
+		// endpoint, are what they were before the attribute existed.
+		c.Retries = int(r)
 	}
 	f, err := jsonFile(ctx, ctx.Label().Name+".endpoint.json", c)
 	if err != nil {

@@ -68,11 +68,20 @@ func runRollout(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	}
 	tr, err := agent.Rollout(ctx, open, newPolicy, agent.Spec{Task: task, TestCmd: *testCmd, Framework: *framework,
 		MaxTurns: *maxTurns, Sample: *sample, Teacher: *policyName})
+	if tr != nil {
+		tr.Seed = *seed
+		if werr := format.WriteJSON(*out, agent.Outcome{Trajectory: tr}); werr != nil && err == nil {
+			return werr
+		}
+	}
 	if err != nil {
+		// An infrastructure failure leaves its record (the trajectory
+		// marked infra_error) in the outcome, and the error, which lego
+		// tool reports by its class: the action fails, is not cached,
+		// and the next build runs this rollout alone again.
 		return fmt.Errorf("rollout of %s: %w", task.InstanceID, err)
 	}
-	tr.Seed = *seed
-	return format.WriteJSON(*out, agent.Outcome{Trajectory: tr})
+	return nil
 }
 
 // sessionOpener opens a fresh session per call: a container of the image,

@@ -3,16 +3,21 @@ package swe
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	"github.com/legobuild/lego/executors"
 	"github.com/legobuild/lego/rules/legotool"
 	"github.com/legobuild/lego/rules/swe/agent"
 	"github.com/legobuild/lego/rules/swe/curriculum"
 	"github.com/legobuild/lego/rules/swe/filter"
 	"github.com/legobuild/lego/rules/swe/format"
+	"github.com/legobuild/lego/rules/swe/llm"
 	"github.com/legobuild/lego/rules/swe/mask"
 	"github.com/legobuild/lego/rules/swe/tasks"
 )
@@ -240,5 +245,41 @@ func TestPolicyKinds(t *testing.T) {
 	os.WriteFile(bad, b, 0o644)
 	if _, err := policyMaker(bad, format.Task{}, "", "", 1); err == nil || !strings.Contains(err.Error(), bad) {
 		t.Errorf("bad settings: %v", err)
+	}
+}
+
+// An endpoint that answers 503 to every try: the rollout tool records
+// the trajectory marked infra_error in its outcome and fails with an
+// endpoint's error, which lego tool reports by its class; rollout-collect
+// refuses such an outcome rather than count it unresolved.
+func TestRolloutEndpointDown(t *testing.T) {
+	var requests atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		w.Header().Set("Retry-After", "0")
+		http.Error(w, `{"error": "overloaded"}`, http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	policy := writeJSON(t, filepath.Join(dir, "m.endpoint.json"), llm.Config{BaseURL: srv.URL + "/v1", Model: "m", Retries: 1})
+	slot := writeJSON(t, filepath.Join(dir, "a.slot.json"), tasks.Slot{Env: "minicalc", Task: &format.Task{InstanceID: "minicalc-1", ProblemStatement: "it breaks"}})
+	outcome := filepath.Join(dir, "a.0.json")
+	err := run(t, rolloutTool, "--slot", slot, "--policy", policy, "--policy-name", "//:m", "--test-cmd", "python3 -m pytest",
+		"--env-dir", "../../examples/swe-lego/repos/minicalc", "--out", outcome)
+	line, ok := executors.InfraLine(err)
+	if !ok || !strings.HasPrefix(line, "lego-infra-error: endpoint: rollout of minicalc-1: turn 1: ") || !strings.Contains(line, "answered 503") || requests.Load() != 2 {
+		t.Fatalf("error %v (line %q), %d requests", err, line, requests.Load())
+	}
+	if ie := executors.InfraOf(executors.InfraExit, "ERROR: ...\n"+line+"\n"); ie == nil || ie.Class != executors.ClassEndpoint {
+		t.Errorf("the line %q does not read back: %v", line, ie)
+	}
+	var o agent.Outcome
+	if err := format.ReadJSON(outcome, &o); err != nil || o.Trajectory == nil || o.InfraError == nil || o.InfraError.Class != "endpoint" ||
+		o.Teacher != "//:m" || o.Resolved || len(o.Messages) != 2 {
+		t.Fatalf("outcome %+v, %v", o, err)
+	}
+	plan := writeJSON(t, filepath.Join(dir, "plan.json"), []string{outcome})
+	if err := run(t, rolloutCollect, "--plan", plan, "--out", filepath.Join(dir, "rollouts")); err == nil || !strings.Contains(err.Error(), "is no result") {
+		t.Errorf("collecting an infra_error outcome: %v", err)
 	}
 }

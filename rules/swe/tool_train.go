@@ -98,8 +98,8 @@ func runVerifierEval(ctx context.Context, fs *flag.FlagSet, args []string) error
 			}
 			var res tts.Results
 			for _, f := range files {
-				var o agent.Outcome
-				if err := format.ReadJSON(f, &o); err != nil {
+				o, err := agent.ReadOutcome(f)
+				if err != nil {
 					return err
 				}
 				t := o.Trajectory

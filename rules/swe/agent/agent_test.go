@@ -179,7 +179,11 @@ func TestEditor(t *testing.T) {
 	p := filepath.Join(dir, "a/new.py")
 	do := func(args map[string]any) string {
 		b, _ := json.Marshal(args)
-		return tb.Call(ctx, ToolEditor, string(b)).Output
+		r, err := tb.Call(ctx, ToolEditor, string(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Output
 	}
 	if out := do(map[string]any{"command": "create", "path": p, "file_text": "x = 1\ny = 2\nx = 1\n"}); !strings.Contains(out, "created") {
 		t.Fatal(out)
@@ -210,7 +214,10 @@ func TestEditor(t *testing.T) {
 	if _, err := os.Stat(p); !os.IsNotExist(err) {
 		t.Errorf("undoing the create leaves the file: %v", err)
 	}
-	r := tb.Call(ctx, ToolBash, `{"command": "sleep 5", "timeout": 1}`)
+	r, err := tb.Call(ctx, ToolBash, `{"command": "sleep 5", "timeout": 1}`)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !strings.Contains(r.Output, "killed after 1s") {
 		t.Errorf("timeout: %q", r.Output)
 	}

@@ -28,6 +28,20 @@ type InstanceStats struct {
 	Turns        []int `json:"turns"`
 }
 
+// ReadOutcome reads a rollout's outcome file. One the infrastructure cut
+// short (a trajectory marked infra_error) is an error: it is no result,
+// to count as unresolved or learn from.
+func ReadOutcome(path string) (Outcome, error) {
+	var o Outcome
+	if err := format.ReadJSON(path, &o); err != nil {
+		return o, err
+	}
+	if t := o.Trajectory; t != nil && t.InfraError != nil {
+		return o, fmt.Errorf("%s: the rollout of %s failed (%s: %s): it is no result; build again to rerun it", path, t.InstanceID, t.InfraError.Class, t.InfraError.Message)
+	}
+	return o, nil
+}
+
 // Collect joins rollout outcomes (files of Outcome) into
 // trajectories.jsonl and report.json in dir.
 func Collect(files []string, dir string) (*Report, error) {
@@ -37,8 +51,8 @@ func Collect(files []string, dir string) (*Report, error) {
 		return nil, err
 	}
 	for _, f := range files {
-		var o Outcome
-		if err := format.ReadJSON(f, &o); err != nil {
+		o, err := ReadOutcome(f)
+		if err != nil {
 			w.Abort()
 			return nil, err
 		}

@@ -62,7 +62,7 @@ already written; do not change test files.`, workdir, workdir, t.ProblemStatemen
 // Run is the agent loop: up to maxTurns assistant turns, each tool call run
 // in the toolbox's session, until the agent calls finish. It returns the
 // trajectory (messages with tool calls, tool results and their
-// corrections) and why it stopped.
+// corrections) and why it stopped; on an error, the trajectory so far.
 func Run(ctx context.Context, p Policy, tb *Toolbox, t Task, maxTurns int) (*format.Trajectory, string, error) {
 	msgs := []llm.Message{
 		{Role: "system", Content: SystemPrompt},
@@ -96,7 +96,10 @@ func Run(ctx context.Context, p Policy, tb *Toolbox, t Task, maxTurns int) (*for
 		}
 		finished := false
 		for _, c := range m.ToolCalls {
-			res := tb.Call(ctx, c.Function.Name, c.Function.Arguments)
+			res, err := tb.Call(ctx, c.Function.Name, c.Function.Arguments)
+			if err != nil {
+				return tr, "", fmt.Errorf("turn %d: %s: %w", tr.Turns, c.Function.Name, err)
+			}
 			out := llm.Message{Role: "tool", Content: res.Output, ToolCallID: c.ID, Name: c.Function.Name}
 			msgs = append(msgs, out)
 			tr.Messages = append(tr.Messages, toFormat(out, res.Corrections))

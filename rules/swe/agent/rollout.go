@@ -3,12 +3,14 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/legobuild/lego/executors"
 	"github.com/legobuild/lego/rules/swe/format"
 	"github.com/legobuild/lego/rules/swe/tasks"
 )
@@ -47,7 +49,33 @@ const stepTimeout = 5 * time.Minute
 // checks the agent's patch in a fresh session: resolved iff every
 // FAIL_TO_PASS and PASS_TO_PASS test passes with it; semi-resolved iff not,
 // but the files it changed cover the gold patch's.
+//
+// An infrastructure failure (an executors.InfraError: the endpoint did
+// not answer, the container broke, the tests could not start) returns
+// the error with the trajectory so far, marked with it (InfraError): a
+// record of what happened, never a result.
 func Rollout(ctx context.Context, open func() (Session, error), newPolicy func(workdir string) (Policy, error), spec Spec) (*format.Trajectory, error) {
+	t := spec.Task
+	tr, err := rollout(ctx, open, newPolicy, spec)
+	var infra *executors.InfraError
+	switch {
+	case err == nil:
+		return tr, nil
+	case !errors.As(err, &infra):
+		return nil, err
+	}
+	if tr == nil {
+		tr = &format.Trajectory{InstanceID: t.InstanceID}
+	}
+	tr.Sample, tr.Teacher, tr.GoldPatch = spec.Sample, spec.Teacher, t.Patch
+	tr.Resolved, tr.SemiResolved = false, false
+	tr.InfraError = &format.InfraError{Class: infra.Class, Message: err.Error()}
+	return tr, err
+}
+
+// rollout is Rollout; on an error, the trajectory so far (nil before the
+// loop began).
+func rollout(ctx context.Context, open func() (Session, error), newPolicy func(workdir string) (Policy, error), spec Spec) (*format.Trajectory, error) {
 	t := spec.Task
 	s, err := open()
 	if err != nil {
@@ -64,11 +92,11 @@ func Rollout(ctx context.Context, open func() (Session, error), newPolicy func(w
 	}
 	tr, exit, err := Run(ctx, policy, NewToolbox(s), Task{InstanceID: t.InstanceID, ProblemStatement: t.ProblemStatement}, spec.MaxTurns)
 	if err != nil {
-		return nil, err
+		return tr, err
 	}
 	tr.Exit, tr.Sample, tr.Teacher, tr.GoldPatch = exit, spec.Sample, spec.Teacher, t.Patch
 	if tr.Patch, err = changes(ctx, s, scratch); err != nil {
-		return nil, err
+		return tr, err
 	}
 	// A directory session's scratch is on the host's /tmp.
 	sh(ctx, s, `rm -rf "$1"`, nil, scratch)
@@ -76,12 +104,12 @@ func Rollout(ctx context.Context, open func() (Session, error), newPolicy func(w
 
 	fresh, err := open()
 	if err != nil {
-		return nil, err
+		return tr, err
 	}
 	defer fresh.Close()
 	res, err := evaluate(ctx, fresh, spec, tr.Patch)
 	if err != nil {
-		return nil, err
+		return tr, err
 	}
 	run := res.Runs["eval"]
 	tr.Resolved = run.Error == "" && allPass(run, t.FailToPass) && allPass(run, t.PassToPass)
@@ -187,10 +215,15 @@ func evaluate(ctx context.Context, s Session, spec Spec, patch string) (*tasks.R
 		patches = append(patches, path)
 	}
 	out := scratch + "/results.json"
-	_, code, err := s.Run(ctx, []string{"python3", harness, "--root", s.Workdir(), "--framework", spec.Framework, "--cmd", spec.TestCmd,
+	log, code, err := s.Run(ctx, []string{"python3", harness, "--root", s.Workdir(), "--framework", spec.Framework, "--cmd", spec.TestCmd,
 		"--run", "eval=" + strings.Join(patches, ","), "--out", out}, nil, 2*time.Hour)
 	if err != nil {
 		return nil, fmt.Errorf("evaluating: %w", err)
+	}
+	// The harness's own report that the tests could not start: no
+	// outcome of the agent's patch, whatever it is.
+	if ie := executors.InfraOf(int32(code), string(log)); ie != nil {
+		return nil, &executors.InfraError{Class: ie.Class, Err: fmt.Errorf("evaluating: %w", ie.Err)}
 	}
 	if code != 0 {
 		return nil, fmt.Errorf("evaluating: the harness exited %d", code)

@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/legobuild/lego/executors"
 	"github.com/legobuild/lego/executors/sandbox"
 )
 
@@ -32,8 +33,9 @@ type Session interface {
 	Close() error
 }
 
-// ErrTimeout is a command that ran past its timeout (and was killed).
-var ErrTimeout = errors.New("timed out")
+// ErrTimeout is a command that ran past its timeout (and was killed):
+// the executors' own, which a container session returns too.
+var ErrTimeout = executors.ErrTimeout
 
 // DirSession runs commands on the host in a directory, a directory env's
 // copy, each in a namespace sandbox of its own that shows it that
@@ -102,7 +104,8 @@ func (d *DirSession) Run(ctx context.Context, argv []string, stdin []byte, timeo
 		return out.Bytes(), -1, stopped
 	}
 	if serr := c.Err(); serr != nil {
-		return out.Bytes(), -1, serr
+		// The sandbox failed, not the command: no observation for the model.
+		return out.Bytes(), -1, executors.Infra(executors.ClassRuntime, serr)
 	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {

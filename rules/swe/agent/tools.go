@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/legobuild/lego/executors"
 	"github.com/legobuild/lego/rules/swe/llm"
 )
 
@@ -78,12 +79,14 @@ func NewToolbox(s Session) *Toolbox { return &Toolbox{S: s, history: map[string]
 
 // Call runs one tool call. A malformed call whose intent is clear is
 // corrected (and the correction reported); otherwise the error is the
-// result, for the model to read.
-func (tb *Toolbox) Call(ctx context.Context, name, arguments string) Result {
+// result, for the model to read. A failure of the session itself (an
+// executors.InfraError: the container broke) is no observation: Call
+// returns it, and the rollout ends with it.
+func (tb *Toolbox) Call(ctx context.Context, name, arguments string) (Result, error) {
 	args := map[string]any{}
 	if strings.TrimSpace(arguments) != "" {
 		if err := json.Unmarshal([]byte(arguments), &args); err != nil {
-			return Result{Output: fmt.Sprintf("ERROR: the arguments of %s are not a JSON object: %v", name, err)}
+			return Result{Output: fmt.Sprintf("ERROR: the arguments of %s are not a JSON object: %v", name, err)}, nil
 		}
 	}
 	a := &callArgs{m: args}
@@ -102,10 +105,14 @@ func (tb *Toolbox) Call(ctx context.Context, name, arguments string) Result {
 	default:
 		err = fmt.Errorf("there is no tool %q; the tools are %s, %s, %s and %s", name, ToolBash, ToolEditor, ToolThink, ToolFinish)
 	}
+	var infra *executors.InfraError
+	if errors.As(err, &infra) {
+		return Result{}, err
+	}
 	if err != nil {
 		out = "ERROR: " + err.Error()
 	}
-	return Result{Output: out, Corrections: a.fixes, Finish: finish}
+	return Result{Output: out, Corrections: a.fixes, Finish: finish}, nil
 }
 
 // callArgs reads a call's arguments, correcting what it clearly can.

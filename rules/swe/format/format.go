@@ -127,6 +127,18 @@ type Trajectory struct {
 	Exit         string    `json:"exit,omitempty"`   // why the rollout stopped: finish or max_turns
 	Sample       int       `json:"sample,omitempty"` // which of a task's rollouts
 	Messages     []Message `json:"messages"`
+	// InfraError, when set, says the infrastructure cut the rollout
+	// short (the endpoint did not answer, the container broke, the tests
+	// could not start): the trajectory is no result, and nothing may
+	// count it or learn from it.
+	InfraError *InfraError `json:"infra_error,omitempty"`
+}
+
+// InfraError is the failure that cut a trajectory short: its class
+// (executors.Classes: endpoint, runtime, harness, ...) and message.
+type InfraError struct {
+	Class   string `json:"class"`
+	Message string `json:"message"`
 }
 
 // Message is one chat message.

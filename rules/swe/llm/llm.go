@@ -3,7 +3,8 @@
 // (function calling), sampling settings. It retries 429 and 5xx answers
 // with backoff, caps the requests in flight and bounds each by a timeout.
 // The API key is read from the environment when a request is made and is
-// kept out of errors and logs.
+// kept out of errors and logs. An endpoint that fails every try gives an
+// executors.InfraError of class endpoint: no answer is not a result.
 package llm
 
 import (
@@ -18,6 +19,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/legobuild/lego/executors"
 )
 
 // Config is a model endpoint, as the model_endpoint rule writes it. It
@@ -31,8 +34,12 @@ type Config struct {
 	MaxTokens      int      `json:"max_tokens,omitempty"`
 	MaxConcurrency int      `json:"max_concurrency,omitempty"` // requests in flight; 0 = 1
 	TimeoutSeconds int      `json:"timeout_seconds,omitempty"` // per request; 0 = 600
-	Retries        int      `json:"retries,omitempty"`         // after the first try; 0 = 5
+	Retries        int      `json:"retries,omitempty"`         // after the first try; 0 = DefaultRetries
 }
+
+// DefaultRetries is how many times a request is tried again after the
+// first when Config names no number.
+const DefaultRetries = 5
 
 // ReadConfig reads a Config file.
 func ReadConfig(path string) (*Config, error) {
@@ -224,7 +231,7 @@ func (c *Client) post(ctx context.Context, r request) (*Response, error) {
 	defer func() { <-c.slots }()
 	retries := c.cfg.Retries
 	if retries <= 0 {
-		retries = 5
+		retries = DefaultRetries
 	}
 	wait := time.Second
 	for try := 0; ; try++ {
@@ -232,8 +239,13 @@ func (c *Client) post(ctx context.Context, r request) (*Response, error) {
 		if err == nil {
 			return resp, nil
 		}
-		if try == retries || !retryable(err) || ctx.Err() != nil {
+		if ctx.Err() != nil || !retryable(err) {
 			return nil, err
+		}
+		if try == retries {
+			// No answer is no result: the action fails as the
+			// endpoint's, and the next build asks again.
+			return nil, executors.Infra(executors.ClassEndpoint, fmt.Errorf("%w (%d tries)", err, try+1))
 		}
 		if after <= 0 {
 			after = wait
@@ -273,7 +285,7 @@ func (c *Client) once(ctx context.Context, body []byte) (*Response, time.Duratio
 	}
 	if res.StatusCode != http.StatusOK {
 		after, _ := strconv.Atoi(res.Header.Get("Retry-After"))
-		return nil, time.Duration(after) * time.Second, &StatusError{Code: res.StatusCode, Body: c.scrub(truncate(string(b), 300))}
+		return nil, time.Duration(after) * time.Second, &StatusError{Code: res.StatusCode, Body: c.scrub(truncate(strings.TrimSpace(string(b)), 300))}
 	}
 	var out struct {
 		Choices []struct {

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/legobuild/lego/executors"
 )
 
 const key = "sk-test-4f1d"
@@ -106,8 +108,12 @@ func TestChatGivesUpAndHidesTheKey(t *testing.T) {
 	f := &fake{t: t, script: []int{500, 500, 500, 500, 500}}
 	c, _ := client(t, f, 1)
 	_, err := c.Chat(context.Background(), msgs, nil, nil)
-	if err == nil || f.calls != 4 || !strings.Contains(err.Error(), "500") {
+	if err == nil || f.calls != 4 || !strings.Contains(err.Error(), "500") || !strings.Contains(err.Error(), "(4 tries)") {
 		t.Errorf("after %d calls: %v", f.calls, err)
+	}
+	// It is the endpoint's failure, not an answer.
+	if c := executors.ClassOf(err); c != executors.ClassEndpoint {
+		t.Errorf("class %q after the retries", c)
 	}
 	if strings.Contains(err.Error(), key) {
 		t.Errorf("the error shows the key: %v", err)
@@ -115,8 +121,8 @@ func TestChatGivesUpAndHidesTheKey(t *testing.T) {
 	// A client error is not retried.
 	f = &fake{t: t, script: []int{400}}
 	c, _ = client(t, f, 1)
-	if _, err := c.Chat(context.Background(), msgs, nil, nil); err == nil || f.calls != 1 {
-		t.Errorf("400: %d calls, %v", f.calls, err)
+	if _, err := c.Chat(context.Background(), msgs, nil, nil); err == nil || f.calls != 1 || executors.ClassOf(err) != executors.ClassAction {
+		t.Errorf("400: %d calls, %v (class %s)", f.calls, err, executors.ClassOf(err))
 	}
 }
 

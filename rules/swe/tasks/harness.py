@@ -24,6 +24,12 @@ STATUS is PASSED, FAILED, ERROR or SKIPPED. Test ids are pytest node ids
 A patch that does not apply ends the run with "error" set and no tests.
 A patch named *.json is a candidate from modify.py: its "bug_patch" is
 applied; an empty candidate gives {"empty": true} and runs nothing.
+
+Tests that could not start at all (the env's test command not found, no
+pytest in the env) are no outcome of the code: the harness writes no
+results, prints "lego-infra-error: harness: WHY" on stderr and exits 75,
+lego's convention for an infrastructure failure (executors.InfraExit),
+so that the action fails as the harness's and is not cached.
 """
 
 import argparse
@@ -156,6 +162,25 @@ def run_tests(root, cmd, framework, timeout):
     return run
 
 
+# Python saying it has no test framework to run ("python3 -m pytest"
+# where pytest is not installed).
+NO_FRAMEWORK = re.compile(r"^\S*python[\d.]*: No module named (pytest|unittest)\s*$", re.M)
+INFRA_EXIT = 75
+
+
+def cannot_start(run):
+    """Why the test command of run could not start, or None. Only a run
+    that reported no test can be one: the shell found no such command
+    (127) or could not execute it (126), or Python has no framework."""
+    if run["tests"] or run.get("timed_out"):
+        return None
+    log = run["log_tail"]
+    if run["exit_code"] not in (126, 127) and not NO_FRAMEWORK.search(log):
+        return None
+    last = [l for l in log.splitlines() if l.strip()]
+    return "the test command could not start (exit code %s): %s" % (run["exit_code"], last[-1].strip() if last else "no output")
+
+
 # "5 passed in 0.03s" (pytest), "Ran 4 tests in 0.001s" (unittest).
 TIMING = re.compile(r"\b(in|took) \d+(?:\.\d+)?s\b")
 
@@ -204,6 +229,10 @@ def main():
             runs[name] = {"exit_code": None, "tests": {}, "messages": {}, "log_tail": "", "error": err}
             break  # later runs would build on a tree that is not what they expect
         runs[name] = run_tests(root, a.cmd, a.framework, a.timeout)
+        why = cannot_start(runs[name])
+        if why:
+            print("lego-infra-error: harness: run %s: %s" % (name, why), file=sys.stderr)
+            return INFRA_EXIT
     out = {"runs": runs, "cwd": os.getcwd()}
     if audit is not None:
         out["git"] = audit
