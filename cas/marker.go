@@ -133,15 +133,14 @@ func markerTemp(name string) bool { return strings.HasPrefix(name, MarkerFile+".
 // it holds that a store would not.
 func foreignError(dir string, names []string) error {
 	sort.Strings(names)
-	held := ""
+	msg := fmt.Sprintf("%s is not a lego cache: it has no %s file", dir, MarkerFile)
 	if len(names) > 0 {
-		held = "it holds " + strings.Join(names[:min(3, len(names))], ", ")
+		msg += " and holds " + strings.Join(names[:min(3, len(names))], ", ")
 		if len(names) > 3 {
-			held += fmt.Sprintf(" and %d more", len(names)-3)
+			msg += fmt.Sprintf(" and %d more", len(names)-3)
 		}
-		held += " and "
 	}
-	return &notStoreError{fmt.Sprintf("%s is not a lego cache (%shas no %s file)", dir, held, MarkerFile)}
+	return &notStoreError{msg}
 }
 
 // notStoreError is Open's and Expunge's error for a directory that is not

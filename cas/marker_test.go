@@ -152,7 +152,7 @@ func TestOpenRefusesForeignDirectory(t *testing.T) {
 	dir := t.TempDir()
 	writeTree(t, dir, map[string]string{"WORKSPACE": "", "BUILD": "", "c/d": ""})
 	_, err := Open(dir)
-	if want := "(it holds BUILD, WORKSPACE, c and has no LEGO_CACHE file)"; err == nil || !strings.Contains(err.Error(), want) {
+	if want := dir + " is not a lego cache: it has no LEGO_CACHE file and holds BUILD, WORKSPACE, c: use an empty or new directory"; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("Open: %v; want it to name what the directory holds", err)
 	}
 }
