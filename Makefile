@@ -30,7 +30,8 @@ docs:
 test: vet
 	$(GO) test $(LDFLAGS) -count=1 -timeout 25m ./...
 
-# Go native fuzzing, one target at a time (go test fuzzes one per run):
+# Go native fuzzing, one target at a time (go test fuzzes one per run;
+# scripts/fuzz.sh says when a run failed):
 # PACKAGE:FuzzName. Their seed corpora (f.Add and testdata/fuzz/) run as
 # tests in `make test`. A failure writes its input to testdata/fuzz/.
 FUZZ_TARGETS := \
@@ -44,10 +45,7 @@ FUZZTIME ?= 5m
 FUZZMINIMIZETIME ?= 5s
 
 fuzz:
-	@set -e; for t in $(FUZZ_TARGETS); do \
-		pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$fn in ./$$pkg for $(FUZZTIME)"; \
-		$(GO) test $(LDFLAGS) -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) ./$$pkg; \
-	done
+	GO=$(GO) ./scripts/fuzz.sh $(FUZZTIME) $(FUZZMINIMIZETIME) $(FUZZ_TARGETS)
 
 # What CI runs: each target for a short fixed time.
 fuzz-short:
