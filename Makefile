@@ -5,7 +5,7 @@ GO ?= go
 # go-nvml's cgo prolog calls functions NVML marks deprecated.
 export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 
-.PHONY: build test vet deadcode docs bench corrupt example clean
+.PHONY: build test vet deadcode docs bench corrupt example clean fuzz fuzz-short
 
 build:
 	$(GO) build $(LDFLAGS) -o bin/lego ./cmd/lego
@@ -29,6 +29,27 @@ docs:
 
 test: vet
 	$(GO) test $(LDFLAGS) -count=1 -timeout 25m ./...
+
+# Go native fuzzing, one target at a time (go test fuzzes one per run;
+# scripts/fuzz.sh says when a run failed):
+# PACKAGE:FuzzName. Their seed corpora (f.Add and testdata/fuzz/) run as
+# tests in `make test`. A failure writes its input to testdata/fuzz/.
+FUZZ_TARGETS := \
+	engine:FuzzParseLabel engine:FuzzParsePattern \
+	starlark:FuzzLoadBUILD starlark:FuzzParseRC \
+	rules/swe/format:FuzzDecodeTrajectory rules/swe/format:FuzzScanLine \
+	rules/swe/format:FuzzMapLines rules/swe/format:FuzzCompact
+FUZZTIME ?= 5m
+# Minimizing an input the fuzzer found interesting runs up to a minute by
+# default; a short run would spend all its time there.
+FUZZMINIMIZETIME ?= 5s
+
+fuzz:
+	GO=$(GO) ./scripts/fuzz.sh $(FUZZTIME) $(FUZZMINIMIZETIME) $(FUZZ_TARGETS)
+
+# What CI runs: each target for a short fixed time.
+fuzz-short:
+	@$(MAKE) -s fuzz FUZZTIME=10s FUZZMINIMIZETIME=2s
 
 # Benchmarks, not tests: null-build wall time and peak RSS on generated
 # workspaces, then the Go benchmark functions.

@@ -22,10 +22,11 @@ import (
 //	cas/<2 hex>/<hash>    blobs, 0444
 //	cas-x/<2 hex>/<hash>  executable copies of blobs, 0555
 //	ac/<2 hex>/<hash>     serialized ActionResults keyed by action digest
-//	tmp/                  temp files and action exec roots (same filesystem)
+//	tmp/                  temp files; <pid>-<n>/: a process's exec roots (tmp.go)
 //	usage/                usage journals (RecordUse) read by GC
 //	lock                  flock: builds shared, gc exclusive
 //	gcgen                 changed by every GC, so other processes drop memory caches
+//	LEGO_CACHE            the marker: this directory is a store (marker.go)
 //
 // A Disk is safe for concurrent use, and several Disks (processes) may
 // share one directory: every write is a rename of a complete temp file.
@@ -42,12 +43,18 @@ type Disk struct {
 
 	rec      record       // the verification record (record.go)
 	rehashed atomic.Int64 // files Check had to hash
+	proc     procTmp      // this Disk's directory in tmp/, created lazily
 }
 
-// Open opens (creating if needed) the store rooted at dir.
+// Open opens (creating if needed) the store rooted at dir. A non-empty
+// directory that is not a store is refused. What killed processes left in
+// tmp/ is removed.
 func Open(dir string) (*Disk, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
+		return nil, err
+	}
+	if err := claim(abs); err != nil {
 		return nil, err
 	}
 	s := &Disk{
@@ -63,6 +70,7 @@ func Open(dir string) (*Disk, error) {
 			return nil, err
 		}
 	}
+	s.sweepTmp()
 	s.seenGCGen = s.readGCGen()
 	// BlobPath and Link need a file even for the empty blob.
 	if err := s.ensureEmpty(); err != nil {
@@ -73,13 +81,6 @@ func Open(dir string) (*Disk, error) {
 
 // Dir returns the store's absolute root directory.
 func (s *Disk) Dir() string { return s.dir }
-
-// TempDir creates a fresh private directory under dir/tmp, on the same
-// filesystem as the blobs so that outputs can be renamed into the store.
-// The caller removes it (RemoveAll copes with read-only trees).
-func (s *Disk) TempDir(prefix string) (string, error) {
-	return os.MkdirTemp(s.tmpDir, prefix)
-}
 
 func (s *Disk) blobPath(h string) string { return s.casDir + "/" + h[:2] + "/" + h }
 func (s *Disk) casxPath(h string) string { return s.casxDir + "/" + h[:2] + "/" + h }

@@ -294,7 +294,9 @@ func TestTempDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := s.TempDir("exec-")
-	if a == b || filepath.Dir(a) != filepath.Join(s.Dir(), "tmp") {
+	// Both in this process's directory under tmp/.
+	proc := filepath.Dir(a)
+	if a == b || filepath.Dir(b) != proc || filepath.Dir(proc) != filepath.Join(s.Dir(), "tmp") || !procDirName(filepath.Base(proc)) {
 		t.Errorf("TempDir = %q, %q", a, b)
 	}
 	if m := mode(t, a); m != 0o700 {

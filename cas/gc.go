@@ -262,36 +262,12 @@ func (s *Disk) cleanTmp(cutoff time.Time) {
 		return
 	}
 	for _, e := range ents {
+		if procDirName(e.Name()) {
+			continue // a process's: sweepTmp goes by its lock
+		}
 		info, err := e.Info()
 		if err == nil && info.ModTime().Before(cutoff) {
 			RemoveAll(filepath.Join(s.tmpDir, e.Name()))
 		}
 	}
-}
-
-// Expunge deletes the whole store at dir, under its exclusive lock: no
-// build may be reading it.
-func Expunge(dir string) error {
-	s, err := Open(dir)
-	if err != nil {
-		return err
-	}
-	unlock, err := s.LockExclusive()
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	entries, err := os.ReadDir(s.dir)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		if e.Name() == "lock" {
-			continue // held by us; removing it would let another process lock a new file
-		}
-		if err := RemoveAll(filepath.Join(s.dir, e.Name())); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -147,6 +147,11 @@ func ParsePattern(s, pkg string) (Pattern, error) {
 	if err != nil {
 		return Pattern{}, err
 	}
+	if l.Name == "all" {
+		// As in Bazel, all is the wildcard in a pattern however it is
+		// spelled (//p/all is //p/all:all); else it would print as one.
+		return Pattern{Pkg: l.Pkg, All: true}, nil
+	}
 	return Pattern{Pkg: l.Pkg, Name: l.Name}, nil
 }
 

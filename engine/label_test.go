@@ -47,6 +47,8 @@ func TestParsePattern(t *testing.T) {
 		{in: "...", pkg: "p", want: Pattern{Pkg: "p", Recursive: true}},
 		{in: ":x", pkg: "p", want: Pattern{Pkg: "p", Name: "x"}},
 		{in: "...", want: Pattern{Recursive: true}},
+		{in: "all", pkg: "p", want: Pattern{Pkg: "p/all", All: true}},
+		{in: "//p/all", want: Pattern{Pkg: "p/all", All: true}},
 	}
 	for _, c := range cases {
 		got, err := ParsePattern(c.in, c.pkg)

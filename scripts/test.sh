@@ -4,7 +4,8 @@
 # and state in a temporary directory and a one-machine Buildbarn (the REAPI
 # execution service, built from the Go module proxy once per machine),
 # runs `make test` against them, and stops them by PID. The tests start
-# their own bazel-remote servers (built the same way).
+# their own bazel-remote servers (built the same way). Then each fuzz
+# target runs for ten seconds (make fuzz-short).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
@@ -14,3 +15,4 @@ export LEGO_TEST_CONTAINERD="$LEGO_CONTAINERD"
 . scripts/buildbarn.sh
 
 make test
+make fuzz-short

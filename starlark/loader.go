@@ -69,12 +69,26 @@ func (l *Loader) loadWorkspaceFile() error {
 		return err
 	}
 	thread := &sl.Thread{Name: WorkspaceFileName}
+	limitSteps(thread)
 	workspace := sl.NewBuiltin("workspace", func(_ *sl.Thread, b *sl.Builtin, args sl.Tuple, kwargs []sl.Tuple) (sl.Value, error) {
 		var name string
 		return sl.None, sl.UnpackArgs(b.Name(), args, kwargs, "name", &name)
 	})
 	_, err = sl.ExecFileOptions(fileOptions, thread, WorkspaceFileName, src, sl.StringDict{"workspace": workspace})
 	return evalError(err)
+}
+
+// maxSteps bounds the Starlark steps of one file's evaluation or one
+// rule implementation's call: BUILD files may loop (While is on), and one
+// that never ends must fail, not hang the build. Large generated BUILD
+// files take a few million steps; this is about three seconds.
+var maxSteps uint64 = 100_000_000
+
+func limitSteps(thread *sl.Thread) {
+	thread.SetMaxExecutionSteps(maxSteps)
+	thread.OnMaxSteps = func(th *sl.Thread) {
+		th.Cancel(fmt.Sprintf("more than %d steps (an endless loop?)", maxSteps))
+	}
 }
 
 // evalError turns a Starlark error into "file:line:col: message" with the

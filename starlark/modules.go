@@ -134,6 +134,7 @@ func (l *Loader) execModule(task *loadTask, lab engine.Label) (sl.StringDict, er
 
 func (l *Loader) newThread(task *loadTask, name, pkg string) *sl.Thread {
 	thread := &sl.Thread{Name: name, Load: l.loadFunc}
+	limitSteps(thread)
 	thread.SetLocal(localTask, task)
 	thread.SetLocal(localDir, pkg)
 	thread.SetLocal(localRoot, l.root)

@@ -230,6 +230,7 @@ func (r *starlarkRule) Analyze(ctx *engine.Context) error {
 		"actions": actions,
 	})
 	thread := &sl.Thread{Name: "analysis " + t.Label.String()}
+	limitSteps(thread)
 	ret, err := sl.Call(thread, r.impl, sl.Tuple{ctxV}, nil)
 	if err != nil {
 		e := evalError(err)

@@ -1,7 +1,6 @@
 package starlark
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -100,53 +99,4 @@ func (l *Loader) ExpandArgs(args []string) ([]engine.Label, error) {
 		}
 	}
 	return out, nil
-}
-
-// RCFlags returns the defaults that .legorc files (the user's, then the
-// workspace's, the one around dir) give command cmd: lines "COMMAND
-// --flag..." or "common --flag...".
-func RCFlags(cmd, dir string) ([]string, error) {
-	var files []string
-	if home, err := os.UserHomeDir(); err == nil {
-		files = append(files, filepath.Join(home, ".legorc"))
-	}
-	if root, err := FindRoot(dir); dir != "" && err == nil {
-		files = append(files, filepath.Join(root, ".legorc"))
-	}
-	var pre []string
-	for _, f := range files {
-		flags, err := readRC(f, cmd)
-		if err != nil {
-			return nil, err
-		}
-		pre = append(pre, flags...)
-	}
-	return pre, nil
-}
-
-func readRC(path, cmd string) ([]string, error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return nil, nil
-	}
-	defer fh.Close()
-	var out []string
-	sc := bufio.NewScanner(fh)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		fields := strings.Fields(line)
-		if fields[0] != cmd && fields[0] != "common" {
-			continue
-		}
-		for _, f := range fields[1:] {
-			if !strings.HasPrefix(f, "-") && (len(out) == 0 || !strings.HasPrefix(out[len(out)-1], "-")) {
-				return nil, fmt.Errorf("%s:%d: %q is not a flag (a .legorc line is COMMAND --flag...)", path, n, f)
-			}
-			out = append(out, f)
-		}
-	}
-	return out, sc.Err()
 }

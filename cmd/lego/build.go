@@ -29,7 +29,8 @@ type commonFlags struct {
 
 func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.Var(&c.defines, "define", "KEY=VALUE read by config() in BUILD files (repeatable)")
-	fs.StringVar(&c.cacheDir, "cache_dir", cas.DefaultDir(), "content-addressed store and action cache")
+	c.cacheDir = cas.DefaultDir()
+	fs.Var(dirFlag{&c.cacheDir}, "cache_dir", "`directory` of the content-addressed store and action cache")
 }
 
 func (c *commonFlags) loader() (*starlark.Loader, error) {
@@ -88,7 +89,7 @@ func runBuild(args []string) error {
 	fs := flag.NewFlagSet("build", flag.ContinueOnError)
 	var f buildFlags
 	f.register(fs)
-	pats, err := parseInterleaved(fs, args)
+	pats, err := parseCommand(fs, args)
 	if err != nil {
 		return err
 	}
@@ -153,6 +154,7 @@ func (f *buildFlags) build(pats []string, then func(*built) error) error {
 	if err != nil {
 		return err
 	}
+	defer disk.Close() // what the executors left in tmp/
 	unlock, err := disk.LockShared()
 	if err != nil {
 		return err

@@ -11,8 +11,6 @@ import (
 	"os"
 	"runtime/debug"
 	"syscall"
-
-	"github.com/legobuild/lego/starlark"
 )
 
 // Version is set at link time (-X main.Version=...).
@@ -25,7 +23,7 @@ type command struct {
 }
 
 var commands = []command{
-	{"help", helpUsage, nil}, // dispatched before the table: no .legorc
+	{"help", helpUsage, nil}, // dispatched before the table
 	{"build", "build [flags] PATTERN...   bring targets up to date", runBuild},
 	{"query", "query [flags] EXPR         deps(), rdeps(), kind(), attr() over the target graph", runQuery},
 	{"explain", "explain [flags] LABEL     why the actions of LABEL ran in the last build", runExplain},
@@ -73,10 +71,7 @@ func mainErr(args []string) int {
 		usage()
 		return 2
 	}
-	rest, err := withRC(c.name, args[1:])
-	if err == nil {
-		err = c.run(rest)
-	}
+	err := c.run(args[1:])
 	var ex exitError
 	switch {
 	case err == nil:
@@ -99,16 +94,6 @@ func usage() {
 	for _, c := range commands {
 		fmt.Fprintln(os.Stderr, "  "+c.usage)
 	}
-}
-
-// withRC prepends the defaults of .legorc files.
-func withRC(cmd string, args []string) ([]string, error) {
-	if cmd == "tool" {
-		return args, nil // actions: their arguments are all they read
-	}
-	wd, _ := os.Getwd()
-	pre, err := starlark.RCFlags(cmd, wd)
-	return append(pre, args...), err
 }
 
 // parseInterleaved parses flags that may come after positional arguments,

@@ -5,13 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 
 	"github.com/legobuild/lego/cas"
 	"github.com/legobuild/lego/engine"
 	"github.com/legobuild/lego/executors"
-	"github.com/legobuild/lego/starlark"
 )
 
 func runQuery(args []string) error {
@@ -19,7 +17,7 @@ func runQuery(args []string) error {
 	var c commonFlags
 	c.register(fs)
 	output := fs.String("output", "label", "label, json or graph (Graphviz dot)")
-	pos, err := parseInterleaved(fs, args)
+	pos, err := parseCommand(fs, args)
 	if err != nil {
 		return err
 	}
@@ -41,7 +39,7 @@ func runExplain(args []string) error {
 	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
 	var c commonFlags
 	c.register(fs)
-	pos, err := parseInterleaved(fs, args)
+	pos, err := parseCommand(fs, args)
 	if err != nil {
 		return err
 	}
@@ -61,38 +59,13 @@ func runExplain(args []string) error {
 	return nil
 }
 
-func runClean(args []string) error {
-	fs := flag.NewFlagSet("clean", flag.ContinueOnError)
-	var c commonFlags
-	c.register(fs)
-	expunge := fs.Bool("expunge", false, "also delete the whole cache (--cache_dir)")
-	if _, err := parseInterleaved(fs, args); err != nil {
-		return err
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		return err
-	}
-	root, err := starlark.FindRoot(wd)
-	if err != nil {
-		return err
-	}
-	if err := cas.RemoveAll(filepath.Join(root, engine.OutDir)); err != nil {
-		return err
-	}
-	if !*expunge {
-		return nil
-	}
-	return cas.Expunge(c.cacheDir)
-}
-
 func runGC(args []string) error {
 	fs := flag.NewFlagSet("gc", flag.ContinueOnError)
 	var c commonFlags
 	c.register(fs)
 	maxSize := fs.String("max_size", "", "target size of the cache, e.g. 10GiB")
 	verify := fs.Bool("verify", false, "first re-hash the whole cache and evict what is corrupt, as lego verify")
-	if _, err := parseInterleaved(fs, args); err != nil {
+	if _, err := parseCommand(fs, args); err != nil {
 		return err
 	}
 	if *maxSize == "" && !*verify {

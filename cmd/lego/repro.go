@@ -19,17 +19,13 @@ const exitDiffers = 3
 // closure into a scratch store and compares the outputs with the cached
 // ones (DESIGN.md, decision 7).
 func runRepro(args []string) error {
-	// build's .legorc lines apply too: repro must find the cache and
-	// settings that build uses.
-	rc, err := withRC("build", nil)
-	if err != nil {
-		return err
-	}
 	fs := flag.NewFlagSet("repro", flag.ContinueOnError)
 	var f buildFlags
 	f.register(fs)
 	reportJSON := fs.String("report_json", "", "write the report as JSON to this file")
-	pats, err := parseInterleaved(fs, append(rc, args...))
+	// build's .legorc lines apply too: repro must find the cache and
+	// settings that build uses.
+	pats, err := parseCommand(fs, args, "build")
 	if err != nil {
 		return err
 	}
@@ -75,6 +71,7 @@ func repro(b *built, f *buildFlags) (*engine.ReproReport, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer scratch.Close()
 	exe, err := f.executors(b.ctx, b.g, b.targets, scratch, nil)
 	if err != nil {
 		return nil, err

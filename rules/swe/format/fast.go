@@ -61,6 +61,9 @@ func str(v []byte) (string, error) {
 	if s, ok := common[string(v)]; ok {
 		return s, nil
 	}
+	if hasControl(v) {
+		return "", errFallback // not JSON: encoding/json reports it
+	}
 	if bytes.IndexByte(v, '\\') < 0 {
 		if !utf8.Valid(v) {
 			return "", errFallback
@@ -148,6 +151,11 @@ func intOf(v []byte) (int64, error) {
 	if string(v) == "null" {
 		return 0, nil
 	}
+	// JSON's integers: ParseInt also takes "+1" and "01".
+	d := bytes.TrimPrefix(v, []byte{'-'})
+	if len(d) == 0 || d[0] == '+' || d[0] == '0' && len(d) > 1 {
+		return 0, errFallback
+	}
 	n, err := strconv.ParseInt(string(v), 10, 64)
 	if err != nil {
 		return 0, errFallback
@@ -155,9 +163,20 @@ func intOf(v []byte) (int64, error) {
 	return n, nil
 }
 
+// scalar are the string, bool and number members the fast decoders know:
+// null leaves them as they were (where they repeat, that shows).
+var scalar = map[string]bool{
+	"instance_id": true, "teacher": true, "patch": true, "gold_patch": true, "resolved": true,
+	"semi_resolved": true, "turns": true, "seed": true,
+	"role": true, "content": true, "tool_call_id": true, "name": true, "id": true, "type": true, "arguments": true,
+}
+
 func decodeFast(b []byte, lazy bool) (*Trajectory, error) {
 	t := &Trajectory{}
-	err := Members(b, func(key string, v []byte) (err error) {
+	end, err := members(b, func(key string, v []byte) (err error) {
+		if string(v) == "null" && scalar[key] {
+			return nil // encoding/json leaves the field as it was
+		}
 		switch key {
 		case "instance_id":
 			t.InstanceID, err = str(v)
@@ -178,9 +197,14 @@ func decodeFast(b []byte, lazy bool) (*Trajectory, error) {
 		case "seed":
 			t.Seed, err = intOf(v)
 		case "messages":
+			// encoding/json merges a repeated array into the first one.
+			if t.Messages != nil {
+				return errFallback
+			}
 			if string(v) == "null" {
 				return nil
 			}
+			t.Messages = []Message{} // [] is an empty list, not null
 			err = Elements(v, func(m []byte) error {
 				msg, err := messageFast(m, lazy)
 				t.Messages = append(t.Messages, msg)
@@ -194,6 +218,9 @@ func decodeFast(b []byte, lazy bool) (*Trajectory, error) {
 	if err != nil {
 		return nil, err
 	}
+	if skipSpace(b, end) != len(b) {
+		return nil, errFallback // data after the object: not JSON
+	}
 	return t, nil
 }
 
@@ -201,15 +228,20 @@ func messageFast(m []byte, lazy bool) (Message, error) {
 	var msg Message
 	var rawContent []byte
 	err := Members(m, func(k string, v []byte) (err error) {
+		if string(v) == "null" && scalar[k] {
+			return nil
+		}
 		switch k {
 		case "role":
 			msg.Role, err = str(v)
 		case "content":
 			if lazy {
-				if string(v) != "null" && (len(v) < 2 || v[0] != '"') {
-					return errFallback
+				// null was skipped above: v is a string, valid even
+				// where a later content replaces it.
+				if len(v) < 2 || v[0] != '"' || !validBody(v[1:len(v)-1]) {
+					return errFallback // encoding/json decides (and reports)
 				}
-				rawContent = v
+				rawContent = v[1 : len(v)-1]
 				return nil
 			}
 			msg.Content, err = str(v)
@@ -218,12 +250,19 @@ func messageFast(m []byte, lazy bool) (Message, error) {
 		case "name":
 			msg.Name, err = str(v)
 		case "tool_calls":
+			if msg.ToolCalls != nil {
+				return errFallback // repeated: see messages
+			}
 			if string(v) == "null" {
 				return nil
 			}
+			msg.ToolCalls = []ToolCall{}
 			err = Elements(v, func(c []byte) error {
 				var call ToolCall
 				err := Members(c, func(ck string, cv []byte) (err error) {
+					if string(cv) == "null" && scalar[ck] {
+						return nil
+					}
 					switch ck {
 					case "id":
 						call.ID, err = str(cv)
@@ -231,6 +270,9 @@ func messageFast(m []byte, lazy bool) (Message, error) {
 						call.Type, err = str(cv)
 					case "function":
 						err = Members(cv, func(fk string, fv []byte) (err error) {
+							if string(fv) == "null" && scalar[fk] {
+								return nil
+							}
 							switch fk {
 							case "name":
 								call.Function.Name, err = str(fv)
@@ -256,12 +298,8 @@ func messageFast(m []byte, lazy bool) (Message, error) {
 	})
 	if err == nil && lazy {
 		msg.Raw = Text{}
-		if len(rawContent) >= 2 && rawContent[0] == '"' {
-			body := rawContent[1 : len(rawContent)-1]
-			if !validBody(body) {
-				return msg, errFallback // encoding/json decides (and reports)
-			}
-			msg.Raw = Text(body)
+		if rawContent != nil {
+			msg.Raw = Text(rawContent)
 		}
 	}
 	return msg, err

@@ -114,45 +114,51 @@ func skipValue(b []byte, i int) (int, error) {
 // Members calls fn with the raw key (unquoted only when it has no escapes)
 // and raw value of each member of the object in b.
 func Members(b []byte, fn func(key string, val []byte) error) error {
+	_, err := members(b, fn)
+	return err
+}
+
+// members is Members, returning the index just past the object.
+func members(b []byte, fn func(key string, val []byte) error) (int, error) {
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
-		return fmt.Errorf("want a JSON object")
+		return 0, fmt.Errorf("want a JSON object")
 	}
 	i = skipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
-		return nil
+		return i + 1, nil
 	}
 	for {
 		i = skipSpace(b, i)
 		if i >= len(b) || b[i] != '"' {
-			return fmt.Errorf("want a member name at byte %d", i)
+			return 0, fmt.Errorf("want a member name at byte %d", i)
 		}
 		end, err := skipString(b, i)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		key := string(b[i+1 : end-1])
 		i = skipSpace(b, end)
 		if i >= len(b) || b[i] != ':' {
-			return fmt.Errorf("want ':' at byte %d", i)
+			return 0, fmt.Errorf("want ':' at byte %d", i)
 		}
 		vs := skipSpace(b, i+1)
 		ve, err := skipValue(b, vs)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if err := fn(key, b[vs:ve]); err != nil {
-			return err
+			return 0, err
 		}
 		i = skipSpace(b, ve)
 		if i >= len(b) {
-			return errTruncated
+			return 0, errTruncated
 		}
 		if b[i] == '}' {
-			return nil
+			return i + 1, nil
 		}
 		if b[i] != ',' {
-			return fmt.Errorf("want ',' or '}' at byte %d", i)
+			return 0, fmt.Errorf("want ',' or '}' at byte %d", i)
 		}
 		i++
 	}
