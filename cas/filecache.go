@@ -120,23 +120,10 @@ func (c *FileCache) Save() error {
 	b := encodeFileCache(c.m)
 	c.mu.RUnlock()
 
-	dir := filepath.Dir(c.path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(c.path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(c.path)+".tmp-")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), c.path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
+	if err := writeFileAtomic(c.path, b); err != nil {
 		return err
 	}
 	c.mu.Lock()

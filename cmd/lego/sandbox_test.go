@@ -2,14 +2,14 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/legobuild/lego/internal/testenv"
 )
 
 // The attacks a hostile BUILD file made on lego before the sandbox; each
@@ -54,22 +54,7 @@ echo done > $@
 
 func TestKeyStealerReadsNothing(t *testing.T) {
 	root := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			io.WriteString(c, "secret-from-a-local-port\n")
-			c.Close()
-		}
-	}()
-	port := ln.Addr().(*net.TCPAddr).Port
+	port := testenv.Replier(t, "secret-from-a-local-port\n")
 	writeFiles(t, root, map[string]string{
 		"WORKSPACE":       "",
 		"private/key.txt": "undeclared-workspace-secret\n",

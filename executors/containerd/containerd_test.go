@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -227,22 +226,7 @@ func TestUndeclaredAndMissingOutputs(t *testing.T) {
 }
 
 func TestNetworkOffUnlessAsked(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Write([]byte("pong"))
-			c.Close()
-		}
-	}()
-	port := ln.Addr().(*net.TCPAddr).Port
+	port := testenv.Replier(t, "pong")
 	script := fmt.Sprintf(`import socket
 s = socket.create_connection(("127.0.0.1", %d), timeout=3)
 open("lego-out/reply", "w").write(s.recv(4).decode())`, port)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/legobuild/lego/cas"
 	"github.com/legobuild/lego/executors"
+	"github.com/legobuild/lego/internal/testenv"
 )
 
 // These are the attacks a hostile action tried on the path-only sandbox;
@@ -57,22 +57,7 @@ func TestSandboxShowsNothingOfTheHost(t *testing.T) {
 	if err := os.WriteFile(secret, []byte("s3cret"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Write([]byte("hello from the host\n"))
-			c.Close()
-		}
-	}()
-	port := ln.Addr().(*net.TCPAddr).Port
+	port := testenv.Replier(t, "hello from the host\n")
 	t.Setenv("LEGO_TEST_SECRET", "model-key")
 	d, err := s.Put([]byte("a blob of the store"))
 	if err != nil {

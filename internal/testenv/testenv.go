@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -255,4 +256,27 @@ func WriteFiles(tb testing.TB, root string, files map[string]string) {
 			tb.Fatal(err)
 		}
 	}
+}
+
+// Replier listens on a loopback port and answers every connection with
+// reply: a host service that a sandboxed or networkless action must not
+// reach. It returns the port.
+func Replier(t testing.TB, reply string) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte(reply))
+			c.Close()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
 }
