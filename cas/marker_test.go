@@ -91,7 +91,7 @@ func TestOpenWritesMarker(t *testing.T) {
 		if got, err := openDisk(t, dir).Get(d); err != nil || string(got) != "kept" {
 			t.Errorf("reopened store: %q %v", got, err)
 		}
-		if got := entries(t, dir); len(got) != 6 {
+		if got := entries(t, dir); len(got) != 7 {
 			t.Errorf("store holds %v; want the layout and the marker only", got)
 		}
 	}
