@@ -152,7 +152,7 @@ not in app's glob: another package
 	if got := gen.Actions[0].Env["MODE"]; got != "fast" {
 		t.Errorf("package() default env MODE = %q", got)
 	}
-	if got := gen.Actions[0].Args[2]; got != "wc -c lego-out/app/all.txt > lego-out/app/g.out" {
+	if got := gen.Actions[0].Args[2]; got != "set -euo pipefail; wc -c lego-out/app/all.txt > lego-out/app/g.out" {
 		t.Errorf("genrule cmd = %q", got)
 	}
 }

@@ -144,7 +144,11 @@ func TestRolloutInfraFailuresAreMarked(t *testing.T) {
 		if out, err := exec.Command("cp", "-r", "../../../examples/swe-lego/repos/minicalc", dir).CombinedOutput(); err != nil {
 			t.Fatalf("%v: %s", err, out)
 		}
-		sess = &breaking{DirSession: &DirSession{Dir: dir}, n: 1 << 30}
+		ds, err := NewDirSession(dir)
+		if err != nil {
+			return nil, err
+		}
+		sess = &breaking{DirSession: ds, n: 1 << 30}
 		return sess, nil
 	}
 	spec := Spec{Task: task, TestCmd: "/usr/bin/python3 -m pytest", Framework: "pytest", MaxTurns: 5, Teacher: "m", Sample: 2}
