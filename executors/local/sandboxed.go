@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/legobuild/lego/cas"
 	"github.com/legobuild/lego/executors"
@@ -18,21 +17,18 @@ import (
 // sandboxRunner runs the process in a namespace sandbox that shows it the
 // exec root (read-only but for the directories its outputs go in), its
 // TMPDIR as /tmp, and the host's system directories read-only.
-type sandboxRunner struct {
-	store *cas.Disk
-
-	once sync.Once
-	err  error
-}
+type sandboxRunner struct{ store *cas.Disk }
 
 func (r *sandboxRunner) Run(ctx context.Context, p *Process) (*Outcome, error) {
-	r.once.Do(func() {
-		if r.err = ns.Check(); r.err != nil {
-			r.err = fmt.Errorf("%w\nlocal actions run in a Linux namespace sandbox, which this machine does not allow; pass --sandbox=none to run them unsandboxed (see the README)", r.err)
-		}
-	})
-	if r.err != nil {
-		return nil, r.err
+	// The directory the sandbox's root is mounted on, in the sandbox's
+	// own mount namespace; on the host it stays empty.
+	mnt, err := r.store.TempDir("root-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(mnt)
+	if err := ns.Check(mnt); err != nil {
+		return nil, fmt.Errorf("%w\nlocal actions run in a Linux namespace sandbox, which this machine does not allow; pass --sandbox=none to run them unsandboxed (see the README)", err)
 	}
 	req := p.Request
 	cwd := filepath.Join(p.Root, p.WorkDir)
@@ -45,13 +41,6 @@ func (r *sandboxRunner) Run(ctx context.Context, p *Process) (*Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The directory the sandbox's root is mounted on, in the sandbox's
-	// own mount namespace; on the host it stays empty.
-	mnt, err := r.store.TempDir("root-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.Remove(mnt)
 	session := sessionBinds(p)
 	asRoot := executors.Property(req, executors.PropAsRoot) == "true"
 	if asRoot {

@@ -74,7 +74,7 @@ type Spec struct {
 	Devices []string
 	// Root is an empty directory the sandbox's root is mounted on, in the
 	// sandbox's own mount namespace, so one directory serves any number of
-	// sandboxes at once; "" makes one per process in os.TempDir().
+	// sandboxes at once. It must be given: the caller knows when it can go.
 	Root string
 }
 
@@ -134,12 +134,8 @@ func Command(spec *Spec, stdin io.Reader, stdout, stderr io.Writer) (*Cmd, error
 	}
 	c := &Cmd{spec: specF, report: report}
 	if spec.Root == "" {
-		s := *spec
-		if s.Root, err = defaultRoot(); err != nil {
-			c.Close()
-			return nil, err
-		}
-		spec = &s
+		c.Close()
+		return nil, errors.New("sandbox: no directory to mount the root on")
 	}
 	b, err := json.Marshal(spec)
 	if err == nil {
@@ -212,31 +208,15 @@ func memfd(name string) (*os.File, error) {
 }
 
 var (
-	rootOnce sync.Once
-	rootDir  string
-	rootErr  error
-)
-
-func defaultRoot() (string, error) {
-	rootOnce.Do(func() {
-		rootDir, rootErr = os.MkdirTemp("", "lego-sandbox-")
-		if rootErr == nil {
-			rootErr = os.Chmod(rootDir, 0o755)
-		}
-	})
-	return rootDir, rootErr
-}
-
-var (
 	checkOnce sync.Once
 	checkErr  error
 )
 
 // Check reports, once per process, whether sandboxes can be made here: it
-// runs /bin/true in one.
-func Check() error {
+// runs /bin/true in one, mounted on root (as Spec.Root).
+func Check(root string) error {
 	checkOnce.Do(func() {
-		c, err := Command(&Spec{Path: "/bin/true", Args: []string{"true"}, Dir: "/"}, nil, nil, nil)
+		c, err := Command(&Spec{Path: "/bin/true", Args: []string{"true"}, Dir: "/", Root: root}, nil, nil, nil)
 		if err != nil {
 			checkErr = err
 			return

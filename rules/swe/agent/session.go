@@ -46,14 +46,15 @@ var ErrTimeout = executors.ErrTimeout
 type DirSession struct {
 	Dir string
 	// tmp is the session's /tmp, which lasts as long as the session
-	// (the rollout keeps its scratch files there, as in a container).
-	tmp string
+	// (the rollout keeps its scratch files there, as in a container);
+	// root, empty, is what each command's sandbox mounts its root on.
+	tmp, root string
 }
 
 func (d *DirSession) Workdir() string { return d.Dir }
 
 // Close removes the session's /tmp; the directory is the caller's.
-func (d *DirSession) Close() error { return os.RemoveAll(d.tmp) }
+func (d *DirSession) Close() error { return errors.Join(os.RemoveAll(d.tmp), os.Remove(d.root)) }
 
 const sessionPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -76,7 +77,7 @@ func (d *DirSession) Run(ctx context.Context, argv []string, stdin []byte, timeo
 	}
 	var out bytes.Buffer
 	c, err := sandbox.Command(&sandbox.Spec{Path: argv0, Args: argv, Env: env, Dir: d.Dir,
-		Binds: []sandbox.Bind{{Path: d.Dir, Writable: true}}, Tmp: d.tmp, UserNS: true}, bytes.NewReader(stdin), &out, &out)
+		Binds: []sandbox.Bind{{Path: d.Dir, Writable: true}}, Tmp: d.tmp, Root: d.root, UserNS: true}, bytes.NewReader(stdin), &out, &out)
 	if err != nil {
 		return nil, -1, err
 	}
@@ -138,5 +139,10 @@ func NewDirSession(dir string) (*DirSession, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &DirSession{Dir: dir, tmp: tmp}, nil
+	root, err := os.MkdirTemp(filepath.Dir(dir), ".session-root-")
+	if err != nil {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+	return &DirSession{Dir: dir, tmp: tmp, root: root}, nil
 }
