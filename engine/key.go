@@ -275,7 +275,6 @@ func stageTools(a *Action, root *merkle, k *keyed, tool func(string) (*repb.Dige
 		return a.Args, nil
 	}
 	staged := make(map[string]string, len(a.Tools)) // host path -> staged path
-	taken := map[string]string{}                    // staged path -> digest
 	for _, t := range a.Tools {
 		if _, ok := staged[t]; ok {
 			continue
@@ -285,15 +284,14 @@ func stageTools(a *Action, root *merkle, k *keyed, tool func(string) (*repb.Dige
 			return nil, fmt.Errorf("tool %s: %w", t, err)
 		}
 		p := ToolsDir + "/" + filepath.Base(t)
-		if h, ok := taken[p]; ok && h != d.Hash {
+		if h, ok := k.inputs[p]; ok && h != d.Hash {
 			// Two different tools of one name: the digest tells them apart.
 			p = ToolsDir + "/" + d.Hash[:16] + "/" + filepath.Base(t)
 		}
 		staged[t] = p
-		if _, ok := taken[p]; ok {
-			continue
+		if _, ok := k.inputs[p]; ok {
+			continue // the same bytes under another host path
 		}
-		taken[p] = d.Hash
 		if err := root.add(p, &artifact{digest: d, exec: true}); err != nil {
 			return nil, fmt.Errorf("tool %s: %w", t, err)
 		}

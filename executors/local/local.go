@@ -491,9 +491,7 @@ type hostRunner struct{}
 
 func (hostRunner) Run(ctx context.Context, p *Process) (*Outcome, error) {
 	cmd := p.Request.Command
-	cwd := filepath.Join(p.Root, p.WorkDir)
-	pathVar, hasPath := LookupEnv(p.Env, "PATH")
-	argv0, err := lookPath(cmd.Arguments[0], pathVar, hasPath, cwd)
+	argv0, cwd, err := p.resolve()
 	if err != nil {
 		return nil, err
 	}
@@ -592,6 +590,15 @@ func LookupEnv(env []string, name string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// resolve returns the absolute path of the process's program and its
+// working directory on the host.
+func (p *Process) resolve() (argv0, cwd string, err error) {
+	cwd = filepath.Join(p.Root, p.WorkDir)
+	pathVar, hasPath := LookupEnv(p.Env, "PATH")
+	argv0, err = lookPath(p.Request.Command.Arguments[0], pathVar, hasPath, cwd)
+	return argv0, cwd, err
 }
 
 // lookPath resolves argv[0] like execvp, but against the action's PATH

@@ -31,9 +31,7 @@ func (r *sandboxRunner) Run(ctx context.Context, p *Process) (*Outcome, error) {
 		return nil, fmt.Errorf("%w\nlocal actions run in a Linux namespace sandbox, which this machine does not allow; pass --sandbox=none to run them unsandboxed (see the README)", err)
 	}
 	req := p.Request
-	cwd := filepath.Join(p.Root, p.WorkDir)
-	pathVar, hasPath := LookupEnv(p.Env, "PATH")
-	argv0, err := lookPath(req.Command.Arguments[0], pathVar, hasPath, cwd)
+	argv0, cwd, err := p.resolve()
 	if err != nil {
 		return nil, err
 	}
