@@ -39,28 +39,28 @@ func (r *sandboxRunner) Run(ctx context.Context, p *Process) (*Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
-	session := sessionBinds(p)
+	// A session action is lego's own rollout tool: it drives containerd
+	// (as root, through its socket), mounts snapshots from containerd's
+	// own root and writes images' layers to the store, so it sees the
+	// host's files; what the agent runs is in containers.
+	session := executors.Property(req, executors.PropSession) == "containerd"
 	asRoot := executors.Property(req, executors.PropAsRoot) == "true"
-	if asRoot {
+	if _, err := os.Stat("/etc/apt"); err == nil && asRoot {
 		// debootstrap reads the machine's mirror from its apt sources.
-		if _, err := os.Stat("/etc/apt"); err == nil {
-			session = append(session, ns.Bind{Path: "/etc/apt"})
-		}
+		binds = append(binds, ns.Bind{Path: "/etc/apt"})
 	}
 	spec := &ns.Spec{
-		Path:    argv0,
-		Args:    req.Command.Arguments,
-		Env:     p.Env,
-		Dir:     cwd,
-		Binds:   append(binds, session...),
-		Tmp:     p.Tmp,
-		Network: executors.Property(req, executors.PropNetwork) == "true",
-		Root:    mnt,
-		// Root's own files (the socket, the store) must stay reachable.
-		KeepIdentity: len(session) > 0 || asRoot,
-		KeepCaps:     len(session) > 0 || asRoot,
-		// containerd's client mounts snapshots from containerd's own root.
-		HostRoot: executors.Property(req, executors.PropSession) == "containerd",
+		Path:         argv0,
+		Args:         req.Command.Arguments,
+		Env:          p.Env,
+		Dir:          cwd,
+		Binds:        binds,
+		Tmp:          p.Tmp,
+		Network:      executors.Property(req, executors.PropNetwork) == "true",
+		Root:         mnt,
+		KeepIdentity: session || asRoot,
+		KeepCaps:     session || asRoot,
+		HostRoot:     session,
 	}
 	if n, _ := strconv.Atoi(executors.Property(req, executors.PropGPUs)); n > 0 {
 		spec.Devices, _ = filepath.Glob("/dev/nvidia*")
@@ -123,20 +123,4 @@ func (r *sandboxRunner) prepare(p *Process) ([]ns.Bind, error) {
 		binds = append(binds, ns.Bind{Path: abs, Writable: true})
 	}
 	return binds, nil
-}
-
-// sessionBinds are what a session action (lego's own rollout tool, which
-// drives containerd and writes images' layers to the store) needs to see:
-// the containerd socket and the store. It runs as the caller and sees the
-// host's files (HostRoot); the binds say what it uses.
-func sessionBinds(p *Process) []ns.Bind {
-	var binds []ns.Bind
-	if executors.Property(p.Request, executors.PropSession) == "containerd" {
-		for _, name := range []string{executors.EnvContainerd, executors.EnvCacheDir} {
-			if v, ok := LookupEnv(p.Env, name); ok && filepath.IsAbs(v) {
-				binds = append(binds, ns.Bind{Path: v, Writable: true})
-			}
-		}
-	}
-	return binds
 }
