@@ -101,6 +101,13 @@ func (b *builder) run(n *node) (cached bool, err error) {
 		b.sum.RemoteRuns++
 		b.mu.Unlock()
 	}
+	if res.StderrDigest != nil && res.StderrDigest.SizeBytes > 0 {
+		if tail, err := executors.Tail(b.o.Store, res.StderrDigest, 50); err == nil {
+			for _, w := range executors.WarningsOf(tail) {
+				b.o.Listener.Event(&Event{Type: EvWarning, Time: time.Now(), Label: a.Owner.String(), Message: w})
+			}
+		}
+	}
 	ev := &Event{Type: EvActionExecuted, Time: time.Now(), Label: a.Owner.String(),
 		Action: a.Describe(), Mnemonic: a.Mnemonic, Key: k.key.Hash, Duration: time.Since(start), Remote: remotely}
 	if hasUsage {

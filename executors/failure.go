@@ -131,3 +131,26 @@ func knownClass(c string) bool {
 	}
 	return false
 }
+
+// A process lego runs for its own rules (a `lego tool`) tells lego of
+// something the user should see even though it succeeded (a dataset in
+// which nothing could be masked, say) with stderr lines
+//
+//	lego-warning: message
+//
+// which the engine shows as warnings on the action's target (WarningsOf).
+const warnPrefix = "lego-warning: "
+
+// WarnLine is the stderr line carrying a warning (without the newline).
+func WarnLine(msg string) string { return warnPrefix + strings.Join(strings.Fields(msg), " ") }
+
+// WarningsOf reads the warnings in an action's stderr (its last lines).
+func WarningsOf(stderr string) []string {
+	var out []string
+	for _, l := range strings.Split(stderr, "\n") {
+		if m, ok := strings.CutPrefix(l, warnPrefix); ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}

@@ -58,11 +58,11 @@ func BenchmarkDataPlane(b *testing.B) {
 	for range b.N {
 		dir := b.TempDir()
 		t0 := time.Now()
-		if _, err := filter.Run([]string{in}, filepath.Join(dir, "f"), filter.Options{Keep: []string{"resolved", "semi_resolved"}, MaxTurns: 100}); err != nil {
+		if _, err := filter.Run([]string{in}, filepath.Join(dir, "f"), filter.Options{Keep: []string{"resolved", "semi_resolved"}, MaxTurns: 100}, ""); err != nil {
 			b.Fatal(err)
 		}
 		t1 := time.Now()
-		if _, err := mask.Run(filepath.Join(dir, "f"), filepath.Join(dir, "m"), "m", format.ShareGPT, m); err != nil {
+		if _, err := mask.Run(filepath.Join(dir, "f"), filepath.Join(dir, "m"), "m", format.ShareGPT, "", m); err != nil {
 			b.Fatal(err)
 		}
 		t2 := time.Now()

@@ -11,6 +11,7 @@ package swe
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/legobuild/lego/engine"
 	"github.com/legobuild/lego/rules/legotool"
@@ -53,7 +54,25 @@ func (Filter) Attrs() []engine.AttrSpec {
 		{Name: "trajectories", Type: engine.AttrLabelList, Mandatory: true, Doc: "trajectory JSONL files (or rollout outputs)"},
 		{Name: "keep", Type: engine.AttrStringList, Default: []string{filter.Resolved, filter.SemiResolved}, Doc: "resolved, semi_resolved"},
 		{Name: "max_turns", Type: engine.AttrInt, Default: int64(100), Doc: "drop longer trajectories (0 = no limit)"},
+		trajectoryFormat,
 	}
+}
+
+// trajectoryFormat names the shape of the records a step reads; none:
+// each file's is detected from its first record.
+var trajectoryFormat = engine.AttrSpec{Name: "trajectory_format", Type: engine.AttrString,
+	Doc: "the records' shape: " + strings.Join(format.Shapes, ", ") + "; empty = detected per file (see rules/swe/format)"}
+
+// shapeArgs checks the trajectory_format attribute and passes it on.
+func shapeArgs(ctx *engine.Context, args []string) ([]string, error) {
+	s := ctx.Attr("trajectory_format").(string)
+	if err := format.CheckShape(s); err != nil {
+		return nil, fmt.Errorf("attribute trajectory_format: %w", err)
+	}
+	if s == "" {
+		return args, nil
+	}
+	return append(args, "--trajectory_format", s), nil
 }
 
 func (Filter) Analyze(ctx *engine.Context) error {
@@ -73,6 +92,10 @@ func (Filter) Analyze(ctx *engine.Context) error {
 		args = append(args, "--keep", k)
 	}
 	args = append(args, "--max_turns", strconv.Itoa(o.MaxTurns))
+	args, err := shapeArgs(ctx, args)
+	if err != nil {
+		return err
+	}
 	return dirAction(ctx, trajFilter, ins, args...)
 }
 
@@ -88,6 +111,7 @@ func (Masked) Attrs() []engine.AttrSpec {
 		{Name: "exempt_patterns", Type: engine.AttrStringList, Doc: "[name=]regex over tool calls; empty = the documented defaults"},
 		{Name: "format", Type: engine.AttrString, Default: format.ShareGPT, Doc: "sharegpt or openai"},
 		{Name: "mask", Type: engine.AttrBool, Default: true, Doc: "False: no turn is masked (the ablation without error masking); the patterns are then not used"},
+		trajectoryFormat,
 	}
 }
 
@@ -104,7 +128,10 @@ func (Masked) Analyze(ctx *engine.Context) error {
 	if len(ins) != 1 {
 		return fmt.Errorf("attribute trajectories: want one file or directory, got %d", len(ins))
 	}
-	args := []string{"--in", ins[0].Path, "--format", sft, "--name", ctx.Label().Name}
+	args, err := shapeArgs(ctx, []string{"--in", ins[0].Path, "--format", sft, "--name", ctx.Label().Name})
+	if err != nil {
+		return err
+	}
 	if !ctx.Attr("mask").(bool) {
 		if len(errs)+len(exempt) > 0 {
 			return fmt.Errorf("attribute error_patterns: set with mask = False, where no pattern is used")

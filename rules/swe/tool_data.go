@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
+	"github.com/legobuild/lego/executors"
 	"github.com/legobuild/lego/rules/legotool"
 	"github.com/legobuild/lego/rules/swe/curriculum"
 	"github.com/legobuild/lego/rules/swe/filter"
@@ -54,8 +56,12 @@ func runFilter(_ context.Context, fs *flag.FlagSet, args []string) error {
 		fs.Var(&in, "in", "trajectory file or directory (repeatable)")
 		fs.Var(&keep, "keep", "resolved or semi_resolved (repeatable)")
 		maxTurns := fs.Int("max_turns", 100, "drop trajectories with more assistant turns (0 = no limit)")
+		shape := fs.String("trajectory_format", "", "the records' shape: "+strings.Join(format.Shapes, ", ")+" (default: detected per file)")
 		return func(out string) error {
-			_, err := filter.Run(in, out, filter.Options{Keep: keep, MaxTurns: *maxTurns})
+			rep, err := filter.Run(in, out, filter.Options{Keep: keep, MaxTurns: *maxTurns}, *shape)
+			if err == nil {
+				warn(rep.Warnings)
+			}
 			return err
 		}
 	})
@@ -70,6 +76,7 @@ func runMask(_ context.Context, fs *flag.FlagSet, args []string) error {
 		fs.Var(&errs, "error_pattern", "[name=]regex over tool results that masks a turn (repeatable; none = the defaults)")
 		fs.Var(&exempt, "exempt_pattern", "[name=]regex over tool calls that spares a turn (repeatable; none = the defaults)")
 		on := fs.Bool("mask", true, "false: mask nothing (the dataset without error masking)")
+		shape := fs.String("trajectory_format", "", "the records' shape: "+strings.Join(format.Shapes, ", ")+" (default: detected per file)")
 		return func(out string) error {
 			m, err := mask.New(errs, exempt)
 			if err != nil {
@@ -81,9 +88,11 @@ func runMask(_ context.Context, fs *flag.FlagSet, args []string) error {
 			if *name == "" {
 				*name = filepath.Base(out)
 			}
-			if _, err = mask.Run(*in, out, *name, *sft, m); err != nil {
+			st, err := mask.Run(*in, out, *name, *sft, *shape, m)
+			if err != nil {
 				return err
 			}
+			warn(st.Warnings)
 			return checkInfo(out, *name)
 		}
 	})
@@ -109,6 +118,14 @@ func runCurriculum(_ context.Context, fs *flag.FlagSet, args []string) error {
 			return checkInfo(out)
 		}
 	})
+}
+
+// warn shows the user what a step found wrong but not fatal: as build
+// warnings on the step's target (see executors.WarnLine).
+func warn(msgs []string) {
+	for _, m := range msgs {
+		fmt.Fprintln(os.Stderr, executors.WarnLine(m))
+	}
 }
 
 // checkInfo checks the dataset_info.json written in out as LLaMA-Factory

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/legobuild/lego/rules/swe/format"
@@ -59,6 +60,17 @@ Change the non-test files of the repository so that the issue is resolved. The t
 already written; do not change test files.`, workdir, workdir, t.ProblemStatement)
 }
 
+// toolsJSON are the schemas the model is given, recorded in every
+// trajectory: the SFT data built from it shows the model these, not
+// another agent's.
+var toolsJSON = func() json.RawMessage {
+	b, err := json.Marshal(Tools)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}()
+
 // Run is the agent loop: up to maxTurns assistant turns, each tool call run
 // in the toolbox's session, until the agent calls finish. It returns the
 // trajectory (messages with tool calls, tool results and their
@@ -68,7 +80,7 @@ func Run(ctx context.Context, p Policy, tb *Toolbox, t Task, maxTurns int) (*for
 		{Role: "system", Content: SystemPrompt},
 		{Role: "user", Content: UserPrompt(t, tb.S.Workdir())},
 	}
-	tr := &format.Trajectory{InstanceID: t.InstanceID}
+	tr := &format.Trajectory{InstanceID: t.InstanceID, Tools: toolsJSON}
 	for _, m := range msgs {
 		tr.Messages = append(tr.Messages, format.Message{Role: m.Role, Content: m.Content})
 	}

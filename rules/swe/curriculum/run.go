@@ -1,6 +1,7 @@
 package curriculum
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -35,11 +36,6 @@ func Run(in, outDir, name string, bins []int, cumulative bool) (*Stats, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := format.Open(src)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
 	ws := make([]*format.Writer, len(bins))
 	abort := func() {
 		for _, w := range ws {
@@ -59,10 +55,23 @@ func Run(in, outDir, name string, bins []int, cumulative bool) (*Stats, error) {
 		line []byte
 		h    format.SFTHeader
 	}
-	err = format.Map(r, func(n int, b []byte) (item, error) {
-		h, err := format.SFTHeaderOf(src, n, b)
+	tags := info.Tags
+	if c := info.Columns["messages"]; c != "" {
+		tags.Messages = c
+	}
+	_, err = format.MapRecords(src, func(at format.Loc, b []byte) (item, error) {
+		h, err := format.DecodeSFTHeader(tags, at, b)
 		if err != nil {
 			return item{}, err
+		}
+		// A record of an array or a Parquet row becomes a line, and one
+		// that spans lines is put on one.
+		if at.Unit != "" || bytes.IndexByte(b, '\n') >= 0 {
+			var buf bytes.Buffer
+			if err := json.Compact(&buf, b); err != nil {
+				return item{}, at.Err("", "%v", err)
+			}
+			b = buf.Bytes()
 		}
 		return item{b, h}, nil
 	}, func(it item) error {

@@ -21,7 +21,7 @@ func TestRunWritesStageFolders(t *testing.T) {
 	format.Generate(w, 80, 2)
 	w.Commit()
 	m, _ := mask.New(nil, nil)
-	if _, err := mask.Run(filepath.Join(dir, "traj.jsonl"), filepath.Join(dir, "masked"), "masked", format.OpenAI, m); err != nil {
+	if _, err := mask.Run(filepath.Join(dir, "traj.jsonl"), filepath.Join(dir, "masked"), "masked", format.OpenAI, "", m); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "stages")

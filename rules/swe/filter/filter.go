@@ -2,7 +2,9 @@
 // ones, and semi-resolved ones (the agent edited every file the gold patch
 // touches but the tests still fail), which SWE-Lego recycles. Malformed,
 // duplicate, unresolved and over-long trajectories are dropped, each with
-// its reason in the report.
+// its reason in the report. Its input is any layout and shape package
+// format reads; its output is lego's own trajectory shape, which the
+// masking reads.
 package filter
 
 import (
@@ -78,6 +80,10 @@ func Judge(t *format.Trajectory, o Options) Verdict {
 	if why := t.Check(); why != "" {
 		return Verdict{Reason: "malformed", Detail: why}
 	}
+	if t.InfraError != nil {
+		// Cut short by the infrastructure: no result of the agent's.
+		return Verdict{Reason: "infra_error", Detail: t.InfraError.Class + ": " + t.InfraError.Message}
+	}
 	if n := t.AssistantTurns(); o.MaxTurns > 0 && n > o.MaxTurns {
 		return Verdict{Reason: "too_many_turns", Detail: fmt.Sprintf("%d turns > max_turns %d", n, o.MaxTurns)}
 	}
@@ -131,6 +137,7 @@ type Report struct {
 	KeptSemi     int                 `json:"kept_semi_resolved"`
 	Dropped      map[string]int      `json:"dropped"`
 	Examples     map[string][]string `json:"dropped_examples"` // a few "file:line instance: detail" per reason
+	Warnings     []string            `json:"warnings,omitempty"`
 }
 
 // NewReport makes an empty report.

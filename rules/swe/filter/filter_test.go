@@ -14,7 +14,8 @@ func tr(resolved bool, turns int, patch, gold string) *format.Trajectory {
 	t := &format.Trajectory{InstanceID: "a__b-1", Resolved: resolved, Patch: patch, GoldPatch: gold,
 		Messages: []format.Message{{Role: "user", Content: "fix"}}}
 	for range turns {
-		t.Messages = append(t.Messages, format.Message{Role: "assistant", Content: "x"})
+		// A turn is a run of assistant messages: each answered here.
+		t.Messages = append(t.Messages, format.Message{Role: "assistant", Content: "x"}, format.Message{Role: "user", Content: "go on"})
 	}
 	return t
 }
@@ -41,6 +42,11 @@ func TestJudge(t *testing.T) {
 		{"at the turn limit", tr(true, 100, gold, gold), all, Resolved},
 		{"over the turn limit", tr(true, 101, gold, gold), all, "too_many_turns"},
 		{"no assistant turn", tr(true, 0, gold, gold), all, "malformed"},
+		{"cut short by the infrastructure", func() *format.Trajectory {
+			t := tr(true, 3, gold, gold)
+			t.InfraError = &format.InfraError{Class: "endpoint", Message: "503"}
+			return t
+		}(), all, "infra_error"},
 		{"unknown role", &format.Trajectory{InstanceID: "x", Messages: []format.Message{{Role: "bot"}}}, all, "malformed"},
 	}
 	for _, c := range cases {
@@ -69,7 +75,7 @@ func TestRunReportsDrops(t *testing.T) {
 	lines := []string{line(a), line(a), line(b), line(&rerun), line(tr(false, 3, "", ""))}
 	in := filepath.Join(dir, "t.jsonl")
 	os.WriteFile(in, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
-	rep, err := Run([]string{in}, filepath.Join(dir, "out"), Options{Keep: []string{Resolved}, MaxTurns: 100})
+	rep, err := Run([]string{in}, filepath.Join(dir, "out"), Options{Keep: []string{Resolved}, MaxTurns: 100}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +100,7 @@ func TestRunMarksSemiResolved(t *testing.T) {
 	b, _ := json.Marshal(semi)
 	in := filepath.Join(dir, "t.jsonl")
 	os.WriteFile(in, append(b, '\n'), 0o644)
-	rep, err := Run([]string{in}, filepath.Join(dir, "out"), Options{Keep: []string{Resolved, SemiResolved}})
+	rep, err := Run([]string{in}, filepath.Join(dir, "out"), Options{Keep: []string{Resolved, SemiResolved}}, "")
 	if err != nil || rep.KeptSemi != 1 {
 		t.Fatalf("%+v %v", rep, err)
 	}

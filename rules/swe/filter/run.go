@@ -1,9 +1,9 @@
 package filter
 
 import (
-	"bytes"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/legobuild/lego/rules/swe/format"
 )
@@ -14,10 +14,16 @@ const (
 	ReportFile = "report.json"
 )
 
-// Run filters the trajectory files into outDir (DataFile and ReportFile).
-// A line that is not a trajectory fails the run and nothing is written.
-func Run(inputs []string, outDir string, o Options) (*Report, error) {
+// Run filters the trajectory files into outDir (DataFile and ReportFile),
+// reading each as shape ("" = detect it from the file's first record) and
+// writing the kept ones in lego's own shape. A record that is not a
+// trajectory (not JSON, a field of the wrong type, a bad string) fails
+// the run and nothing is written.
+func Run(inputs []string, outDir string, o Options, shape string) (*Report, error) {
 	if err := o.Check(); err != nil {
+		return nil, err
+	}
+	if err := format.CheckShape(shape); err != nil {
 		return nil, err
 	}
 	w, err := format.Create(filepath.Join(outDir, DataFile))
@@ -31,32 +37,40 @@ func Run(inputs []string, outDir string, o Options) (*Report, error) {
 		t       format.Trajectory // metadata only: messages dropped
 		verdict Verdict
 		where   string
+		obs     bool
 	}
 	for _, in := range inputs {
 		path := format.DataPath(in, DataFile)
-		r, err := format.Open(path)
-		if err != nil {
-			w.Abort()
-			return nil, err
-		}
-		err = format.Map(r, func(n int, b []byte) (item, error) {
-			// Metadata and message shapes only: the content is copied
-			// through as it is, never decoded.
-			t, err := format.TrajectoryMeta(path, n, b)
+		records, withObs := 0, 0
+		read := shape
+		layout, err := format.MapRecords(path, func(at format.Loc, b []byte) (item, error) {
+			t, err := format.DecodeTrajectory(shape, at, b)
 			if err != nil {
 				return item{}, err
 			}
-			it := item{line: b, sum: Sum(b), verdict: Judge(t, o), where: fmt.Sprintf("%s:%d", filepath.Base(path), n)}
-			if it.verdict.Keep && it.verdict.Kind == SemiResolved && !t.SemiResolved {
-				// Found semi-resolved by its patch: say so in the output,
-				// as a last member (the last of a repeated key wins).
-				end := bytes.LastIndexByte(b, '}')
-				it.line = append(append(append([]byte(nil), b[:end]...), `,"semi_resolved":true`...), b[end:]...)
+			v := Judge(t, o)
+			if v.Keep && v.Kind == SemiResolved {
+				t.SemiResolved = true // found so by its patch: say it
+			}
+			it := item{verdict: v, where: format.Loc{File: filepath.Base(path), Unit: at.Unit, N: at.N}.String()}
+			if v.Keep {
+				it.line = append(t.AppendJSON(make([]byte, 0, len(b)+64)), '\n')
+				// Duplicates are the same trajectory, whatever the layout
+				// or shape it came in.
+				it.sum = Sum(it.line)
+			}
+			for i := range t.Messages {
+				it.obs = it.obs || t.Messages[i].Role == "tool"
 			}
 			t.Messages = nil
 			it.t = *t
 			return it, nil
 		}, func(it item) error {
+			records++
+			if it.obs {
+				withObs++
+			}
+			read = it.t.Shape
 			v := it.verdict
 			if v.Keep && dedup.Seen(it.sum, &it.t) {
 				v = Verdict{Reason: "duplicate"}
@@ -65,16 +79,16 @@ func Run(inputs []string, outDir string, o Options) (*Report, error) {
 			if !v.Keep {
 				return nil
 			}
-			if _, err := w.Write(it.line); err != nil {
-				return err
-			}
-			_, err := w.Write([]byte{'\n'})
+			_, err := w.Write(it.line)
 			return err
 		})
-		r.Close()
 		if err != nil {
 			w.Abort()
 			return nil, err
+		}
+		if records > 0 && withObs == 0 {
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s: no observation (tool output) in any of its %d records (%s, read as %s): no turn can be masked for an error; if they are of another shape, set trajectory_format (one of %s)",
+				path, records, layout, read, strings.Join(format.Shapes, ", ")))
 		}
 	}
 	if err := w.Commit(); err != nil {

@@ -1,9 +1,11 @@
 // Package format is the one place where the data of the SWE-Lego pipeline
-// is defined, read and written. All of it is JSON Lines, optionally gzip-
-// or zstd-compressed (by file suffix when writing, by magic bytes when
-// reading), streamed record by record.
+// is defined, read and written. Records are read from JSON Lines, JSON
+// arrays, JSON documents one after the other (SWE-agent's .traj) or
+// Parquet, plain or gzip- or zstd-compressed, the layout found from the
+// content (records.go); lego writes JSON Lines, compressed by suffix,
+// streamed record by record.
 //
-// Task instances (SWE-bench / SWE-rebench schema), one per line:
+// Task instances (SWE-bench / SWE-rebench schema), one per record:
 //
 //	{"instance_id", "repo", "base_commit", "patch", "test_patch",
 //	 "problem_statement", "hints_text", "created_at", "version",
@@ -15,13 +17,15 @@
 // and, for synthetic tasks, "bug_patch", "strategy" and "modifier" (see
 // Task).
 //
-// Trajectories, one per line: OpenAI-style chat messages with tool calls
-// for the four agent tools (execute_bash, str_replace_editor, think,
-// finish) and their results, plus metadata:
+// Trajectories come in the shapes published agents write (shapes.go:
+// OpenAI messages, OpenHands' event stream, SWE-agent's .traj, ChatML,
+// nebius'), decoded by one decoder (decode.go) into lego's own shape,
+// which the filter writes and everything after it reads, one per line:
 //
 //	{"instance_id": "repo__name-123", "resolved": true, "semi_resolved": false,
 //	 "turns": 12, "teacher": "...", "seed": 0, "patch": "<final diff>",
-//	 "gold_patch": "<reference diff, optional>",
+//	 "gold_patch": "<reference diff, optional>", "source_format": "messages",
+//	 "tools": [<the OpenAI function schemas the run was given>],
 //	 "messages": [
 //	   {"role": "system", "content": "..."},
 //	   {"role": "user", "content": "<problem statement>"},
@@ -31,7 +35,8 @@
 //	   {"role": "tool", "tool_call_id": "c1", "name": "execute_bash", "content": "<output>"},
 //	   ...]}
 //
-// A turn is one assistant message. SFT datasets are LLaMA-Factory's
+// A turn is a run of assistant messages (an SFT example joins them);
+// "turns" is always counted, never read. SFT datasets are LLaMA-Factory's
 // sharegpt format or its OpenAI-messages variant (see sft.go), each
 // assistant-side message carrying the boolean turn_mask the SWE-Lego
 // trainer reads (true = no loss), and described by a dataset_info.json.
@@ -127,6 +132,11 @@ type Trajectory struct {
 	Exit         string    `json:"exit,omitempty"`   // why the rollout stopped: finish or max_turns
 	Sample       int       `json:"sample,omitempty"` // which of a task's rollouts
 	Messages     []Message `json:"messages"`
+	// Tools are the schemas of the tools the run was given (a JSON list),
+	// when the record carries them.
+	Tools json.RawMessage `json:"tools,omitempty"`
+	// Shape is the shape the record was read as (ShapeMessages, ...).
+	Shape string `json:"source_format,omitempty"`
 	// InfraError, when set, says the infrastructure cut the rollout
 	// short (the endpoint did not answer, the container broke, the tests
 	// could not start): the trajectory is no result, and nothing may
@@ -152,8 +162,14 @@ type Message struct {
 	// malformed call before running it (e.g. a numeric string taken as
 	// an integer).
 	Corrections []string `json:"corrections,omitempty"`
-	// Raw is the content as it stood in the input, when DecodeForSFT
-	// read it (Content is then set for tool results only).
+	// Action, on an assistant message without tool calls, is the command
+	// it ran as its scaffold parsed it (SWE-agent's "action").
+	Action string `json:"action,omitempty"`
+	// SourceMask says the source set marked this assistant message as
+	// not to be trained on (nebius' per-message "mask").
+	SourceMask bool `json:"source_mask,omitempty"`
+	// Raw is the content as it stood in the input (JSON text), when
+	// DecodeTrajectory read it; Content is then set only when asked for.
 	Raw Text `json:"-"`
 }
 
@@ -168,17 +184,6 @@ type ToolCall struct {
 type FunctionCall struct {
 	Name      string `json:"name"`
 	Arguments string `json:"arguments"`
-}
-
-// AssistantTurns counts the assistant messages.
-func (t *Trajectory) AssistantTurns() int {
-	n := 0
-	for _, m := range t.Messages {
-		if m.Role == "assistant" {
-			n++
-		}
-	}
-	return n
 }
 
 // Check reports what makes a trajectory unusable for training, or "".

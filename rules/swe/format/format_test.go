@@ -53,19 +53,29 @@ func TestCompressedRoundTrip(t *testing.T) {
 func TestBadLinesNameFileLineAndField(t *testing.T) {
 	cases := []struct{ line, want string }{
 		{`{"instance_id": "a", "resolved": "yes"}`, "in.jsonl:3: field resolved: got JSON string, want bool"},
-		{`{"instance_id": "a", "messages": [{"role": 1}]}`, "in.jsonl:3: field messages.role: got JSON number, want string"},
+		{`{"instance_id": "a", "messages": [{"role": 1}]}`, "in.jsonl:3: field messages[0].role: got JSON number, want string"},
 		{`{"instance_id": "a",`, "in.jsonl:3: not JSON"},
+		{"{\"instance_id\": \"a\xff\"}", "in.jsonl:3: field instance_id: invalid UTF-8 at byte 2"},
+		{`{"instance_id": "a", "messages": [{"role": "user", "content": [{"type": "text", "text": 3}]}]}`, "in.jsonl:3: field messages[0].content.text: got JSON number"},
 		{`{"FAIL_TO_PASS": 3}`, "in.jsonl:3: field FAIL_TO_PASS"},
 	}
+	dir := t.TempDir()
 	for _, c := range cases {
 		input := "{\"instance_id\": \"ok\"}\n\n" + c.line + "\n"
-		var v any = &Trajectory{}
+		p := filepath.Join(dir, "in.jsonl")
+		os.WriteFile(p, []byte(input), 0o644)
+		var err error
 		if strings.Contains(c.line, "FAIL") {
-			v = &Task{}
+			err = Map(strings.NewReader(input), func(n int, b []byte) (int, error) {
+				return n, DecodeLine(p, n, b, &Task{})
+			}, func(int) error { return nil })
+		} else {
+			_, err = MapRecords(p, func(at Loc, b []byte) (int, error) {
+				_, err := DecodeTrajectory("", at, b)
+				return 0, err
+			}, func(int) error { return nil })
 		}
-		err := Map(strings.NewReader(input), func(n int, b []byte) (int, error) {
-			return n, DecodeLine("in.jsonl", n, b, v)
-		}, func(int) error { return nil })
+		c.want = filepath.Join(dir, c.want)
 		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want prefix %q", c.line, err, c.want)
 		}
@@ -110,118 +120,83 @@ func TestPatchFiles(t *testing.T) {
 	}
 }
 
-// The fast scanner agrees with encoding/json on what it reads, and
-// rejects what is not JSON.
-func TestScannerAgreesWithDecoder(t *testing.T) {
+// What the decoder reads of lego's own trajectories is what encoding/json
+// reads, and AppendJSON writes JSON that decodes to the same again.
+func TestDecodeAgreesWithEncodingJSON(t *testing.T) {
 	var buf bytes.Buffer
 	if err := Generate(&buf, 30, 11); err != nil {
 		t.Fatal(err)
 	}
-	extra := `{"instance_id": "q\"uote\\d", "resolved": null, "seed": -3, "messages": [{"role": "user", "content": "a\\\"]}"}, {"role": "assistant", "tool_calls": [{"id": "x", "function": {"name": "think", "arguments": "{}"}}], "content": null}]}`
+	extra := `{"instance_id": "q\"uote\\d", "resolved": null, "seed": -3, "messages": [{"role": "user", "content": "a\\\"]}"}, {"role": "assistant", "tool_calls": [{"id": "x", "type": "function", "function": {"name": "think", "arguments": "{}"}}], "content": null}]}`
 	lines := append(strings.Split(strings.TrimSpace(buf.String()), "\n"), extra)
 	for n, line := range lines {
 		var want Trajectory
-		if err := DecodeLine("f", n, []byte(line), &want); err != nil {
+		if err := json.Unmarshal([]byte(line), &want); err != nil {
 			t.Fatal(err)
 		}
-		got, err := TrajectoryMeta("f", n, []byte(line))
+		want.Shape, want.Turns = ShapeMessages, want.AssistantTurns()
+		got, err := DecodeTrajectory("", Loc{File: "f", N: n}, []byte(line))
 		if err != nil {
 			t.Fatalf("line %d: %v", n, err)
 		}
-		if got.InstanceID != want.InstanceID || got.Resolved != want.Resolved || got.Seed != want.Seed || got.Turns != want.Turns ||
-			got.Patch != want.Patch || got.GoldPatch != want.GoldPatch || got.AssistantTurns() != want.AssistantTurns() || got.Check() != want.Check() {
-			t.Errorf("line %d: scanner %+v", n, got)
-		}
-	}
-	for _, bad := range []string{`{"instance_id": "a", "messages": [tru]}`, `{"instance_id": "a"`, `{"instance_id": "a", "content": "unterminated}`, `[1]`} {
-		if _, err := TrajectoryMeta("f.jsonl", 4, []byte(bad)); err == nil || !strings.HasPrefix(err.Error(), "f.jsonl:4: not JSON") {
-			t.Errorf("%s: %v", bad, err)
-		}
-	}
-	if _, err := TrajectoryMeta("f.jsonl", 2, []byte(`{"resolved": "yes"}`)); err == nil || err.Error() != "f.jsonl:2: field resolved: got JSON string, want bool" {
-		t.Errorf("type error: %v", err)
-	}
-	h, err := SFTHeaderOf("s", 1, []byte(`{"conversations": [{"value": "x\"}"}], "instance_id": "i", "resolved": false, "turns": 42}`))
-	if err != nil || h.Turns != 42 || h.InstanceID != "i" || h.Resolved == nil || *h.Resolved {
-		t.Errorf("header %+v, %v", h, err)
-	}
-}
-
-// The fast decoders give what encoding/json gives, and AppendJSON writes
-// JSON that decodes to what it was given.
-func TestFastPathsMatchEncodingJSON(t *testing.T) {
-	var buf bytes.Buffer
-	if err := Generate(&buf, 40, 13); err != nil {
-		t.Fatal(err)
-	}
-	tricky := []string{
-		`{"instance_id": "a\u00e9\ud83d\ude00\/", "resolved": true, "messages": [{"role": "user", "content": "<b>&amp;\u2028\b\f\t\u0001 \"q\" \\"}, {"role": "assistant", "content": null, "tool_calls": [{"id": "c", "type": "function", "function": {"name": "execute_bash", "arguments": "{\"command\": \"echo \\u00e9 < x\"}"}}]}, {"role": "tool", "tool_call_id": "c", "content": "lone \ud800 surrogate"}]}`,
-		"{\"instance_id\": \"raw \xff byte\", \"messages\": []}",
-		`{"instance_id": "extra", "unknown_field": 1, "messages": []}`,
-	}
-	lines := append(strings.Split(strings.TrimSpace(buf.String()), "\n"), tricky...)
-	yes := true
-	for n, line := range lines {
-		var want Trajectory
-		if err := DecodeLine("f", n, []byte(line), &want); err != nil {
-			t.Fatal(err)
-		}
-		got, err := DecodeTrajectory("f", n, []byte(line))
-		if err != nil {
-			t.Fatal(err)
+		for i := range got.Messages {
+			got.Messages[i].Content, got.Messages[i].Raw = got.Messages[i].Raw.String(), nil
 		}
 		wb, _ := json.Marshal(&want)
 		gb, _ := json.Marshal(got)
 		if !bytes.Equal(wb, gb) {
 			t.Errorf("line %d decodes differently:\n%s\n%s", n, gb, wb)
 		}
-		// What DecodeForSFT keeps as raw text decodes to the same content.
-		lazy, err := DecodeForSFT("f", n, []byte(line))
+		again, err := DecodeTrajectory(ShapeMessages, Loc{File: "g", N: 1}, got.AppendJSON(nil))
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("line %d: AppendJSON wrote what does not decode: %v", n, err)
 		}
-		for i, m := range lazy.Messages {
-			w := want.Messages[i]
-			if m.Raw != nil && m.Raw.String() != w.Content || m.Raw == nil && m.Content != w.Content {
-				t.Errorf("line %d message %d: raw %q, content %q, want %q", n, i, m.Raw, m.Content, w.Content)
-			}
+		for i := range again.Messages {
+			again.Messages[i].Content, again.Messages[i].Raw = again.Messages[i].Raw.String(), nil
 		}
-		for _, f := range Formats {
-			e := &SFT{InstanceID: want.InstanceID, NumTurns: n, Resolved: &yes, System: Escape("sys <&>"), Tools: ToolSchemas}
-			mask := n%2 == 0
-			var texts []string
-			for i, m := range want.Messages {
-				// Raw texts as the decoder keeps them, and escaped ones.
-				e.Turns = append(e.Turns, Turn{Role: "user", Text: lazy.Messages[i].Raw}, Turn{Role: "assistant", Text: Escape(m.Role + "\xfe"), Mask: &mask})
-				if lazy.Messages[i].Raw == nil {
-					e.Turns[len(e.Turns)-2].Text = Escape(m.Content)
-				}
-				texts = append(texts, m.Content, strings.ToValidUTF8(m.Role+"\xfe", "\ufffd"))
-			}
-			var got map[string]any
-			if err := json.Unmarshal(e.AppendJSON(nil, f), &got); err != nil {
-				t.Fatalf("line %d, %s: AppendJSON wrote bad JSON: %v", n, f, err)
-			}
-			tags := TagsOf(f)
-			msgs, _ := got[tags.Messages].([]any)
-			if f == OpenAI {
-				msgs = msgs[1:] // the system message
-			} else if got["system"] != "sys <&>" {
-				t.Errorf("system %v", got["system"])
-			}
-			if len(msgs) != len(texts) || got["instance_id"] != want.InstanceID || got["turns"] != float64(n) || got["resolved"] != true {
-				t.Fatalf("line %d, %s: %d messages, %v", n, f, len(msgs), got["instance_id"])
-			}
-			for i, m := range msgs {
-				mm := m.(map[string]any)
-				if mm[tags.ContentTag] != texts[i] || (i%2 == 1) != (mm["turn_mask"] != nil) {
-					t.Errorf("line %d, %s, message %d: %v", n, f, i, mm)
-				}
-			}
+		if ab, _ := json.Marshal(again); !bytes.Equal(ab, gb) {
+			t.Errorf("line %d: written and read again:\n%s\n%s", n, ab, gb)
 		}
 	}
-	if _, err := DecodeTrajectory("f.jsonl", 9, []byte(`{"instance_id": 5}`)); err == nil || !strings.HasPrefix(err.Error(), "f.jsonl:9: field instance_id") {
-		t.Errorf("bad line: %v", err)
+}
+
+// AppendJSON of an SFT example writes JSON holding what it was given.
+func TestSFTAppendJSON(t *testing.T) {
+	yes := true
+	raw := []Text{Text(`<b>&amp;\u2028\b\f\t\u0001 \"q\" \\`), Escape("lone \ufffd é"), Text{}}
+	want := []string{"<b>&amp;\u2028\b\f\t\u0001 \"q\" \\", "lone \ufffd é", ""}
+	for n, f := range Formats {
+		e := &SFT{InstanceID: "a/é", NumTurns: 7, Resolved: &yes, System: Escape("sys <&>"), Tools: ToolSchemas}
+		var texts []string
+		for i, r := range raw {
+			mask := i%2 == 0
+			e.Turns = append(e.Turns, Turn{Role: "user", Text: r}, Turn{Role: "assistant", Text: Escape("a\xfe"), Mask: &mask})
+			texts = append(texts, want[i], "a\ufffd")
+		}
+		var got map[string]any
+		if err := json.Unmarshal(e.AppendJSON(nil, f), &got); err != nil {
+			t.Fatalf("%s: AppendJSON wrote bad JSON: %v", f, err)
+		}
+		tags := TagsOf(f)
+		msgs, _ := got[tags.Messages].([]any)
+		if f == OpenAI {
+			msgs = msgs[1:] // the system message
+		} else if got["system"] != "sys <&>" {
+			t.Errorf("system %v", got["system"])
+		}
+		if len(msgs) != len(texts) || got["instance_id"] != "a/é" || got["turns"] != float64(7) || got["resolved"] != true || got["tools"] != ToolSchemas {
+			t.Fatalf("%d %s: %d messages, %v", n, f, len(msgs), got)
+		}
+		for i, m := range msgs {
+			mm := m.(map[string]any)
+			if mm[tags.ContentTag] != texts[i] || (i%2 == 1) != (mm["turn_mask"] != nil) {
+				t.Errorf("%s, message %d: %v", f, i, mm)
+			}
+		}
+		h, err := DecodeSFTHeader(tags, Loc{File: "s"}, e.AppendJSON(nil, f))
+		if err != nil || h.Turns != 3 || h.InstanceID != "a/é" || h.Resolved == nil || !*h.Resolved {
+			t.Errorf("%s: header %+v, %v", f, h, err)
+		}
 	}
 }
 
@@ -243,8 +218,3 @@ func TestValidBody(t *testing.T) {
 	}
 }
 
-// DecodeTrajectory decodes a trajectory line as the scanner does, fast
-// when it can, else with DecodeLine: what the tests compare.
-func DecodeTrajectory(file string, line int, b []byte) (*Trajectory, error) {
-	return decode(file, line, b, false)
-}

@@ -26,80 +26,35 @@ func trajectorySeeds() []string {
 	)
 }
 
-// The fast decoders give exactly what encoding/json gives: the same
-// trajectory, or an error (a *LineError naming the file and line) when it
-// gives one.
+// The decoder never panics; it fails with a *LineError at the record's
+// location, or decodes to a trajectory that AppendJSON writes as valid
+// JSON, which decodes (as lego's shape) to the same trajectory again.
 func FuzzDecodeTrajectory(f *testing.F) {
 	for _, s := range trajectorySeeds() {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var want Trajectory
-		werr := DecodeLine("f.jsonl", 7, b, &want)
-		wantJSON, _ := json.Marshal(&want)
-		for _, lazy := range []bool{false, true} {
-			got, err := decode("f.jsonl", 7, b, lazy)
-			if (err == nil) != (werr == nil) {
-				t.Fatalf("lazy=%v: error %v, encoding/json's %v", lazy, err, werr)
-			}
+		for _, shape := range append([]string{""}, Shapes...) {
+			got, err := DecodeTrajectory(shape, Loc{File: "f.jsonl", N: 7}, b)
 			if err != nil {
 				var le *LineError
 				if !errors.As(err, &le) || le.File != "f.jsonl" || le.Line != 7 || got != nil {
-					t.Fatalf("lazy=%v: error %#v with %v", lazy, err, got)
+					t.Fatalf("%s: error %#v with %v", shape, err, got)
 				}
 				continue
 			}
-			if lazy {
-				// Raw text stands for the content: compare what it decodes to.
-				if len(got.Messages) != len(want.Messages) {
-					t.Fatalf("lazy: %d messages, want %d", len(got.Messages), len(want.Messages))
-				}
-				for i := range got.Messages {
-					m := &got.Messages[i]
-					if m.Raw != nil {
-						m.Content, m.Raw = m.Raw.String(), nil
-					}
-				}
+			out := got.AppendJSON(nil)
+			if !json.Valid(out) {
+				t.Fatalf("%s: AppendJSON wrote bad JSON %q", shape, out)
 			}
-			if gotJSON, _ := json.Marshal(got); !bytes.Equal(gotJSON, wantJSON) {
-				t.Fatalf("lazy=%v: decoded to\n%s\nencoding/json gives\n%s", lazy, gotJSON, wantJSON)
+			again, err := DecodeTrajectory(ShapeMessages, Loc{File: "g", N: 1}, out)
+			if err != nil {
+				t.Fatalf("%s: %v reading back %s", shape, err, out)
 			}
-		}
-	})
-}
-
-// The skimming readers never panic, and fail with a *LineError; where the
-// fast decoder reads a line whole, TrajectoryMeta reads the same metadata.
-func FuzzScanLine(f *testing.F) {
-	for _, s := range trajectorySeeds() {
-		f.Add([]byte(s))
-	}
-	f.Add([]byte(`{"conversations": [{"value": "x\"}"}], "instance_id": "i", "resolved": false, "turns": 42}`))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		lineErr := func(what string, err error) {
-			t.Helper()
-			var le *LineError
-			if !errors.As(err, &le) || le.File != "f.jsonl" || le.Line != 3 {
-				t.Fatalf("%s: error %#v", what, err)
+			again.Shape = got.Shape
+			if a, b := again.AppendJSON(nil), out; !bytes.Equal(a, b) {
+				t.Fatalf("%s: read back as\n%s\nwritten\n%s", shape, a, b)
 			}
-		}
-		meta, err := TrajectoryMeta("f.jsonl", 3, b)
-		if err != nil {
-			lineErr("TrajectoryMeta", err)
-		}
-		if _, err := SFTHeaderOf("f.jsonl", 3, b); err != nil {
-			lineErr("SFTHeaderOf", err)
-		}
-		full, ferr := decodeFast(b, false)
-		if ferr != nil {
-			return
-		}
-		if err != nil {
-			t.Fatalf("TrajectoryMeta: %v, but the line decodes", err)
-		}
-		if meta.InstanceID != full.InstanceID || meta.Resolved != full.Resolved || meta.Turns != full.Turns || meta.Seed != full.Seed ||
-			meta.Patch != full.Patch || meta.GoldPatch != full.GoldPatch || meta.AssistantTurns() != full.AssistantTurns() || meta.Check() != full.Check() {
-			t.Fatalf("TrajectoryMeta %+v, decoded %+v", meta, full)
 		}
 	})
 }

@@ -32,7 +32,7 @@ func Generate(w io.Writer, n int, seed int64) error {
 		gold := fmt.Sprintf("--- a/%s\n+++ b/%s\n@@ -1 +1 @@\n-old\n+new\n", file, file)
 		t := Trajectory{
 			InstanceID: fmt.Sprintf("org%d__repo%d-%d", i%97, i%31, i), Turns: turns,
-			Teacher: "Qwen3-Coder-480B-A35B-Instruct", Seed: int64(i), GoldPatch: gold,
+			Teacher: "Qwen3-Coder-480B-A35B-Instruct", Seed: int64(i), GoldPatch: gold, Tools: json.RawMessage(ToolSchemas),
 			Messages: []Message{
 				{Role: "system", Content: "You are a helpful software engineer. " + text(1500)},
 				{Role: "user", Content: "Fix the issue: " + text(1200)},

@@ -21,16 +21,18 @@ import (
 // LineError is a bad line of a JSONL file.
 type LineError struct {
 	File  string
-	Line  int
+	Line  int    // the line; the index or row when Unit says so
+	Unit  string // "" (a line), "index" (of a JSON array) or "row" (of a Parquet file)
 	Field string // "" when the line is not JSON at all
 	Msg   string
 }
 
 func (e *LineError) Error() string {
+	at := Loc{e.File, e.Unit, e.Line}.String()
 	if e.Field == "" {
-		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+		return fmt.Sprintf("%s: %s", at, e.Msg)
 	}
-	return fmt.Sprintf("%s:%d: field %s: %s", e.File, e.Line, e.Field, e.Msg)
+	return fmt.Sprintf("%s: field %s: %s", at, e.Field, e.Msg)
 }
 
 // DecodeLine unmarshals one JSONL line into v, naming the field a type
@@ -370,13 +372,21 @@ const maxLine = 256 << 20
 // it. Memory stays bounded: lines travel in batches, a few per worker.
 // A line is valid until r is closed (a file Open mapped is not copied).
 func Map[T any](r io.Reader, fn func(line int, b []byte) (T, error), sink func(T) error) error {
+	next, e, pos := lines(r)
+	m, _ := r.(*mapped)
+	return mapIter(numbered(next, e, pos), m, fn, sink)
+}
+
+// mapIter is Map over the records it hands out (m, when they are in a
+// mapped file, has its pages released behind the sink).
+func mapIter[T any](it recordIter, m *mapped, fn func(n int, b []byte) (T, error), sink func(T) error) error {
 	type batch struct {
-		first int
-		lines [][]byte
-		end   int // for a mapped file: the offset past the last line
-		out   []T
-		err   error
-		done  chan struct{}
+		ns   []int
+		recs [][]byte
+		end  int // for a mapped file: the offset past the last record
+		out  []T
+		err  error
+		done chan struct{}
 	}
 	workers := runtime.GOMAXPROCS(0)
 	jobs := make(chan *batch, workers*2)
@@ -387,16 +397,16 @@ func Map[T any](r io.Reader, fn func(line int, b []byte) (T, error), sink func(T
 		go func() {
 			defer wg.Done()
 			for b := range jobs {
-				b.out = make([]T, 0, len(b.lines))
-				for i, l := range b.lines {
-					v, err := fn(b.first+i, l)
+				b.out = make([]T, 0, len(b.recs))
+				for i, l := range b.recs {
+					v, err := fn(b.ns[i], l)
 					if err != nil {
 						b.err = err
 						break
 					}
 					b.out = append(b.out, v)
 				}
-				b.lines = nil
+				b.recs = nil
 				close(b.done)
 			}
 		}()
@@ -406,10 +416,8 @@ func Map[T any](r io.Reader, fn func(line int, b []byte) (T, error), sink func(T
 	go func() {
 		defer close(order)
 		defer close(jobs)
-		next, scanErr, pos := lines(r)
-		n := 0
 		const batchBytes = 4 << 20
-		cur := &batch{first: 1, done: make(chan struct{})}
+		cur := &batch{done: make(chan struct{})}
 		size := 0
 		send := func() bool {
 			select {
@@ -421,30 +429,14 @@ func Map[T any](r io.Reader, fn func(line int, b []byte) (T, error), sink func(T
 			return true
 		}
 		for {
-			line, ok := next()
+			rec, n, ok := it.next()
 			if !ok {
 				break
 			}
-			n++
-			if len(bytes.TrimSpace(line)) == 0 {
-				continue
-			}
-			if len(cur.lines) == 0 {
-				cur.first = n
-			}
-			// Line numbers must stay exact: a batch holds consecutive
-			// lines only, so a skipped blank line ends it.
-			if len(cur.lines) > 0 && cur.first+len(cur.lines) != n {
-				if !send() {
-					readErr <- nil
-					return
-				}
-				cur = &batch{first: n, done: make(chan struct{})}
-				size = 0
-			}
-			cur.lines = append(cur.lines, line)
-			cur.end = pos()
-			size += len(line)
+			cur.ns = append(cur.ns, n)
+			cur.recs = append(cur.recs, rec)
+			cur.end = it.pos()
+			size += len(rec)
 			if size >= batchBytes {
 				if !send() {
 					readErr <- nil
@@ -454,11 +446,11 @@ func Map[T any](r io.Reader, fn func(line int, b []byte) (T, error), sink func(T
 				size = 0
 			}
 		}
-		if len(cur.lines) > 0 && !send() {
+		if len(cur.recs) > 0 && !send() {
 			readErr <- nil
 			return
 		}
-		readErr <- scanErr()
+		readErr <- it.err()
 	}()
 	var err error
 	for b := range order {
@@ -477,7 +469,7 @@ func Map[T any](r io.Reader, fn func(line int, b []byte) (T, error), sink func(T
 				break
 			}
 		}
-		if m, ok := r.(*mapped); ok {
+		if m != nil {
 			m.release(b.end)
 		}
 	}

@@ -104,6 +104,10 @@ func skipValue(b []byte, i int) (int, error) {
 		}
 		if lit := string(b[i:j]); lit != "true" && lit != "false" && lit != "null" {
 			if _, err := strconv.ParseFloat(lit, 64); err != nil {
+				if j == len(b) {
+					// It may go on past b (a stream's buffer).
+					return 0, fmt.Errorf("%w: invalid literal %q at byte %d", errTruncated, clip(lit), i)
+				}
 				return 0, fmt.Errorf("invalid literal %q at byte %d", clip(lit), i)
 			}
 		}
@@ -235,146 +239,9 @@ func rawString(v []byte) (string, bool) {
 	return s, json.Unmarshal(v, &s) == nil
 }
 
-// TrajectoryMeta reads a trajectory's metadata and the shape of its
-// messages (roles and tool-call ids, no content) from a JSONL line, with
-// the errors DecodeLine would give for these fields.
-func TrajectoryMeta(file string, line int, b []byte) (*Trajectory, error) {
-	t := &Trajectory{}
-	bad := func(field, want string, v []byte) error {
-		return &LineError{File: file, Line: line, Field: field, Msg: fmt.Sprintf("got JSON %s, want %s", kind(v), want)}
-	}
-	str := func(field string, v []byte, dst *string) error {
-		s, ok := rawString(v)
-		if !ok {
-			return bad(field, "string", v)
-		}
-		*dst = s
-		return nil
-	}
-	err := Members(b, func(key string, v []byte) error {
-		switch key {
-		case "instance_id":
-			return str(key, v, &t.InstanceID)
-		case "teacher":
-			return str(key, v, &t.Teacher)
-		case "patch":
-			return str(key, v, &t.Patch)
-		case "gold_patch":
-			return str(key, v, &t.GoldPatch)
-		case "resolved", "semi_resolved":
-			dst := &t.Resolved
-			if key == "semi_resolved" {
-				dst = &t.SemiResolved
-			}
-			switch string(v) {
-			case "true":
-				*dst = true
-			case "false", "null":
-			default:
-				return bad(key, "bool", v)
-			}
-		case "turns", "seed":
-			if string(v) == "null" {
-				return nil
-			}
-			n, err := strconv.ParseInt(string(v), 10, 64)
-			if err != nil {
-				return bad(key, "int", v)
-			}
-			if key == "turns" {
-				t.Turns = int(n)
-			} else {
-				t.Seed = n
-			}
-		case "messages":
-			if string(v) == "null" {
-				return nil
-			}
-			if kind(v) != "array" {
-				return bad(key, "array", v)
-			}
-			return Elements(v, func(m []byte) error {
-				var msg Message
-				err := Members(m, func(k string, mv []byte) error {
-					switch k {
-					case "role":
-						return str("messages.role", mv, &msg.Role)
-					case "tool_call_id":
-						return str("messages.tool_call_id", mv, &msg.ToolCallID)
-					case "tool_calls":
-						if string(mv) == "null" {
-							return nil
-						}
-						return Elements(mv, func(c []byte) error {
-							var call ToolCall
-							err := Members(c, func(ck string, cv []byte) error {
-								if ck == "id" {
-									return str("messages.tool_calls.id", cv, &call.ID)
-								}
-								return nil
-							})
-							msg.ToolCalls = append(msg.ToolCalls, call)
-							return err
-						})
-					}
-					return nil
-				})
-				t.Messages = append(t.Messages, msg)
-				return err
-			})
-		}
-		return nil
-	})
-	if err != nil {
-		if _, ok := err.(*LineError); ok {
-			return nil, err
-		}
-		return nil, &LineError{File: file, Line: line, Msg: "not JSON: " + err.Error()}
-	}
-	return t, nil
-}
-
 func clip(s string) string {
 	if len(s) > 20 {
 		return s[:20] + "..."
 	}
 	return s
-}
-
-// SFTHeaderOf reads the metadata of an SFT line.
-func SFTHeaderOf(file string, line int, b []byte) (SFTHeader, error) {
-	var h SFTHeader
-	err := Members(b, func(key string, v []byte) error {
-		switch key {
-		case "instance_id":
-			s, ok := rawString(v)
-			if !ok {
-				return &LineError{File: file, Line: line, Field: key, Msg: "got JSON " + kind(v) + ", want string"}
-			}
-			h.InstanceID = s
-		case "turns":
-			n, err := strconv.Atoi(string(v))
-			if err != nil {
-				return &LineError{File: file, Line: line, Field: key, Msg: "got JSON " + kind(v) + ", want int"}
-			}
-			h.Turns = n
-		case "resolved":
-			switch string(v) {
-			case "true", "false":
-				r := string(v) == "true"
-				h.Resolved = &r
-			case "null":
-			default:
-				return &LineError{File: file, Line: line, Field: key, Msg: "got JSON " + kind(v) + ", want bool"}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		if le, ok := err.(*LineError); ok {
-			return h, le
-		}
-		return h, &LineError{File: file, Line: line, Msg: "not JSON: " + err.Error()}
-	}
-	return h, nil
 }

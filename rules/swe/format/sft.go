@@ -118,12 +118,81 @@ func tagOf(t Tags, role string) string {
 	return role
 }
 
-// SFTHeader is what curriculum needs of an SFT line without decoding its
-// messages.
+// SFTHeader is what curriculum needs of an SFT example.
 type SFTHeader struct {
 	InstanceID string `json:"instance_id"`
 	Turns      int    `json:"turns"`
 	Resolved   *bool  `json:"resolved"`
+}
+
+// DecodeSFTHeader checks an SFT example of the layout tags describe (every
+// value JSON, every string valid, each message an object with a role and
+// a text content) and reads its header. Turns is counted from the
+// messages, as the masking counts them (runs of assistant-side messages),
+// never read from the record.
+func DecodeSFTHeader(tags Tags, at Loc, b []byte) (SFTHeader, error) {
+	var h SFTHeader
+	d := &rdec{at: at}
+	if kind(b) != "object" {
+		return h, d.bad("", "not a JSON object")
+	}
+	sawMessages := false
+	err := Members(b, func(k string, v []byte) (err error) {
+		switch k {
+		case "instance_id":
+			h.InstanceID, err = d.str(k, v)
+		case "resolved":
+			h.Resolved, err = d.flagSet(k, v)
+		case "turns":
+			_, err = d.integer(k, v)
+		case tags.Messages:
+			sawMessages = true
+			prev := ""
+			h.Turns = 0
+			err = d.list(k, v, func(i int, v []byte) error {
+				f := fmt.Sprintf("%s[%d]", k, i)
+				role, haveText := "", false
+				err := d.object(f, v, func(mk string, mv []byte) (err error) {
+					switch mk {
+					case tags.RoleTag:
+						role, err = d.str(f+"."+mk, mv)
+					case tags.ContentTag:
+						if kind(mv) != "string" {
+							return d.want(f+"."+mk, "string", mv)
+						}
+						haveText = true
+						_, err = d.text(f+"."+mk, mv)
+					case "turn_mask":
+						_, err = d.flag(f+"."+mk, mv)
+					default:
+						err = d.check(f+"."+mk, mv)
+					}
+					return err
+				})
+				if err != nil {
+					return err
+				}
+				if role == "" || !haveText {
+					return d.bad(f, "a message needs %q and %q", tags.RoleTag, tags.ContentTag)
+				}
+				if role == tags.AssistTag && prev != tags.AssistTag {
+					h.Turns++
+				}
+				prev = role
+				return nil
+			})
+		default:
+			err = d.check(k, v)
+		}
+		return err
+	})
+	if err != nil {
+		return h, asLocated(d, "", err)
+	}
+	if !sawMessages {
+		return h, d.bad(tags.Messages, "missing: an SFT example needs its messages")
+	}
+	return h, nil
 }
 
 // ToolSchemas is the JSON of the four tools' OpenAI function schemas, the

@@ -1,51 +1,80 @@
 // Package mask turns trajectories into SFT examples with step-level error
-// masking: an assistant turn whose tool result shows an error gets
-// turn_mask = true (no loss), unless its command reproduces the bug or
-// runs tests, where errors are expected. Every turn stays in the example:
-// a masked turn is still context for the turns after it.
+// masking: an assistant turn whose observations (tool results) show an
+// error gets turn_mask = true (no loss), unless the error came from a
+// program it ran to reproduce the bug or run tests, where errors are
+// expected. Every turn stays in the example: a masked turn is still
+// context for the turns after it.
 //
-// Default error patterns (regular expressions over a turn's tool results):
+// Default error patterns, from the outputs of real agents (OpenHands,
+// SWE-agent, SWE-smith) and of lego's own; regular expressions over a
+// turn's observations, tried in this order, the first that matches naming
+// the reason. The first three are errors of the agent's use of its tools
+// and are never exempted (written "name!=regex"); the others are errors
+// of a program it ran:
 //
-//	traceback          Traceback \(most recent call last\)
+//	editor_error       OpenHands' str_replace_editor and lego's: No replacement was performed,
+//	                   did not appear verbatim, Invalid `view_range`, `view_range` parameter is not
+//	                   allowed, Invalid `path` parameter, is not a valid path, does not exist. Please
+//	                   provide a valid path, File already exists at
+//	format_error       SWE-agent: Your output was not formatted correctly, Malformed command, Your
+//	                   proposed edit has introduced new syntax error(s), did not use any tool calls
+//	tool_error         an observation starting "ERROR:" (OpenHands' ErrorObservation), invalid tool
+//	                   call, unknown tool, missing required parameter, parameter `x` is required,
+//	                   invalid arguments
+//	timeout            command timed out, timed out after N seconds
+//	traceback          Traceback (most recent call last)
+//	syntax_error       SyntaxError: | IndentationError: | TabError:
 //	command_not_found  command not found
 //	no_such_file       No such file or directory
-//	syntax_error       (SyntaxError|IndentationError|TabError):
-//	nonzero_exit       exit code [1-9][0-9]*            (OpenHands: "[The command completed with exit code 1.]")
-//	editor_error       No replacement was performed|did not appear verbatim|Invalid `?path`? parameter|is not a valid path|does not exist\. Please provide a valid path
-//	tool_error         (?i)invalid tool call|unknown tool|missing required (parameter|argument)|parameter `?\w+`? is required|invalid arguments
+//	nonzero_exit       exit code N, N != 0 (OpenHands: "[The command completed with exit code 1.]",
+//	                   "[Command finished with exit code 1]"; lego's "exit code 1")
 //
-// A tool call that names none of the four tools or whose arguments are not
-// a JSON object is masked too ("invalid_tool_call").
+// A tool call with no name, a name the trajectory's tool schemas do not
+// list (when it carries them), or arguments that are not a JSON object is
+// masked too ("invalid_tool_call"), and so is an assistant message its
+// source set marked as not to be trained on ("source_mask", nebius').
 //
-// Default exempt patterns (over the tool call's arguments):
+// Default exempt patterns, over the turn's command (its tool calls'
+// arguments, or for scaffolds that parse commands from text, the action:
+// SWE-agent's, or the last ``` block of the message):
 //
-//	pytest|py\.test|unittest|nosetests|\btox\b|runtests|manage\.py test|\bmake test|reproduc|repro\w*\.py|\btest_\w*\.py|_test\.py
+//	tests      pytest|py\.test|unittest|nosetests|\btox\b|runtests|manage\.py test|\bmake test|\btest_\w*\.py|_test\.py
+//	reproduce  reproduc|repro\w*\.py
 package mask
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
+
+	"github.com/cespare/xxhash/v2"
 
 	"github.com/legobuild/lego/rules/swe/format"
 )
 
-// Pattern is a named regular expression.
+// Pattern is a named regular expression. Never says an exempt command
+// does not spare the turn: the error is the agent's use of a tool, not a
+// program's output.
 type Pattern struct {
-	Name string
-	Re   *regexp.Regexp
-	t    *trigger
+	Name  string
+	Re    *regexp.Regexp
+	Never bool
+	t     *trigger
 }
 
 // DefaultErrors are the error patterns used when none are given.
 var DefaultErrors = []string{
+	"editor_error!=No replacement was performed|did not appear verbatim|Invalid `?view_range`?|`?view_range`? parameter is not allowed|Invalid `?path`? parameter|is not a valid path|does not exist\\. Please provide a valid path|File already exists at",
+	"format_error!=Your output was not formatted correctly|[Mm]alformed command|Your proposed edit has introduced new syntax error|did not use any tool calls",
+	"tool_error!=(?m)^ERROR:|(?i)invalid tool call|unknown tool|missing required (parameter|argument)|parameter `?\\w+`? is required|invalid arguments",
+	`timeout=(?i)command timed out|timed out after \d+ seconds`,
 	`traceback=Traceback \(most recent call last\)`,
+	`syntax_error=(SyntaxError|IndentationError|TabError):`,
 	`command_not_found=command not found`,
 	`no_such_file=No such file or directory`,
-	`syntax_error=(SyntaxError|IndentationError|TabError):`,
 	`nonzero_exit=exit code [1-9][0-9]*`,
-	"editor_error=No replacement was performed|did not appear verbatim|Invalid `?path`? parameter|is not a valid path|does not exist\\. Please provide a valid path",
-	"tool_error=(?i)invalid tool call|unknown tool|missing required (parameter|argument)|parameter `?\\w+`? is required|invalid arguments",
 }
 
 // DefaultExempt are the exempt patterns used when none are given.
@@ -54,20 +83,25 @@ var DefaultExempt = []string{
 	`reproduce=reproduc|repro\w*\.py`,
 }
 
-// Compile reads patterns written "name=regex" or just "regex" (named by
-// itself).
+// Compile reads patterns written "name=regex", "name!=regex" (never
+// exempted) or just "regex" (named by itself).
 func Compile(specs []string) ([]Pattern, error) {
 	out := make([]Pattern, 0, len(specs))
 	for _, s := range specs {
-		name, re := s, s
-		if i := strings.IndexByte(s, '='); i > 0 && isName(s[:i]) {
-			name, re = s[:i], s[i+1:]
+		name, re, never := s, s, false
+		if i := strings.IndexByte(s, '='); i > 0 {
+			n := s[:i]
+			if strings.HasSuffix(n, "!") && isName(n[:len(n)-1]) {
+				name, re, never = n[:len(n)-1], s[i+1:], true
+			} else if isName(n) {
+				name, re = n, s[i+1:]
+			}
 		}
 		r, err := regexp.Compile(re)
 		if err != nil {
 			return nil, fmt.Errorf("pattern %q: %v", s, err)
 		}
-		out = append(out, Pattern{Name: name, Re: r, t: triggerOf(r)})
+		out = append(out, Pattern{Name: name, Re: r, Never: never, t: triggerOf(r)})
 	}
 	return out, nil
 }
@@ -78,7 +112,7 @@ func isName(s string) bool {
 			return false
 		}
 	}
-	return true
+	return s != ""
 }
 
 // Masker decides turn masks.
@@ -121,78 +155,163 @@ type Decision struct {
 	Message int    // index of the assistant message in the trajectory
 }
 
-var knownTools = func() map[string]bool {
-	m := map[string]bool{}
-	for _, t := range format.Tools {
-		m[t] = true
-	}
-	return m
-}()
-
-// Decide returns one decision per assistant message of t, in order.
+// Decide returns one decision per turn of t (a run of assistant
+// messages: an SFT example joins them), in order. Decision.Message is the
+// run's first message.
 func (m *Masker) Decide(t *format.Trajectory) []Decision {
 	var out []Decision
-	for i, msg := range t.Messages {
+	known := toolNames(t.Tools)
+	prev := ""
+	for i := range t.Messages {
+		msg := &t.Messages[i]
+		role := prev
+		prev = msg.Role
 		if msg.Role != "assistant" {
 			continue
 		}
-		d := Decision{Message: i}
-		if len(msg.ToolCalls) == 0 || m.off {
-			out = append(out, d)
+		d := m.decide(t.Messages, i, known)
+		if role == "assistant" {
+			// The same turn: masked if any part is.
+			last := &out[len(out)-1]
+			if d.Masked && !last.Masked {
+				last.Masked, last.Reason = true, d.Reason
+			}
+			if last.Exempt == "" {
+				last.Exempt = d.Exempt
+			}
 			continue
-		}
-		for _, c := range msg.ToolCalls {
-			if !knownTools[c.Function.Name] || !format.ObjectJSON(c.Function.Arguments) {
-				d.Masked, d.Reason = true, "invalid_tool_call"
-			}
-		}
-		if d.Masked {
-			out = append(out, d)
-			continue
-		}
-		results := resultsOf(t.Messages, i)
-		errName := ""
-		hit := make([]bool, len(m.errors))
-		for k, r := range results {
-			if r.Raw != nil && m.errScan.rawCandidates(r.Raw, hit) {
-				continue
-			}
-			m.errScan.candidates(results.text(k), hit)
-		}
-		for pi, p := range m.errors {
-			if !hit[pi] {
-				continue
-			}
-			for k := range results {
-				if p.Re.MatchString(results.text(k)) {
-					errName = p.Name
-					break
-				}
-			}
-			if errName != "" {
-				break
-			}
-		}
-		if errName != "" {
-			ex := make([]bool, len(m.exempt))
-			for _, c := range msg.ToolCalls {
-				m.exScan.candidates(c.Function.Arguments, ex)
-			}
-			for pi, p := range m.exempt {
-				for _, c := range msg.ToolCalls {
-					if d.Exempt == "" && ex[pi] && p.Re.MatchString(c.Function.Arguments) {
-						d.Exempt = p.Name
-					}
-				}
-			}
-			if d.Exempt == "" {
-				d.Masked, d.Reason = true, errName
-			}
 		}
 		out = append(out, d)
 	}
 	return out
 }
+
+// decide judges the assistant message at i.
+func (m *Masker) decide(msgs []format.Message, i int, known map[string]bool) Decision {
+	msg := &msgs[i]
+	d := Decision{Message: i}
+	if m.off {
+		return d
+	}
+	if msg.SourceMask {
+		d.Masked, d.Reason = true, "source_mask"
+		return d
+	}
+	for _, c := range msg.ToolCalls {
+		if c.Function.Name == "" || known != nil && !known[c.Function.Name] || !format.ObjectJSON(c.Function.Arguments) {
+			d.Masked, d.Reason = true, "invalid_tool_call"
+			return d
+		}
+	}
+	results := resultsOf(msgs, i)
+	if len(results) == 0 {
+		return d
+	}
+	hit := make([]bool, len(m.errors))
+	for k, r := range results {
+		if r.Raw != nil && m.errScan.rawCandidates(r.Raw, hit) {
+			continue
+		}
+		m.errScan.candidates(results.text(k), hit)
+	}
+	var errPat *Pattern
+	for pi := range m.errors {
+		if !hit[pi] {
+			continue
+		}
+		for k := range results {
+			if m.errors[pi].Re.MatchString(results.text(k)) {
+				errPat = &m.errors[pi]
+				break
+			}
+		}
+		if errPat != nil {
+			break
+		}
+	}
+	if errPat == nil {
+		return d
+	}
+	if !errPat.Never {
+		cmds := commands(msg)
+		ex := make([]bool, len(m.exempt))
+		for _, c := range cmds {
+			m.exScan.candidates(c, ex)
+		}
+		for pi, p := range m.exempt {
+			for _, c := range cmds {
+				if d.Exempt == "" && ex[pi] && p.Re.MatchString(c) {
+					d.Exempt = p.Name
+				}
+			}
+		}
+	}
+	if d.Exempt == "" {
+		d.Masked, d.Reason = true, errPat.Name
+	}
+	return d
+}
+
+// commands are what an assistant message ran, for the exempt patterns:
+// its tool calls' arguments, else the action its scaffold parsed (or the
+// last ``` block of its text, as SWE-agent parses it).
+func commands(msg *format.Message) []string {
+	if len(msg.ToolCalls) > 0 {
+		out := make([]string, len(msg.ToolCalls))
+		for i, c := range msg.ToolCalls {
+			out[i] = c.Function.Arguments
+		}
+		return out
+	}
+	if msg.Action != "" {
+		return []string{msg.Action}
+	}
+	text := msg.Content
+	if text == "" && msg.Raw != nil {
+		text = msg.Raw.String()
+	}
+	if end := strings.LastIndex(text, "```"); end > 0 {
+		if start := strings.LastIndex(text[:end], "```"); start >= 0 {
+			return []string{text[start+3 : end]}
+		}
+	}
+	return []string{text}
+}
+
+// toolNames are the function names of a JSON list of tool schemas, nil
+// when there are none (then any name goes). A dataset repeats one list in
+// every record: the sets are kept by content.
+func toolNames(tools []byte) map[string]bool {
+	if len(tools) == 0 {
+		return nil
+	}
+	key := xxhash.Sum64(tools)
+	if v, ok := namesCache.Load(key); ok {
+		return v.(map[string]bool)
+	}
+	names := map[string]bool{}
+	var list []struct {
+		Name     string `json:"name"`
+		Function struct {
+			Name string `json:"name"`
+		} `json:"function"`
+	}
+	json.Unmarshal(tools, &list)
+	for _, t := range list {
+		if t.Function.Name != "" {
+			names[t.Function.Name] = true
+		} else if t.Name != "" {
+			names[t.Name] = true
+		}
+	}
+	if len(names) == 0 {
+		names = nil
+	}
+	namesCache.Store(key, names)
+	return names
+}
+
+var namesCache sync.Map
 
 // resultsOf returns the tool results answering the assistant message at
 // i: the tool messages that follow it, up to the next non-tool message.
@@ -205,7 +324,7 @@ func resultsOf(msgs []format.Message, i int) results {
 }
 
 // results are tool messages whose content is decoded only when a pattern
-// needs it (DecodeForSFT leaves it as raw JSON text).
+// needs it (DecodeTrajectory leaves it as JSON text).
 type results []format.Message
 
 func (r results) text(k int) string {
@@ -217,18 +336,23 @@ func (r results) text(k int) string {
 
 // Stats count what masking did.
 type Stats struct {
-	Examples   int            `json:"examples"`
-	Turns      int            `json:"turns"`
-	Masked     int            `json:"masked_turns"`
-	Exempted   int            `json:"exempted_turns"`
-	PerPattern map[string]int `json:"masked_per_pattern"`
-	PerExempt  map[string]int `json:"exempted_per_pattern"`
+	Examples     int            `json:"examples"`
+	Turns        int            `json:"turns"`
+	Observations int            `json:"observations"`
+	Masked       int            `json:"masked_turns"`
+	Exempted     int            `json:"exempted_turns"`
+	PerPattern   map[string]int `json:"masked_per_pattern"`
+	PerExempt    map[string]int `json:"exempted_per_pattern"`
+	// ToolSets counts the examples per set of tool schemas ("tool names
+	// #digest", "none"): more than one means the dataset mixes them.
+	ToolSets map[string]int `json:"tool_sets"`
+	Warnings []string       `json:"warnings,omitempty"`
 }
 
 // Add counts one example's decisions.
 func (s *Stats) Add(ds []Decision) {
 	if s.PerPattern == nil {
-		s.PerPattern, s.PerExempt = map[string]int{}, map[string]int{}
+		s.PerPattern, s.PerExempt, s.ToolSets = map[string]int{}, map[string]int{}, map[string]int{}
 	}
 	s.Examples++
 	for _, d := range ds {
@@ -254,7 +378,9 @@ func (s *Stats) Add(ds []Decision) {
 // <tool_call>{"name": ..., "arguments": ...}</tool_call> blocks, the
 // form Qwen3's chat template gives them, so no thought is lost.
 func Build(t *format.Trajectory, ds []Decision) (*format.SFT, error) {
-	e := &format.SFT{InstanceID: t.InstanceID, NumTurns: len(ds), Tools: format.ToolSchemas}
+	// The schemas the run was given: a model trained on other ones would
+	// learn tools it is not given at inference.
+	e := &format.SFT{InstanceID: t.InstanceID, NumTurns: len(ds), Tools: string(t.Tools)}
 	resolved := t.Resolved
 	e.Resolved = &resolved
 	byMsg := map[int]Decision{}

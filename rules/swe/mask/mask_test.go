@@ -49,7 +49,14 @@ func TestMaskDecisions(t *testing.T) {
 		{"syntax error", `execute_bash|{"command": "python -c 'x='"}|SyntaxError: invalid syntax`, "syntax_error", ""},
 		{"editor miss", `str_replace_editor|{"command": "str_replace", "path": "/a.py", "old_str": "x"}|ERROR: No replacement was performed, old_str did not appear verbatim`, "editor_error", ""},
 		{"invalid JSON arguments", `execute_bash|{"command": |whatever`, "invalid_tool_call", ""},
-		{"unknown tool", `browse|{"url": "x"}|ok`, "invalid_tool_call", ""},
+		{"a tool its schemas do not list", `browse|{"url": "x"}|ok`, "invalid_tool_call", ""},
+		{"no tool name", `|{"url": "x"}|ok`, "invalid_tool_call", ""},
+		{"OpenHands editor error", `str_replace_editor|{"command": "view", "path": "/w/a.py", "view_range": [1, 500]}|ERROR:` + "\nInvalid `view_range` parameter: [1, 500]. Its second element `500` should be smaller than the number of lines in the file: `42`.", "editor_error", ""},
+		{"an editor error on the reproduction script is still masked", `str_replace_editor|{"command": "create", "path": "/w/reproduce.py"}|ERROR:` + "\nInvalid `path` parameter: /w/reproduce.py. File already exists at: /w/reproduce.py.", "editor_error", ""},
+		{"OpenHands error observation", `execute_bash|{"command": "ls"}|ERROR:` + "\nSomething failed", "tool_error", ""},
+		{"command finished with exit code", `execute_bash|{"command": "false"}|[Command finished with exit code 1]`, "nonzero_exit", ""},
+		{"timeout", `execute_bash|{"command": "sleep 999"}|[Command timed out after 120 seconds. SIGINT was sent to interrupt the command.]`, "timeout", ""},
+		{"SWE-agent syntax check", `edit|{"command": "edit 3:4"}|Your proposed edit has introduced new syntax error(s). Please read this error message carefully`, "format_error", ""},
 		{"pytest failure is exempt", `execute_bash|{"command": "python -m pytest tests/test_a.py"}|FAILED test_a` + "\n[The command completed with exit code 1.]", "", "tests"},
 		{"reproduction is exempt", `execute_bash|{"command": "python reproduce_issue.py"}|Traceback (most recent call last):`, "", "reproduce"},
 		{"clean test run is not counted exempt", `execute_bash|{"command": "pytest -q"}|3 passed`, "", ""},
@@ -59,6 +66,10 @@ func TestMaskDecisions(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			tr := traj(c.step)
+			tr.Tools = json.RawMessage(format.ToolSchemas)
+			if strings.HasPrefix(c.step, "edit|") {
+				tr.Tools = json.RawMessage(`[{"type": "function", "function": {"name": "edit"}}]`)
+			}
 			ds := m.Decide(tr)
 			if len(ds) != 1 {
 				t.Fatalf("%d decisions", len(ds))
@@ -68,6 +79,27 @@ func TestMaskDecisions(t *testing.T) {
 				t.Errorf("decision %+v, want masked by %q, exempt %q", d, c.masked, c.exempt)
 			}
 		})
+	}
+}
+
+// Without tool schemas in the trajectory any tool name goes; chatml-like
+// assistant turns (no tool calls, the observation a tool message) are
+// judged by their text's last code block.
+func TestMaskWithoutSchemasOrCalls(t *testing.T) {
+	m, _ := New(nil, nil)
+	tr := traj(`browse|{"url": "x"}|ok`)
+	if ds := m.Decide(tr); ds[0].Masked {
+		t.Errorf("an unlisted tool masked with no schemas to list it: %+v", ds[0])
+	}
+	tr.Messages = append(tr.Messages,
+		format.Message{Role: "assistant", Content: "Run it.\n```\npython reproduce_bug.py\n```"},
+		format.Message{Role: "tool", Content: "OBSERVATION:\nTraceback (most recent call last):\n"},
+		format.Message{Role: "assistant", Content: "Look.\n```\nnope\n```"},
+		format.Message{Role: "tool", Content: "OBSERVATION:\nbash: nope: command not found"},
+		format.Message{Role: "assistant", Content: "done", SourceMask: true})
+	ds := m.Decide(tr)
+	if len(ds) != 4 || ds[1].Masked || ds[1].Exempt != "reproduce" || ds[2].Reason != "command_not_found" || ds[3].Reason != "source_mask" {
+		t.Errorf("decisions %+v", ds)
 	}
 }
 

@@ -126,7 +126,7 @@ func TestRunWritesLlamaFactoryData(t *testing.T) {
 	m, _ := New(nil, nil)
 	for _, f := range format.Formats {
 		out := filepath.Join(dir, f)
-		st, err := Run(in, out, "swe_"+f, f, m)
+		st, err := Run(in, out, "swe_"+f, f, "", m)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -144,7 +144,7 @@ func TestRunFailsWithoutPartialOutput(t *testing.T) {
 	os.WriteFile(in, []byte(good+"\n"+good+"\n"+`{"instance_id": "b", "turns": "ten"}`+"\n"), 0o644)
 	m, _ := New(nil, nil)
 	out := filepath.Join(dir, "out")
-	_, err := Run(in, out, "x", format.ShareGPT, m)
+	_, err := Run(in, out, "x", format.ShareGPT, "", m)
 	if err == nil || !strings.Contains(err.Error(), "traj.jsonl:3: field turns") {
 		t.Fatalf("error %v", err)
 	}
@@ -152,7 +152,7 @@ func TestRunFailsWithoutPartialOutput(t *testing.T) {
 	for _, e := range entries {
 		t.Errorf("left behind: %s", e.Name())
 	}
-	if _, err := Run(in, out, "x", "alpaca", m); err == nil || !strings.Contains(err.Error(), fmt.Sprint("supported: sharegpt, openai")) {
+	if _, err := Run(in, out, "x", "alpaca", "", m); err == nil || !strings.Contains(err.Error(), fmt.Sprint("supported: sharegpt, openai")) {
 		t.Errorf("unknown format: %v", err)
 	}
 }

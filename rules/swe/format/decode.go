@@ -1,0 +1,876 @@
+package format
+
+import (
+	"bytes"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// One decoder reads every trajectory, whatever its shape, for the
+// filter, the masking and the curriculum alike, so they agree on every
+// record. It reads the record's bytes once with the scanner: member names
+// match exactly (case matters: "Resolved" is not "resolved"), a member
+// given twice counts the last time, null is the same as absent, and every
+// value is checked to be JSON, members lego does not use included. A
+// string must be valid UTF-8 and JSON: a bad one is an error naming the
+// record and the field, in every tool (nothing is replaced). Contents are
+// kept as JSON text (Message.Raw), not decoded, so the bulk of a record is
+// copied to the output as it stood.
+
+// Shapes of trajectory records (see shapes.go).
+const (
+	ShapeMessages  = "messages"
+	ShapeOpenHands = "openhands_events"
+	ShapeSWEAgent  = "sweagent"
+	ShapeChatML    = "chatml"
+	ShapeNebius    = "nebius"
+)
+
+// Shapes lists the shapes, for messages.
+var Shapes = []string{ShapeMessages, ShapeOpenHands, ShapeSWEAgent, ShapeChatML, ShapeNebius}
+
+// CheckShape says which shapes exist when s is not one ("" = detect).
+func CheckShape(s string) error {
+	if s == "" {
+		return nil
+	}
+	for _, x := range Shapes {
+		if s == x {
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown trajectory format %q (supported: %s)", s, strings.Join(Shapes, ", "))
+}
+
+// rdec decodes one record.
+type rdec struct {
+	at Loc
+}
+
+func (d *rdec) bad(field, format string, args ...any) error { return d.at.Err(field, format, args...) }
+
+func (d *rdec) want(field, want string, v []byte) error {
+	return d.bad(field, "got JSON %s, want %s", kind(v), want)
+}
+
+// check is v, a value lego does not use, checked to be JSON.
+func (d *rdec) check(field string, v []byte) error {
+	c := compactor{s: v}
+	if c.value() && c.end() {
+		return nil
+	}
+	return d.badJSON(field, v)
+}
+
+// badJSON says what is wrong in v, which compactor refused.
+func (d *rdec) badJSON(field string, v []byte) error {
+	if !utf8.Valid(v) {
+		i := 0
+		for i < len(v) {
+			r, n := utf8.DecodeRune(v[i:])
+			if r == utf8.RuneError && n == 1 {
+				break
+			}
+			i += n
+		}
+		return d.bad(field, "invalid UTF-8 at byte %d of the value", i)
+	}
+	if hasControl(v) {
+		return d.bad(field, "a control character inside a string (not JSON)")
+	}
+	return d.bad(field, "not JSON (a bad escape or value)")
+}
+
+// str decodes a string member (null = "").
+func (d *rdec) str(field string, v []byte) (string, error) {
+	if string(v) == "null" {
+		return "", nil
+	}
+	if kind(v) != "string" {
+		return "", d.want(field, "string", v)
+	}
+	s, err := str(v)
+	if err != nil {
+		return "", d.badJSON(field, v)
+	}
+	return s, nil
+}
+
+func (d *rdec) flag(field string, v []byte) (bool, error) {
+	switch string(v) {
+	case "true":
+		return true, nil
+	case "false", "null":
+		return false, nil
+	}
+	return false, d.want(field, "bool", v)
+}
+
+func (d *rdec) integer(field string, v []byte) (int64, error) {
+	if string(v) == "null" {
+		return 0, nil
+	}
+	n, err := intOf(v)
+	if err != nil {
+		return 0, d.want(field, "integer", v)
+	}
+	return n, nil
+}
+
+// text reads a content: a string, null, or a list of parts whose text
+// parts are joined by newlines (image and other parts are dropped).
+func (d *rdec) text(field string, v []byte) (Text, error) {
+	switch kind(v) {
+	case "null":
+		return Text{}, nil
+	case "string":
+		body := v[1 : len(v)-1]
+		if !validBody(body) {
+			return nil, d.badJSON(field, v)
+		}
+		return Text(body), nil
+	case "array":
+		var out Text
+		n := 0
+		err := Elements(v, func(p []byte) error {
+			var part Text
+			switch kind(p) {
+			case "string":
+				t, err := d.text(field, p)
+				if err != nil {
+					return err
+				}
+				part = t
+			case "object":
+				typ, txt := "", Text(nil)
+				err := members2(p, func(k string, pv []byte) error {
+					var err error
+					switch k {
+					case "type":
+						typ, err = d.str(field+".type", pv)
+					case "text":
+						txt, err = d.text(field+".text", pv)
+					default:
+						err = d.check(field+"."+k, pv)
+					}
+					return err
+				})
+				if err != nil {
+					return err
+				}
+				if typ != "" && typ != "text" || txt == nil {
+					return nil
+				}
+				part = txt
+			default:
+				return d.want(field, "a text part", p)
+			}
+			if n > 0 {
+				out = append(out, `\n`...)
+			}
+			out = append(out, part...)
+			n++
+			return nil
+		})
+		if err != nil {
+			return nil, asLocated(d, field, err)
+		}
+		if out == nil {
+			out = Text{}
+		}
+		return out, nil
+	}
+	return nil, d.want(field, "string or a list of parts", v)
+}
+
+// members2 is Members whose syntax errors come back as they are (the
+// caller names the field).
+func members2(b []byte, fn func(key string, val []byte) error) error { return Members(b, fn) }
+
+// asLocated turns a scanner's error into one naming the record and field.
+func asLocated(d *rdec, field string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := err.(*LineError); ok {
+		return err
+	}
+	return d.bad(field, "not JSON: %v", err)
+}
+
+// object calls fn for each member of the object v (null: none).
+func (d *rdec) object(field string, v []byte, fn func(k string, v []byte) error) error {
+	if string(v) == "null" {
+		return nil
+	}
+	if kind(v) != "object" {
+		return d.want(field, "object", v)
+	}
+	return asLocated(d, field, Members(v, fn))
+}
+
+// list calls fn for each element of the array v (null: none).
+func (d *rdec) list(field string, v []byte, fn func(i int, v []byte) error) error {
+	if string(v) == "null" {
+		return nil
+	}
+	if kind(v) != "array" {
+		return d.want(field, "array", v)
+	}
+	i := 0
+	return asLocated(d, field, Elements(v, func(e []byte) error {
+		err := fn(i, e)
+		i++
+		return err
+	}))
+}
+
+// tools keeps a list of tool schemas, checked and compacted.
+func (d *rdec) tools(field string, v []byte) ([]byte, error) {
+	if string(v) == "null" {
+		return nil, nil
+	}
+	if kind(v) == "string" {
+		// Some exports hold the list JSON-encoded in a string.
+		s, err := d.str(field, v)
+		if err != nil {
+			return nil, err
+		}
+		v = []byte(strings.TrimSpace(s))
+		if len(v) == 0 {
+			return nil, nil
+		}
+	}
+	if kind(v) != "array" {
+		return nil, d.want(field, "a list of tool schemas", v)
+	}
+	out, ok := AppendCompact(nil, string(v))
+	if !ok {
+		return nil, d.badJSON(field, v)
+	}
+	if string(out) == "[]" {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// toolCall reads an OpenAI tool call.
+func (d *rdec) toolCall(field string, v []byte) (ToolCall, error) {
+	var c ToolCall
+	err := d.object(field, v, func(k string, v []byte) (err error) {
+		switch k {
+		case "id":
+			c.ID, err = d.str(field+".id", v)
+		case "type":
+			c.Type, err = d.str(field+".type", v)
+		case "function":
+			err = d.object(field+".function", v, func(k string, v []byte) (err error) {
+				switch k {
+				case "name":
+					c.Function.Name, err = d.str(field+".function.name", v)
+				case "arguments":
+					c.Function.Arguments, err = d.arguments(field+".function.arguments", v)
+				default:
+					err = d.check(field+".function."+k, v)
+				}
+				return err
+			})
+		default:
+			err = d.check(field+"."+k, v)
+		}
+		return err
+	})
+	return c, err
+}
+
+// arguments are a JSON string holding the arguments, or the arguments
+// themselves (some exports decode them): either way, JSON text.
+func (d *rdec) arguments(field string, v []byte) (string, error) {
+	switch kind(v) {
+	case "string", "null":
+		return d.str(field, v)
+	}
+	if err := d.check(field, v); err != nil {
+		return "", err
+	}
+	return string(v), nil
+}
+
+// messages reads an OpenAI-style message list.
+func (d *rdec) messages(field string, v []byte, t *Trajectory) error {
+	t.Messages = t.Messages[:0]
+	return d.list(field, v, func(i int, v []byte) error {
+		m, err := d.message(fmt.Sprintf("%s[%d]", field, i), v)
+		t.Messages = append(t.Messages, m)
+		return err
+	})
+}
+
+func (d *rdec) message(field string, v []byte) (Message, error) {
+	m := Message{Raw: Text{}}
+	err := d.object(field, v, func(k string, v []byte) (err error) {
+		switch k {
+		case "role":
+			m.Role, err = d.str(field+".role", v)
+		case "content":
+			m.Raw, err = d.text(field+".content", v)
+		case "tool_calls":
+			m.ToolCalls = nil
+			err = d.list(field+".tool_calls", v, func(i int, v []byte) error {
+				c, err := d.toolCall(fmt.Sprintf("%s.tool_calls[%d]", field, i), v)
+				m.ToolCalls = append(m.ToolCalls, c)
+				return err
+			})
+		case "tool_call_id":
+			m.ToolCallID, err = d.str(field+".tool_call_id", v)
+		case "name":
+			m.Name, err = d.str(field+".name", v)
+		case "action":
+			m.Action, err = d.str(field+".action", v)
+		case "source_mask":
+			m.SourceMask, err = d.flag(field+".source_mask", v)
+		case "corrections":
+			m.Corrections = nil
+			err = d.list(field+".corrections", v, func(i int, v []byte) error {
+				s, err := d.str(field+".corrections", v)
+				m.Corrections = append(m.Corrections, s)
+				return err
+			})
+		default:
+			err = d.check(field+"."+k, v)
+		}
+		return err
+	})
+	if m.Role == "function" {
+		m.Role = "tool" // OpenAI's older name for a tool result
+	}
+	return m, err
+}
+
+// common members of a record: lego's own, and the resolution flags the
+// published sets use. It reports whether it knew k.
+func (d *rdec) common(k string, v []byte, t *Trajectory, r *resolution) (bool, error) {
+	var err error
+	switch k {
+	case "instance_id":
+		t.InstanceID, err = d.str(k, v)
+	case "resolved":
+		r.top, err = d.flagSet(k, v)
+	case "semi_resolved":
+		t.SemiResolved, err = d.flag(k, v)
+	case "report":
+		err = d.object(k, v, func(rk string, rv []byte) (err error) {
+			if rk == "resolved" {
+				r.report, err = d.flagSet(k+".resolved", rv)
+				return err
+			}
+			return d.check(k+"."+rk, rv)
+		})
+	case "teacher":
+		t.Teacher, err = d.str(k, v)
+	case "seed":
+		t.Seed, err = d.integer(k, v)
+	case "sample":
+		var n int64
+		n, err = d.integer(k, v)
+		t.Sample = int(n)
+	case "turns":
+		// Recomputed from the messages, never trusted; still an integer.
+		_, err = d.integer(k, v)
+	case "patch":
+		t.Patch, err = d.str(k, v)
+	case "gold_patch":
+		t.GoldPatch, err = d.str(k, v)
+	case "exit":
+		t.Exit, err = d.str(k, v)
+	case "tools":
+		t.Tools, err = d.tools(k, v)
+	case "infra_error":
+		if string(v) == "null" {
+			return true, nil
+		}
+		ie := &InfraError{}
+		err = d.object(k, v, func(ik string, iv []byte) (err error) {
+			switch ik {
+			case "class":
+				ie.Class, err = d.str(k+".class", iv)
+			case "message":
+				ie.Message, err = d.str(k+".message", iv)
+			default:
+				err = d.check(k+"."+ik, iv)
+			}
+			return err
+		})
+		t.InfraError = ie
+	case "source_format":
+		_, err = d.str(k, v)
+	default:
+		return false, nil
+	}
+	return true, err
+}
+
+// resolution gathers where a record says whether it resolved: the first
+// of these that is present counts.
+type resolution struct {
+	top, report, nested *bool
+}
+
+func (r resolution) value() bool {
+	for _, p := range []*bool{r.top, r.report, r.nested} {
+		if p != nil {
+			return *p
+		}
+	}
+	return false
+}
+
+func (d *rdec) flagSet(field string, v []byte) (*bool, error) {
+	if string(v) == "null" {
+		return nil, nil
+	}
+	b, err := d.flag(field, v)
+	return &b, err
+}
+
+// DecodeTrajectory decodes a record of the given shape ("" = detect it
+// from this record) into lego's trajectory: messages in OpenAI's roles
+// (system, user, assistant, tool), every observation a tool message,
+// Turns counted from them.
+func DecodeTrajectory(shape string, at Loc, b []byte) (*Trajectory, error) {
+	d := &rdec{at: at}
+	if kind(b) != "object" {
+		i := skipSpace(b, 0)
+		return nil, d.bad("", "not a JSON object (%s)", kind(b[i:]))
+	}
+	if shape == "" {
+		shape = DetectShape(b)
+	}
+	t := &Trajectory{Shape: shape}
+	var r resolution
+	var err error
+	switch shape {
+	case ShapeMessages, ShapeChatML:
+		err = d.messagesRecord(b, t, &r, shape == ShapeChatML)
+	case ShapeOpenHands:
+		err = d.openHandsRecord(b, t, &r)
+	case ShapeSWEAgent:
+		err = d.sweAgentRecord(b, t, &r)
+	case ShapeNebius:
+		err = d.nebiusRecord(b, t, &r)
+	default:
+		return nil, CheckShape(shape)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if t.InstanceID == "" && shape == ShapeSWEAgent {
+		// SWE-agent names the file after the instance.
+		t.InstanceID = strings.TrimSuffix(filepath.Base(at.File), ".traj")
+	}
+	t.Resolved = r.value()
+	t.Turns = t.AssistantTurns()
+	return t, nil
+}
+
+func (d *rdec) messagesRecord(b []byte, t *Trajectory, r *resolution, chatml bool) error {
+	err := Members(b, func(k string, v []byte) error {
+		if ok, err := d.common(k, v, t, r); ok {
+			return err
+		}
+		if k == "messages" {
+			return d.messages(k, v, t)
+		}
+		return d.check(k, v)
+	})
+	if err != nil {
+		return asLocated(d, "", err)
+	}
+	if chatml {
+		observationsAfterAssistant(t.Messages, "user")
+	}
+	return nil
+}
+
+// observationsAfterAssistant makes every message of role obs that comes
+// after the first assistant message a tool result: ChatML exports send
+// tool output back as user messages.
+func observationsAfterAssistant(msgs []Message, obs string) {
+	seen := false
+	for i := range msgs {
+		switch msgs[i].Role {
+		case "assistant":
+			seen = true
+		case obs:
+			if seen {
+				msgs[i].Role = "tool"
+			}
+		}
+	}
+}
+
+func (d *rdec) nebiusRecord(b []byte, t *Trajectory, r *resolution) error {
+	err := Members(b, func(k string, v []byte) (err error) {
+		if ok, err := d.common(k, v, t, r); ok {
+			return err
+		}
+		switch k {
+		case "target":
+			r.nested, err = d.flagSet(k, v)
+		case "model_name":
+			t.Teacher, err = d.str(k, v)
+		case "generated_patch":
+			t.Patch, err = d.str(k, v)
+		case "exit_status":
+			t.Exit, err = d.str(k, v)
+		case "trajectory":
+			t.Messages = t.Messages[:0]
+			err = d.list(k, v, func(i int, v []byte) error {
+				f := fmt.Sprintf("trajectory[%d]", i)
+				m := Message{Raw: Text{}}
+				var sys Text
+				err := d.object(f, v, func(mk string, mv []byte) (err error) {
+					switch mk {
+					case "role":
+						m.Role, err = d.str(f+".role", mv)
+					case "text":
+						m.Raw, err = d.text(f+".text", mv)
+					case "system_prompt":
+						sys, err = d.text(f+".system_prompt", mv)
+					case "mask":
+						m.SourceMask, err = d.flag(f+".mask", mv)
+					default:
+						err = d.check(f+"."+mk, mv)
+					}
+					return err
+				})
+				switch m.Role {
+				case "ai":
+					m.Role = "assistant"
+				case "system":
+					if len(sys) > 0 {
+						m.Raw = sys
+					}
+				}
+				if m.Role != "assistant" {
+					m.SourceMask = false
+				}
+				t.Messages = append(t.Messages, m)
+				return err
+			})
+		default:
+			err = d.check(k, v)
+		}
+		return err
+	})
+	if err != nil {
+		return asLocated(d, "", err)
+	}
+	observationsAfterAssistant(t.Messages, "user")
+	return nil
+}
+
+func (d *rdec) sweAgentRecord(b []byte, t *Trajectory, r *resolution) error {
+	var history, steps []Message
+	haveHistory := false
+	err := Members(b, func(k string, v []byte) (err error) {
+		if ok, err := d.common(k, v, t, r); ok {
+			return err
+		}
+		switch k {
+		case "info":
+			err = d.object(k, v, func(ik string, iv []byte) (err error) {
+				switch ik {
+				case "submission":
+					if t.Patch == "" {
+						t.Patch, err = d.str(k+".submission", iv)
+					}
+				case "exit_status":
+					t.Exit, err = d.str(k+".exit_status", iv)
+				case "resolved":
+					r.nested, err = d.flagSet(k+".resolved", iv)
+				default:
+					err = d.check(k+"."+ik, iv)
+				}
+				return err
+			})
+		case "history":
+			haveHistory = string(v) != "null"
+			history = history[:0]
+			err = d.list(k, v, func(i int, v []byte) error {
+				f := fmt.Sprintf("history[%d]", i)
+				m := Message{Raw: Text{}}
+				var thought Text
+				err := d.object(f, v, func(mk string, mv []byte) (err error) {
+					switch mk {
+					case "role":
+						m.Role, err = d.str(f+".role", mv)
+					case "content":
+						m.Raw, err = d.text(f+".content", mv)
+					case "action":
+						m.Action, err = d.str(f+".action", mv)
+					case "thought":
+						thought, err = d.text(f+".thought", mv)
+					case "tool_calls":
+						m.ToolCalls = nil
+						err = d.list(f+".tool_calls", mv, func(j int, cv []byte) error {
+							c, err := d.toolCall(fmt.Sprintf("%s.tool_calls[%d]", f, j), cv)
+							m.ToolCalls = append(m.ToolCalls, c)
+							return err
+						})
+					case "tool_call_ids":
+						err = d.list(f+".tool_call_ids", mv, func(j int, iv []byte) error {
+							id, err := d.str(f+".tool_call_ids", iv)
+							if j == 0 {
+								m.ToolCallID = id
+							}
+							return err
+						})
+					default:
+						err = d.check(f+"."+mk, mv)
+					}
+					return err
+				})
+				if m.Role == "assistant" && len(m.Raw) == 0 && len(thought) > 0 {
+					m.Raw = thought
+				}
+				history = append(history, m)
+				return err
+			})
+		case "trajectory":
+			steps = steps[:0]
+			err = d.list(k, v, func(i int, v []byte) error {
+				f := fmt.Sprintf("trajectory[%d]", i)
+				a, o := Message{Role: "assistant", Raw: Text{}}, Message{Role: "tool", Raw: Text{}}
+				var thought Text
+				err := d.object(f, v, func(sk string, sv []byte) (err error) {
+					switch sk {
+					case "response":
+						a.Raw, err = d.text(f+".response", sv)
+					case "thought":
+						thought, err = d.text(f+".thought", sv)
+					case "action":
+						a.Action, err = d.str(f+".action", sv)
+					case "observation":
+						o.Raw, err = d.text(f+".observation", sv)
+					default:
+						err = d.check(f+"."+sk, sv)
+					}
+					return err
+				})
+				if len(a.Raw) == 0 {
+					a.Raw = thought
+				}
+				steps = append(steps, a, o)
+				return err
+			})
+		case "instance_id", "environment":
+			_, err = d.str(k, v)
+		default:
+			err = d.check(k, v)
+		}
+		return err
+	})
+	if err != nil {
+		return asLocated(d, "", err)
+	}
+	if haveHistory {
+		t.Messages = history
+		// Every user message after the first action is what the tools
+		// gave back (SWE-agent marks the problem statement an
+		// "observation" too, so message_type cannot tell).
+		observationsAfterAssistant(t.Messages, "user")
+		return nil
+	}
+	t.Messages = steps
+	return nil
+}
+
+// DetectShape names the shape of a record from its members.
+func DetectShape(b []byte) string {
+	shape := ShapeMessages
+	Members(b, func(k string, v []byte) error {
+		switch k {
+		case "history":
+			if first := firstElement(v); first != nil && hasMember(first, "role") {
+				shape = ShapeSWEAgent
+			} else if first != nil {
+				shape = ShapeOpenHands
+			}
+			return errStopped
+		case "trajectory":
+			if first := firstElement(v); first != nil && hasMember(first, "role") {
+				shape = ShapeNebius
+				return errStopped
+			}
+			shape = ShapeSWEAgent
+		case "messages":
+			tools, assistant, later := false, false, false
+			Elements(v, func(m []byte) error {
+				Members(m, func(mk string, mv []byte) error {
+					switch mk {
+					case "tool_calls":
+						if string(mv) != "null" && string(bytes.TrimSpace(mv)) != "[]" {
+							tools = true
+						}
+					case "role":
+						role, _ := rawString(mv)
+						switch role {
+						case "tool", "function":
+							tools = true
+						case "assistant":
+							assistant = true
+						case "user":
+							later = later || assistant
+						}
+					}
+					return nil
+				})
+				return nil
+			})
+			if !tools && later {
+				shape = ShapeChatML
+			}
+			return errStopped
+		}
+		return nil
+	})
+	return shape
+}
+
+func firstElement(v []byte) []byte {
+	var first []byte
+	Elements(v, func(e []byte) error {
+		first = e
+		return errStopped
+	})
+	return first
+}
+
+func hasMember(obj []byte, key string) bool {
+	found := false
+	Members(obj, func(k string, _ []byte) error {
+		if k == key {
+			found = true
+			return errStopped
+		}
+		return nil
+	})
+	return found
+}
+
+// AssistantTurns counts the turns: runs of consecutive assistant messages
+// (an SFT example joins them into one), so that the filter, the masking
+// and the curriculum count alike.
+func (t *Trajectory) AssistantTurns() int {
+	n := 0
+	prev := ""
+	for _, m := range t.Messages {
+		if m.Role == "assistant" && prev != "assistant" {
+			n++
+		}
+		prev = m.Role
+	}
+	return n
+}
+
+// content is a message's text as JSON text.
+func content(m *Message) Text {
+	if m.Raw != nil {
+		return m.Raw
+	}
+	return Escape(m.Content)
+}
+
+// AppendJSON appends t as one line of lego's trajectory shape (no
+// newline): what the filter writes, read back as ShapeMessages.
+func (t *Trajectory) AppendJSON(dst []byte) []byte {
+	dst = append(dst, `{"instance_id":`...)
+	dst = appendString(dst, t.InstanceID)
+	dst = append(dst, `,"resolved":`...)
+	dst = strconv.AppendBool(dst, t.Resolved)
+	if t.SemiResolved {
+		dst = append(dst, `,"semi_resolved":true`...)
+	}
+	dst = append(dst, `,"turns":`...)
+	dst = strconv.AppendInt(dst, int64(t.Turns), 10)
+	str := func(k, v string) {
+		if v != "" {
+			dst = append(append(append(dst, ',', '"'), k...), '"', ':')
+			dst = appendString(dst, v)
+		}
+	}
+	str("teacher", t.Teacher)
+	if t.Seed != 0 {
+		dst = strconv.AppendInt(append(dst, `,"seed":`...), t.Seed, 10)
+	}
+	str("patch", t.Patch)
+	str("gold_patch", t.GoldPatch)
+	str("exit", t.Exit)
+	if t.Sample != 0 {
+		dst = strconv.AppendInt(append(dst, `,"sample":`...), int64(t.Sample), 10)
+	}
+	str("source_format", t.Shape)
+	if len(t.Tools) > 0 {
+		dst = append(append(dst, `,"tools":`...), t.Tools...)
+	}
+	dst = append(dst, `,"messages":[`...)
+	for i := range t.Messages {
+		m := &t.Messages[i]
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"role":`...)
+		dst = appendString(dst, m.Role)
+		dst = append(dst, `,"content":"`...)
+		dst = append(dst, content(m)...)
+		dst = append(dst, '"')
+		if len(m.ToolCalls) > 0 {
+			dst = append(dst, `,"tool_calls":[`...)
+			for j, c := range m.ToolCalls {
+				if j > 0 {
+					dst = append(dst, ',')
+				}
+				dst = append(dst, `{"id":`...)
+				dst = appendString(dst, c.ID)
+				dst = append(dst, `,"type":`...)
+				dst = appendString(dst, c.Type)
+				dst = append(dst, `,"function":{"name":`...)
+				dst = appendString(dst, c.Function.Name)
+				dst = append(dst, `,"arguments":`...)
+				dst = appendString(dst, c.Function.Arguments)
+				dst = append(dst, `}}`...)
+			}
+			dst = append(dst, ']')
+		}
+		str("tool_call_id", m.ToolCallID)
+		str("name", m.Name)
+		if len(m.Corrections) > 0 {
+			dst = append(dst, `,"corrections":[`...)
+			for j, c := range m.Corrections {
+				if j > 0 {
+					dst = append(dst, ',')
+				}
+				dst = appendString(dst, c)
+			}
+			dst = append(dst, ']')
+		}
+		str("action", m.Action)
+		if m.SourceMask {
+			dst = append(dst, `,"source_mask":true`...)
+		}
+		dst = append(dst, '}')
+	}
+	dst = append(dst, ']')
+	if t.InfraError != nil {
+		dst = append(dst, `,"infra_error":{"class":`...)
+		dst = appendString(dst, t.InfraError.Class)
+		dst = append(dst, `,"message":`...)
+		dst = appendString(dst, t.InfraError.Message)
+		dst = append(dst, '}')
+	}
+	return append(dst, '}')
+}
