@@ -143,6 +143,7 @@ func runGenerate(_ context.Context, fs *flag.FlagSet, args []string) error {
 	n := fs.Int("n", 100, "trajectories")
 	seed := fs.Int64("seed", 1, "random seed")
 	out := fs.String("out", "", "JSONL file to write (.gz/.zst compress)")
+	shape := fs.String("shape", "lego", "record shape: "+strings.Join(format.GenShapes, ", "))
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -150,7 +151,7 @@ func runGenerate(_ context.Context, fs *flag.FlagSet, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := format.Generate(w, *n, *seed); err != nil {
+	if err := format.GenerateShape(w, *shape, *n, *seed); err != nil { // "lego" is format.Generate
 		w.Abort()
 		return err
 	}

@@ -61,6 +61,7 @@ func TestToolErrors(t *testing.T) {
 		{trajMask, []string{"--nope"}, "flag provided but not defined: -nope"},
 		{trajMask, []string{"--out", out, "--error_pattern", "bad=("}, "error parsing regexp"},
 		{curriculumTool, []string{"--bin", "x", "--out", out}, `"x" is not an integer`},
+		{TrajGenerate, []string{"--shape", "x", "--out", out}, `unknown trajectory shape "x" (want lego, openhands, sweagent, chatml)`},
 		{repoSnapshot, []string{"--strip", "a", "--src", "b/c", "--out", out}, "b/c is not under a"},
 		{gitFetch, []string{"--src", "x"}, "needs --src, --commit, --git and --tree"},
 		{gitSanitize, []string{"--git", "g", "--out", out, "--report", "r", "--before", "yesterday"}, "--before: "},
