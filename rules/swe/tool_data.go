@@ -1,11 +1,13 @@
 package swe
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/legobuild/lego/rules/legotool"
 	"github.com/legobuild/lego/rules/swe/curriculum"
@@ -125,9 +127,16 @@ func checkInfo(out string, names ...string) error {
 func runGenerate(_ context.Context, fs *flag.FlagSet, args []string) error {
 	n := fs.Int("n", 100, "trajectories")
 	seed := fs.Int64("seed", 1, "random seed")
-	out := fs.String("out", "", "JSONL file to write (.gz/.zst compress)")
+	out := fs.String("out", "", "JSONL file to write (.gz/.zst compress; .parquet writes Parquet)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if strings.HasSuffix(*out, ".parquet") {
+		var buf bytes.Buffer
+		if err := format.Generate(&buf, *n, *seed); err != nil {
+			return err
+		}
+		return format.WriteParquet(*out, bytes.Split(bytes.TrimSuffix(buf.Bytes(), []byte("\n")), []byte("\n")), 1000)
 	}
 	w, err := format.Create(*out)
 	if err != nil {
