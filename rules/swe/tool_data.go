@@ -1,6 +1,7 @@
 package swe
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -142,10 +143,17 @@ func checkInfo(out string, names ...string) error {
 func runGenerate(_ context.Context, fs *flag.FlagSet, args []string) error {
 	n := fs.Int("n", 100, "trajectories")
 	seed := fs.Int64("seed", 1, "random seed")
-	out := fs.String("out", "", "JSONL file to write (.gz/.zst compress)")
+	out := fs.String("out", "", "JSONL file to write (.gz/.zst compress; .parquet writes Parquet)")
 	shape := fs.String("shape", "lego", "record shape: "+strings.Join(format.GenShapes, ", "))
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if strings.HasSuffix(*out, ".parquet") {
+		var buf bytes.Buffer
+		if err := format.GenerateShape(&buf, *shape, *n, *seed); err != nil {
+			return err
+		}
+		return format.WriteParquet(*out, bytes.Split(bytes.TrimSuffix(buf.Bytes(), []byte("\n")), []byte("\n")), 1000)
 	}
 	w, err := format.Create(*out)
 	if err != nil {
