@@ -1,11 +1,8 @@
 package swe
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -47,58 +44,53 @@ func realTasks(ctx *engine.Context, name string) (*tasks.Plan, []*TaskSlot, erro
 		}
 		byBase[k] = l
 	}
-	b, err := os.ReadFile(filepath.Join(ctx.Root(), src.Path))
-	if err != nil {
-		return nil, nil, fmt.Errorf("attribute instances: %v", err)
-	}
 	harness, err := workFile(ctx, name+".work/harness.py", tasks.Harness)
 	if err != nil {
 		return nil, nil, err
 	}
 	plan := &tasks.Plan{Source: "real"}
 	var slots []*TaskSlot
-	seen := map[string]int{}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(nil, 256<<20)
-	for n := 1; sc.Scan(); n++ {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
-		}
-		bad := func(field, msg string, args ...any) error {
-			return &format.LineError{File: src.Path, Line: n, Field: field, Msg: fmt.Sprintf(msg, args...)}
-		}
+	seen := map[string]format.Loc{}
+	// Instances as published: JSON Lines, a JSON array or Parquet
+	// (Hugging Face's), compressed or not.
+	_, err = format.EachRecord(filepath.Join(ctx.Root(), src.Path), func(at format.Loc, line []byte) error {
+		at.File = src.Path
+		bad := func(field, msg string, args ...any) error { return at.Err(field, msg, args...) }
 		var t format.Task
-		if err := format.DecodeLine(src.Path, n, line, &t); err != nil {
-			return nil, nil, err
+		if err := format.DecodeAt(at, line, &t); err != nil {
+			return err
 		}
 		if !instanceID.MatchString(t.InstanceID) {
-			return nil, nil, bad("instance_id", "%q is not a name of letters, digits, '.', '_' and '-'", t.InstanceID)
+			return bad("instance_id", "%q is not a name of letters, digits, '.', '_' and '-'", t.InstanceID)
 		}
 		if prev, ok := seen[t.InstanceID]; ok {
-			return nil, nil, bad("instance_id", "%s is on line %d too", t.InstanceID, prev)
+			return bad("instance_id", "%s is at %s too", t.InstanceID, prev)
 		}
-		seen[t.InstanceID] = n
+		seen[t.InstanceID] = at
 		created, err := time.Parse(time.RFC3339, t.CreatedAt)
 		if err != nil {
-			return nil, nil, bad("created_at", "%q is not an RFC 3339 time (the history is cut there)", t.CreatedAt)
+			return bad("created_at", "%q is not an RFC 3339 time (the history is cut there)", t.CreatedAt)
 		}
 		if t.Patch == "" || t.TestPatch == "" {
-			return nil, nil, bad("patch", "an instance needs both patch and test_patch")
+			return bad("patch", "an instance needs both patch and test_patch")
 		}
 		l, ok := byBase[[2]string{t.Repo, t.BaseCommit}]
 		if !ok {
-			return nil, nil, bad("base_commit", "no env in attribute envs holds repository %q at %s", t.Repo, t.BaseCommit)
+			return bad("base_commit", "no env in attribute envs holds repository %q at %s", t.Repo, t.BaseCommit)
 		}
 		env := EnvOf(ctx.Dep(l))
 		slot, err := instance(ctx, name+".work/"+t.InstanceID+"/", &t, created, env, harness)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%s:%d: %v", src.Path, n, err)
+			return fmt.Errorf("%s: %v", at, err)
 		}
 		slot.Spec.Real.Env = l.String()
 		slots = append(slots, slot)
-	}
-	if err := sc.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
+		if _, ok := err.(*format.LineError); ok {
+			return nil, nil, err
+		}
 		return nil, nil, fmt.Errorf("attribute instances: %v", err)
 	}
 	if len(slots) == 0 {

@@ -574,7 +574,7 @@ func (d *rdec) nebiusRecord(b []byte, t *Trajectory, r *resolution) error {
 }
 
 func (d *rdec) sweAgentRecord(b []byte, t *Trajectory, r *resolution) error {
-	var history, steps []Message
+	var history, steps, prompt []Message
 	haveHistory := false
 	err := Members(b, func(k string, v []byte) (err error) {
 		if ok, err := d.common(k, v, t, r); ok {
@@ -656,6 +656,24 @@ func (d *rdec) sweAgentRecord(b []byte, t *Trajectory, r *resolution) error {
 						a.Action, err = d.str(f+".action", sv)
 					case "observation":
 						o.Raw, err = d.text(f+".observation", sv)
+					case "messages", "query":
+						// What the model was sent for this step: the first
+						// step's holds the prompt, which a record without
+						// history has nowhere else.
+						if i == 0 && prompt == nil {
+							var q Trajectory
+							if err = d.messages(f+"."+sk, sv, &q); err == nil {
+								prompt = []Message{}
+								for _, m := range q.Messages {
+									if m.Role != "system" && m.Role != "user" {
+										break
+									}
+									prompt = append(prompt, m)
+								}
+							}
+							return err
+						}
+						err = d.check(f+"."+sk, sv)
 					default:
 						err = d.check(f+"."+sk, sv)
 					}
@@ -677,7 +695,8 @@ func (d *rdec) sweAgentRecord(b []byte, t *Trajectory, r *resolution) error {
 	if err != nil {
 		return asLocated(d, "", err)
 	}
-	if haveHistory {
+	if haveHistory && len(history) > 0 {
+		// (A Parquet column may give an absent history as [].)
 		t.Messages = history
 		// Every user message after the first action is what the tools
 		// gave back (SWE-agent marks the problem statement an
@@ -685,7 +704,7 @@ func (d *rdec) sweAgentRecord(b []byte, t *Trajectory, r *resolution) error {
 		observationsAfterAssistant(t.Messages, "user")
 		return nil
 	}
-	t.Messages = steps
+	t.Messages = append(prompt, steps...)
 	return nil
 }
 
@@ -695,10 +714,13 @@ func DetectShape(b []byte) string {
 	Members(b, func(k string, v []byte) error {
 		switch k {
 		case "history":
-			if first := firstElement(v); first != nil && hasMember(first, "role") {
+			first := firstElement(v)
+			if first == nil {
+				return nil // null or empty: another member decides
+			}
+			shape = ShapeOpenHands
+			if hasMember(first, "role") {
 				shape = ShapeSWEAgent
-			} else if first != nil {
-				shape = ShapeOpenHands
 			}
 			return errStopped
 		case "trajectory":

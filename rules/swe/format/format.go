@@ -195,7 +195,7 @@ func (t *Trajectory) Check() string {
 		return "no messages"
 	}
 	calls := map[string]bool{}
-	sawAssistant := false
+	sawAssistant, sawPrompt := false, false
 	for i, m := range t.Messages {
 		switch m.Role {
 		case "system":
@@ -203,7 +203,11 @@ func (t *Trajectory) Check() string {
 				return fmt.Sprintf("message %d: system message after the start", i)
 			}
 		case "user":
+			sawPrompt = true
 		case "assistant":
+			if !sawPrompt {
+				return fmt.Sprintf("message %d: an assistant turn before any prompt (the record holds no problem statement)", i)
+			}
 			sawAssistant = true
 			for _, c := range m.ToolCalls {
 				calls[c.ID] = true

@@ -301,13 +301,7 @@ func MapRecords[T any](path string, fn func(at Loc, b []byte) (T, error), sink f
 		return "", err
 	}
 	defer c.Close()
-	unit := ""
-	switch layout {
-	case LayoutArray:
-		unit = "index"
-	case LayoutParquet:
-		unit = "row"
-	}
+	unit := unitOf(layout)
 	m, _ := c.(*mapped)
 	err = mapIter(it, m, func(n int, b []byte) (T, error) {
 		return fn(Loc{File: path, Unit: unit, N: n}, b)
@@ -372,4 +366,48 @@ func (p *parquetRecs) Close() error {
 	close(p.stop)
 	<-p.done
 	return p.f.Close()
+}
+
+// EachRecord calls fn with the records of the file at path in order, on
+// this goroutine (for small inputs read at analysis, such as task
+// instances), and returns its layout.
+func EachRecord(path string, fn func(at Loc, b []byte) error) (string, error) {
+	c, layout, it, err := openRecords(path)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	unit := unitOf(layout)
+	for {
+		b, n, ok := it.next()
+		if !ok {
+			break
+		}
+		if err := fn(Loc{File: path, Unit: unit, N: n}, b); err != nil {
+			return layout, err
+		}
+	}
+	if err := it.err(); err != nil {
+		return layout, fmt.Errorf("%s: %w", path, err)
+	}
+	return layout, nil
+}
+
+func unitOf(layout string) string {
+	switch layout {
+	case LayoutArray:
+		return "index"
+	case LayoutParquet:
+		return "row"
+	}
+	return ""
+}
+
+// DecodeAt is DecodeLine for a record at any location.
+func DecodeAt(at Loc, b []byte, v any) error {
+	err := DecodeLine(at.File, at.N, b, v)
+	if le, ok := err.(*LineError); ok {
+		le.Unit = at.Unit
+	}
+	return err
 }

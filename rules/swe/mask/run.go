@@ -1,6 +1,7 @@
 package mask
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"path/filepath"
@@ -17,7 +18,24 @@ const (
 	DataFile  = "data.jsonl"
 	InfoFile  = "dataset_info.json"
 	StatsFile = "stats.json"
+	// DecisionsFile says, per example, each turn's decision and why: what
+	// a user checks a pattern against.
+	DecisionsFile = "decisions.jsonl"
 )
+
+// Decisions is one line of DecisionsFile.
+type Decisions struct {
+	InstanceID string `json:"instance_id"`
+	At         string `json:"at"` // where the trajectory was in its file
+	Turns      []Turn `json:"turns"`
+}
+
+// Turn is one turn's decision.
+type Turn struct {
+	Masked bool   `json:"masked"`
+	Reason string `json:"reason,omitempty"`
+	Exempt string `json:"exempt,omitempty"`
+}
 
 // Run builds the masked SFT dataset of the trajectories at in (a file of
 // any layout and shape format reads, or a filter's output directory)
@@ -37,9 +55,15 @@ func Run(in, outDir, name, sft, shape string, m *Masker) (*Stats, error) {
 	if err != nil {
 		return nil, err
 	}
+	dw, err := format.Create(filepath.Join(outDir, DecisionsFile))
+	if err != nil {
+		w.Abort()
+		return nil, err
+	}
 	stats := &Stats{}
 	type item struct {
 		line  []byte
+		why   []byte
 		ds    []Decision
 		obs   int
 		tools []byte
@@ -66,20 +90,36 @@ func Run(in, outDir, name, sft, shape string, m *Masker) (*Stats, error) {
 				obs++
 			}
 		}
-		return item{append(line, '\n'), ds, obs, t.Tools, t.Shape}, nil
+		dec := Decisions{InstanceID: t.InstanceID, At: at.String(), Turns: make([]Turn, len(ds))}
+		for i, d := range ds {
+			dec.Turns[i] = Turn{d.Masked, d.Reason, d.Exempt}
+		}
+		why, err := json.Marshal(dec)
+		if err != nil {
+			return item{}, err
+		}
+		return item{append(line, '\n'), append(why, '\n'), ds, obs, t.Tools, t.Shape}, nil
 	}, func(it item) error {
 		stats.Add(it.ds)
 		stats.Observations += it.obs
 		stats.ToolSets[toolSet(it.tools)]++
 		seen = it.shape
+		if _, err := dw.Write(it.why); err != nil {
+			return err
+		}
 		_, err := w.Write(it.line)
 		return err
 	})
 	if err != nil {
 		w.Abort()
+		dw.Abort()
 		return nil, err
 	}
 	if err := w.Commit(); err != nil {
+		dw.Abort()
+		return nil, err
+	}
+	if err := dw.Commit(); err != nil {
 		return nil, err
 	}
 	if stats.Examples > 0 && stats.Observations == 0 {
