@@ -37,7 +37,7 @@ test: vet
 FUZZ_TARGETS := \
 	engine:FuzzParseLabel engine:FuzzParsePattern \
 	starlark:FuzzLoadBUILD starlark:FuzzParseRC \
-	rules/swe/format:FuzzDecodeTrajectory rules/swe/format:FuzzScanLine \
+	rules/swe/format:FuzzDecodeTrajectory rules/swe/mask:FuzzDataPlaneAgrees \
 	rules/swe/format:FuzzMapLines rules/swe/format:FuzzCompact
 FUZZTIME ?= 5m
 # Minimizing an input the fuzzer found interesting runs up to a minute by
@@ -57,7 +57,7 @@ bench: build
 	$(GO) run ./bench -lego bin/lego -n $${BENCH_SIZES:-1000,10000,100000}
 	$(GO) run ./bench -lego bin/lego -swe_envs 3000 -swe_tasks 32000
 	$(GO) test $(LDFLAGS) -run '^$$' -bench . -benchtime 2s ./cas/... ./engine/... ./executors/local/...
-	# the data plane on 18,000 generated trajectories (about 1 GB)
+	# the data plane on about 1 GB each of lego-shaped and real-shaped (openhands, sweagent, chatml) trajectories
 	$(GO) test $(LDFLAGS) -run '^$$' -bench DataPlane -benchtime 3x ./rules/swe/
 	# GPU scheduling: 200 mixed jobs on 8 mock GPUs, simulated
 	$(GO) test $(LDFLAGS) -run '^$$' -bench Schedule200 -benchtime 20x ./executors/gpu/

@@ -16,24 +16,47 @@ import (
 	"github.com/legobuild/lego/rules/swe/mask"
 )
 
-// BenchmarkDataPlane runs filter, masking and curriculum over the
-// trajectory set of SWE-Lego's size: 18,000 trajectories of 10-100 turns,
-// about 1 GB (LEGO_BENCH_TRAJ overrides the count). It reports input MB/s
-// end to end and the process's peak RSS. The input is generated once and
-// kept in the temp dir. The collector runs as in `lego tool` (GOGC 300,
-// see cmd/lego), which is what the actions run, unless GOGC is set.
+// BenchmarkDataPlane runs filter, masking and curriculum over trajectory
+// sets of SWE-Lego's size, about 1 GB each (LEGO_BENCH_MB overrides):
+// lego's own generated shape (18,000 trajectories of 10-100 turns;
+// LEGO_BENCH_TRAJ overrides the count), and real-shaped records of the
+// published shapes (GenerateShape: OpenHands' messages with explicit
+// nulls, multi-part content and 4 KB tool schemas; SWE-agent's .traj;
+// SWE-smith's ChatML), one sub-benchmark each. It reports input MB/s end
+// to end, seconds per stage and the process's peak RSS. Inputs are
+// generated once and kept in the temp dir. The collector runs as in
+// `lego tool` (GOGC 300, see cmd/lego), which is what the actions run,
+// unless GOGC is set.
 func BenchmarkDataPlane(b *testing.B) {
-	n := 18000
-	if s := os.Getenv("LEGO_BENCH_TRAJ"); s != "" {
+	for _, shape := range []string{"lego", "openhands", "sweagent", "chatml"} {
+		b.Run(shape, func(b *testing.B) { benchDataPlane(b, shape) })
+	}
+}
+
+func benchDataPlane(b *testing.B, shape string) {
+	mb := 1000
+	if s := os.Getenv("LEGO_BENCH_MB"); s != "" {
+		mb, _ = strconv.Atoi(s)
+	}
+	n := 18 * mb
+	if s := os.Getenv("LEGO_BENCH_TRAJ"); s != "" && shape == "lego" {
 		n, _ = strconv.Atoi(s)
 	}
-	in := filepath.Join(os.TempDir(), fmt.Sprintf("lego-bench-traj-%d.jsonl", n))
+	if shape != "lego" {
+		// Records of these shapes are larger: as many as make mb.
+		var sample countWriter
+		if err := format.GenerateShape(&sample, shape, 20, 1); err != nil {
+			b.Fatal(err)
+		}
+		n = max(1, int(int64(mb)<<20/(sample.n/20)))
+	}
+	in := filepath.Join(os.TempDir(), fmt.Sprintf("lego-bench-%s-%d.jsonl", shape, n))
 	if _, err := os.Stat(in); err != nil {
 		w, err := format.Create(in)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := format.Generate(w, n, 1); err != nil {
+		if err := format.GenerateShape(w, shape, n, 1); err != nil {
 			b.Fatal(err)
 		}
 		if err := w.Commit(); err != nil {
@@ -126,4 +149,12 @@ func copyOutputs(b *testing.B, dir string) time.Duration {
 		dst.Close()
 	}
 	return time.Since(t0)
+}
+
+// countWriter counts what is written to it.
+type countWriter struct{ n int64 }
+
+func (w *countWriter) Write(b []byte) (int, error) {
+	w.n += int64(len(b))
+	return len(b), nil
 }

@@ -117,17 +117,6 @@ func hex4(v []byte) (rune, int) {
 	return rune(n), 4
 }
 
-func boolOf(v []byte, dst *bool) error {
-	switch string(v) {
-	case "true":
-		*dst = true
-	case "false", "null":
-	default:
-		return errFallback
-	}
-	return nil
-}
-
 func intOf(v []byte) (int64, error) {
 	if string(v) == "null" {
 		return 0, nil

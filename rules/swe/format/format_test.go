@@ -33,7 +33,7 @@ func TestCompressedRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 		var ids []string
-		err = Map(r, func(n int, b []byte) (string, error) {
+		err = mapLines(r, func(n int, b []byte) (string, error) {
 			var tr Trajectory
 			if err := DecodeLine(p, n, b, &tr); err != nil {
 				return "", err
@@ -66,7 +66,7 @@ func TestBadLinesNameFileLineAndField(t *testing.T) {
 		os.WriteFile(p, []byte(input), 0o644)
 		var err error
 		if strings.Contains(c.line, "FAIL") {
-			err = Map(strings.NewReader(input), func(n int, b []byte) (int, error) {
+			err = mapLines(strings.NewReader(input), func(n int, b []byte) (int, error) {
 				return n, DecodeLine(p, n, b, &Task{})
 			}, func(int) error { return nil })
 		} else {
@@ -98,7 +98,7 @@ func TestMapKeepsOrderAcrossBatches(t *testing.T) {
 		fmt.Fprintf(&in, "{\"i\": %d, \"pad\": %q}\n", i, strings.Repeat("x", 500))
 	}
 	next := 1
-	err := Map(io.Reader(&in), func(line int, b []byte) (int, error) { return line, nil }, func(line int) error {
+	err := mapLines(io.Reader(&in), func(line int, b []byte) (int, error) { return line, nil }, func(line int) error {
 		if line != next {
 			return fmt.Errorf("got line %d, want %d", line, next)
 		}
@@ -217,4 +217,3 @@ func TestValidBody(t *testing.T) {
 		}
 	}
 }
-

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -116,13 +117,13 @@ func FuzzMapLines(f *testing.F) {
 			sink := func(s string) error { got = append(got, s); return nil }
 			if p == "" {
 				p = "a stream"
-				err = Map(bytes.NewReader(data), fn, sink)
+				err = mapLines(bytes.NewReader(data), fn, sink)
 			} else {
 				r, oerr := Open(p)
 				if oerr != nil {
 					t.Fatalf("Open %s: %v", p, oerr)
 				}
-				err = Map(r, fn, sink)
+				err = mapLines(r, fn, sink)
 				r.Close()
 			}
 			w := want
@@ -141,4 +142,12 @@ func FuzzMapLines(f *testing.F) {
 			}
 		}
 	})
+}
+
+// mapLines runs mapIter over the lines of r, as MapRecords does for a
+// JSON Lines file.
+func mapLines[T any](r io.Reader, fn func(line int, b []byte) (T, error), sink func(T) error) error {
+	next, e, pos := lines(r)
+	m, _ := r.(*mapped)
+	return mapIter(numbered(next, e, pos), m, fn, sink)
 }

@@ -254,6 +254,7 @@ type pwriter struct {
 	mu    sync.Mutex
 	err   error
 	flush bool
+	made  int // chunks handed to the writers beyond the first
 }
 
 type pchunk struct {
@@ -265,11 +266,9 @@ const pchunkSize = 4 << 20
 
 func newPWriter(f *os.File) *pwriter {
 	n := runtime.GOMAXPROCS(0)
+	// Chunks are made as they fill (a small file never makes one whole)
+	// and come back through free.
 	p := &pwriter{f: f, jobs: make(chan pchunk, n), free: make(chan []byte, 2*n)}
-	for range 2 * n {
-		p.free <- make([]byte, 0, pchunkSize)
-	}
-	p.cur = <-p.free
 	for range n {
 		p.wg.Add(1)
 		go func() {
@@ -317,6 +316,11 @@ func (p *pwriter) dispatch() {
 	}
 	p.jobs <- pchunk{p.off, p.cur}
 	p.off += int64(len(p.cur))
+	p.cur = nil
+	if p.made < cap(p.free) {
+		p.made++
+		return
+	}
 	p.cur = <-p.free
 }
 
@@ -367,18 +371,11 @@ func WriteJSON(path string, v any) error {
 // agents' observations are large).
 const maxLine = 256 << 20
 
-// Map streams the lines of r through fn on all cores and hands the results
-// to sink in input order. Empty lines are skipped. The first error stops
-// it. Memory stays bounded: lines travel in batches, a few per worker.
-// A line is valid until r is closed (a file Open mapped is not copied).
-func Map[T any](r io.Reader, fn func(line int, b []byte) (T, error), sink func(T) error) error {
-	next, e, pos := lines(r)
-	m, _ := r.(*mapped)
-	return mapIter(numbered(next, e, pos), m, fn, sink)
-}
-
-// mapIter is Map over the records it hands out (m, when they are in a
-// mapped file, has its pages released behind the sink).
+// mapIter streams the records it hands out through fn on all cores and
+// hands the results to sink in input order. The first error stops it.
+// Memory stays bounded: records travel in batches, a few per worker. A
+// record in a mapped file (m) is not copied, and the pages behind the
+// sink are released.
 func mapIter[T any](it recordIter, m *mapped, fn func(n int, b []byte) (T, error), sink func(T) error) error {
 	type batch struct {
 		ns   []int
