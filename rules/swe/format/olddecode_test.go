@@ -13,12 +13,15 @@ import (
 	"strings"
 	"unicode/utf8"
 )
+
 // oldRdec decodes one record.
 type oldRdec struct {
 	at Loc
 }
 
-func (d *oldRdec) bad(field, format string, args ...any) error { return d.at.Err(field, format, args...) }
+func (d *oldRdec) bad(field, format string, args ...any) error {
+	return d.at.Err(field, format, args...)
+}
 
 func (d *oldRdec) want(field, want string, v []byte) error {
 	return d.bad(field, "got JSON %s, want %s", kind(v), want)
@@ -905,6 +908,7 @@ func (d *oldRdec) modelResponse(f string, v []byte, e *oldOhEvent) error {
 	e.calls = calls
 	return err
 }
+
 // oldDecodeSFTHeader checks an SFT example of the layout tags describe (every
 // value JSON, every string valid, each message an object with a role and
 // a text content) and reads its header. Turns is counted from the
@@ -974,4 +978,3 @@ func oldDecodeSFTHeader(tags Tags, at Loc, b []byte) (SFTHeader, error) {
 	}
 	return h, nil
 }
-
