@@ -795,8 +795,14 @@ func DetectShape(b []byte) string {
 							later = later || assistant
 						}
 					}
+					if tools {
+						return errStopped // the shape is known: no need to read on
+					}
 					return nil
 				})
+				if tools {
+					return errStopped
+				}
 				return nil
 			})
 			if !tools && later {
