@@ -45,25 +45,44 @@ func CheckShape(s string) error {
 	return fmt.Errorf("unknown trajectory format %q (supported: %s)", s, strings.Join(Shapes, ", "))
 }
 
-// rdec decodes one record.
+// rdec decodes one record. Its methods get a value as the rest of the
+// record from the value's first byte and return how many bytes it took
+// (see objectP).
 type rdec struct {
 	at Loc
 }
 
-func (d *rdec) bad(field, format string, args ...any) error { return d.at.Err(field, format, args...) }
+// bad is an error at field, which may be a view of the record's bytes.
+func (d *rdec) bad(field, format string, args ...any) error {
+	return d.at.Err(strings.Clone(field), format, args...)
+}
 
 func (d *rdec) want(field, want string, v []byte) error {
 	return d.bad(field, "got JSON %s, want %s", kind(v), want)
 }
 
 // check is v, a value lego does not use, checked to be JSON.
-func (d *rdec) check(field string, v []byte) error {
+func (d *rdec) check(field string, v []byte) (int, error) {
 	c := compactor{s: v}
-	if c.value() && c.end() {
-		return nil
+	if v[0] != '{' && v[0] != '[' && v[0] != '"' {
+		c.s = v[:litLen(v)]
+		if c.value() && c.end() {
+			return c.i, nil
+		}
+		return 0, d.badJSON(field, c.s)
 	}
-	return d.badJSON(field, v)
+	if c.value() {
+		return c.i, nil
+	}
+	end, err := skipValue(v, 0)
+	if err != nil {
+		return 0, err
+	}
+	return 0, d.badJSON(field, v[:end])
 }
+
+// skip is a value walked no further, checked already.
+func skip(v []byte) (int, error) { return skipValue(v, 0) }
 
 // badJSON says what is wrong in v, which compactor refused.
 func (d *rdec) badJSON(field string, v []byte) error {
@@ -85,110 +104,122 @@ func (d *rdec) badJSON(field string, v []byte) error {
 }
 
 // str decodes a string member (null = "").
-func (d *rdec) str(field string, v []byte) (string, error) {
+func (d *rdec) str(field string, v []byte) (string, int, error) {
+	v, err := scalar(v)
+	if err != nil {
+		return "", 0, err
+	}
 	if string(v) == "null" {
-		return "", nil
+		return "", 4, nil
 	}
 	if kind(v) != "string" {
-		return "", d.want(field, "string", v)
+		return "", 0, d.want(field, "string", v)
 	}
 	s, err := str(v)
 	if err != nil {
-		return "", d.badJSON(field, v)
+		return "", 0, d.badJSON(field, v)
 	}
-	return s, nil
+	return s, len(v), nil
 }
 
-func (d *rdec) flag(field string, v []byte) (bool, error) {
+func (d *rdec) flag(field string, v []byte) (bool, int, error) {
+	v, err := scalar(v)
+	if err != nil {
+		return false, 0, err
+	}
 	switch string(v) {
 	case "true":
-		return true, nil
+		return true, 4, nil
 	case "false", "null":
-		return false, nil
+		return false, len(v), nil
 	}
-	return false, d.want(field, "bool", v)
+	return false, 0, d.want(field, "bool", v)
 }
 
-func (d *rdec) integer(field string, v []byte) (int64, error) {
+func (d *rdec) integer(field string, v []byte) (int64, int, error) {
+	v, err := scalar(v)
+	if err != nil {
+		return 0, 0, err
+	}
 	if string(v) == "null" {
-		return 0, nil
+		return 0, 4, nil
 	}
 	n, err := intOf(v)
 	if err != nil {
-		return 0, d.want(field, "integer", v)
+		return 0, 0, d.want(field, "integer", v)
 	}
-	return n, nil
+	return n, len(v), nil
 }
 
 // text reads a content: a string, null, or a list of parts whose text
 // parts are joined by newlines (image and other parts are dropped).
-func (d *rdec) text(field string, v []byte) (Text, error) {
+func (d *rdec) text(field string, v []byte) (Text, int, error) {
 	switch kind(v) {
 	case "null":
-		return Text{}, nil
+		return Text{}, litLen(v), nil
 	case "string":
-		body := v[1 : len(v)-1]
-		if !validBody(body) {
-			return nil, d.badJSON(field, v)
+		end, err := skipString(v, 0)
+		if err != nil {
+			return nil, 0, err
 		}
-		return Text(body), nil
+		body := v[1 : end-1]
+		if !validBody(body) {
+			return nil, 0, d.badJSON(field, v[:end])
+		}
+		return Text(body), end, nil
 	case "array":
 		var out Text
 		n := 0
-		err := Elements(v, func(p []byte) error {
+		size, err := arrayP(v, func(p []byte) (int, error) {
 			var part Text
+			var size int
 			switch kind(p) {
 			case "string":
-				t, err := d.text(field, p)
+				t, k, err := d.text(field, p)
 				if err != nil {
-					return err
+					return 0, err
 				}
-				part = t
+				part, size = t, k
 			case "object":
 				typ, txt := "", Text(nil)
-				err := members2(p, func(k string, pv []byte) error {
-					var err error
+				k, err := objectP(p, func(k string, pv []byte) (n int, err error) {
 					switch k {
 					case "type":
-						typ, err = d.str(field+".type", pv)
+						typ, n, err = d.str(field+".type", pv)
 					case "text":
-						txt, err = d.text(field+".text", pv)
+						txt, n, err = d.text(field+".text", pv)
 					default:
-						err = d.check(field+"."+k, pv)
+						n, err = d.check(field+"."+k, pv)
 					}
-					return err
+					return n, err
 				})
 				if err != nil {
-					return err
+					return 0, err
 				}
 				if typ != "" && typ != "text" || txt == nil {
-					return nil
+					return k, nil
 				}
-				part = txt
+				part, size = txt, k
 			default:
-				return d.want(field, "a text part", p)
+				return 0, d.want(field, "a text part", p)
 			}
 			if n > 0 {
 				out = append(out, `\n`...)
 			}
 			out = append(out, part...)
 			n++
-			return nil
+			return size, nil
 		})
 		if err != nil {
-			return nil, asLocated(d, field, err)
+			return nil, 0, asLocated(d, field, err)
 		}
 		if out == nil {
 			out = Text{}
 		}
-		return out, nil
+		return out, size, nil
 	}
-	return nil, d.want(field, "string or a list of parts", v)
+	return nil, 0, d.want(field, "string or a list of parts", v)
 }
-
-// members2 is Members whose syntax errors come back as they are (the
-// caller names the field).
-func members2(b []byte, fn func(key string, val []byte) error) error { return Members(b, fn) }
 
 // asLocated turns a scanner's error into one naming the record and field.
 func asLocated(d *rdec, field string, err error) error {
@@ -202,215 +233,249 @@ func asLocated(d *rdec, field string, err error) error {
 }
 
 // object calls fn for each member of the object v (null: none).
-func (d *rdec) object(field string, v []byte, fn func(k string, v []byte) error) error {
-	if string(v) == "null" {
-		return nil
+func (d *rdec) object(field string, v []byte, fn func(k string, v []byte) (int, error)) (int, error) {
+	if v[0] != '{' {
+		s, err := scalar(v)
+		if err != nil {
+			return 0, err
+		}
+		if string(s) == "null" {
+			return 4, nil
+		}
+		return 0, d.want(field, "object", v)
 	}
-	if kind(v) != "object" {
-		return d.want(field, "object", v)
-	}
-	return asLocated(d, field, Members(v, fn))
+	n, err := objectP(v, fn)
+	return n, asLocated(d, field, err)
 }
 
 // list calls fn for each element of the array v (null: none).
-func (d *rdec) list(field string, v []byte, fn func(i int, v []byte) error) error {
-	if string(v) == "null" {
-		return nil
-	}
-	if kind(v) != "array" {
-		return d.want(field, "array", v)
+func (d *rdec) list(field string, v []byte, fn func(i int, v []byte) (int, error)) (int, error) {
+	if v[0] != '[' {
+		s, err := scalar(v)
+		if err != nil {
+			return 0, err
+		}
+		if string(s) == "null" {
+			return 4, nil
+		}
+		return 0, d.want(field, "array", v)
 	}
 	i := 0
-	return asLocated(d, field, Elements(v, func(e []byte) error {
-		err := fn(i, e)
+	n, err := arrayP(v, func(e []byte) (int, error) {
+		n, err := fn(i, e)
 		i++
-		return err
-	}))
+		return n, err
+	})
+	return n, asLocated(d, field, err)
 }
 
 // tools keeps a list of tool schemas, checked and compacted.
-func (d *rdec) tools(field string, v []byte) ([]byte, error) {
+func (d *rdec) tools(field string, v []byte) ([]byte, int, error) {
+	if v[0] == '[' {
+		// Compacted in the pass that finds its end, most of the time.
+		c := compactor{s: v, emit: true}
+		if c.value() {
+			if string(c.dst) == "[]" {
+				return nil, c.i, nil
+			}
+			return c.dst, c.i, nil
+		}
+	}
+	v, err := scalar(v)
+	if err != nil {
+		return nil, 0, err
+	}
+	if v[0] == '[' {
+		end, err := skipValue(v, 0)
+		if err != nil {
+			return nil, 0, err
+		}
+		v = v[:end]
+	}
+	size := len(v)
 	if string(v) == "null" {
-		return nil, nil
+		return nil, size, nil
 	}
 	if kind(v) == "string" {
 		// Some exports hold the list JSON-encoded in a string.
-		s, err := d.str(field, v)
+		s, _, err := d.str(field, v)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		v = []byte(strings.TrimSpace(s))
 		if len(v) == 0 {
-			return nil, nil
+			return nil, size, nil
 		}
 	}
 	if kind(v) != "array" {
-		return nil, d.want(field, "a list of tool schemas", v)
+		return nil, 0, d.want(field, "a list of tool schemas", v)
 	}
 	out, ok := AppendCompact(nil, string(v))
 	if !ok {
-		return nil, d.badJSON(field, v)
+		return nil, 0, d.badJSON(field, v)
 	}
 	if string(out) == "[]" {
-		return nil, nil
+		return nil, size, nil
 	}
-	return out, nil
+	return out, size, nil
 }
 
 // toolCall reads an OpenAI tool call.
-func (d *rdec) toolCall(field string, v []byte) (ToolCall, error) {
+func (d *rdec) toolCall(field string, v []byte) (ToolCall, int, error) {
 	var c ToolCall
-	err := d.object(field, v, func(k string, v []byte) (err error) {
+	n, err := d.object(field, v, func(k string, v []byte) (n int, err error) {
 		switch k {
 		case "id":
-			c.ID, err = d.str(field+".id", v)
+			c.ID, n, err = d.str(field+".id", v)
 		case "type":
-			c.Type, err = d.str(field+".type", v)
+			c.Type, n, err = d.str(field+".type", v)
 		case "function":
-			err = d.object(field+".function", v, func(k string, v []byte) (err error) {
+			n, err = d.object(field+".function", v, func(k string, v []byte) (n int, err error) {
 				switch k {
 				case "name":
-					c.Function.Name, err = d.str(field+".function.name", v)
+					c.Function.Name, n, err = d.str(field+".function.name", v)
 				case "arguments":
-					c.Function.Arguments, err = d.arguments(field+".function.arguments", v)
+					c.Function.Arguments, n, err = d.arguments(field+".function.arguments", v)
 				default:
-					err = d.check(field+".function."+k, v)
+					n, err = d.check(field+".function."+k, v)
 				}
-				return err
+				return n, err
 			})
 		default:
-			err = d.check(field+"."+k, v)
+			n, err = d.check(field+"."+k, v)
 		}
-		return err
+		return n, err
 	})
-	return c, err
+	return c, n, err
 }
 
 // arguments are a JSON string holding the arguments, or the arguments
 // themselves (some exports decode them): either way, JSON text.
-func (d *rdec) arguments(field string, v []byte) (string, error) {
+func (d *rdec) arguments(field string, v []byte) (string, int, error) {
 	switch kind(v) {
 	case "string", "null":
 		return d.str(field, v)
 	}
-	if err := d.check(field, v); err != nil {
-		return "", err
+	n, err := d.check(field, v)
+	if err != nil {
+		return "", 0, err
 	}
-	return string(v), nil
+	return string(v[:n]), n, nil
 }
 
 // messages reads an OpenAI-style message list.
-func (d *rdec) messages(field string, v []byte, t *Trajectory) error {
+func (d *rdec) messages(field string, v []byte, t *Trajectory) (int, error) {
 	t.Messages = t.Messages[:0]
-	return d.list(field, v, func(i int, v []byte) error {
-		m, err := d.message(fmt.Sprintf("%s[%d]", field, i), v)
+	return d.list(field, v, func(i int, v []byte) (int, error) {
+		m, n, err := d.message(fmt.Sprintf("%s[%d]", field, i), v)
 		t.Messages = append(t.Messages, m)
-		return err
+		return n, err
 	})
 }
 
-func (d *rdec) message(field string, v []byte) (Message, error) {
+func (d *rdec) message(field string, v []byte) (Message, int, error) {
 	m := Message{Raw: Text{}}
-	err := d.object(field, v, func(k string, v []byte) (err error) {
+	n, err := d.object(field, v, func(k string, v []byte) (n int, err error) {
 		switch k {
 		case "role":
-			m.Role, err = d.str(field+".role", v)
+			m.Role, n, err = d.str(field+".role", v)
 		case "content":
-			m.Raw, err = d.text(field+".content", v)
+			m.Raw, n, err = d.text(field+".content", v)
 		case "tool_calls":
 			m.ToolCalls = nil
-			err = d.list(field+".tool_calls", v, func(i int, v []byte) error {
-				c, err := d.toolCall(fmt.Sprintf("%s.tool_calls[%d]", field, i), v)
+			n, err = d.list(field+".tool_calls", v, func(i int, v []byte) (int, error) {
+				c, n, err := d.toolCall(fmt.Sprintf("%s.tool_calls[%d]", field, i), v)
 				m.ToolCalls = append(m.ToolCalls, c)
-				return err
+				return n, err
 			})
 		case "tool_call_id":
-			m.ToolCallID, err = d.str(field+".tool_call_id", v)
+			m.ToolCallID, n, err = d.str(field+".tool_call_id", v)
 		case "name":
-			m.Name, err = d.str(field+".name", v)
+			m.Name, n, err = d.str(field+".name", v)
 		case "action":
-			m.Action, err = d.str(field+".action", v)
+			m.Action, n, err = d.str(field+".action", v)
 		case "source_mask":
-			m.SourceMask, err = d.flag(field+".source_mask", v)
+			m.SourceMask, n, err = d.flag(field+".source_mask", v)
 		case "corrections":
 			m.Corrections = nil
-			err = d.list(field+".corrections", v, func(i int, v []byte) error {
-				s, err := d.str(field+".corrections", v)
+			n, err = d.list(field+".corrections", v, func(i int, v []byte) (int, error) {
+				s, n, err := d.str(field+".corrections", v)
 				m.Corrections = append(m.Corrections, s)
-				return err
+				return n, err
 			})
 		default:
-			err = d.check(field+"."+k, v)
+			n, err = d.check(field+"."+k, v)
 		}
-		return err
+		return n, err
 	})
 	if m.Role == "function" {
 		m.Role = "tool" // OpenAI's older name for a tool result
 	}
-	return m, err
+	return m, n, err
 }
 
 // common members of a record: lego's own, and the resolution flags the
 // published sets use. It reports whether it knew k.
-func (d *rdec) common(k string, v []byte, t *Trajectory, r *resolution) (bool, error) {
+func (d *rdec) common(k string, v []byte, t *Trajectory, r *resolution) (bool, int, error) {
 	var err error
+	var n int
 	switch k {
 	case "instance_id":
-		t.InstanceID, err = d.str(k, v)
+		t.InstanceID, n, err = d.str(k, v)
 	case "resolved":
-		r.top, err = d.flagSet(k, v)
+		r.top, n, err = d.flagSet(k, v)
 	case "semi_resolved":
-		t.SemiResolved, err = d.flag(k, v)
+		t.SemiResolved, n, err = d.flag(k, v)
 	case "report":
-		err = d.object(k, v, func(rk string, rv []byte) (err error) {
+		n, err = d.object(k, v, func(rk string, rv []byte) (n int, err error) {
 			if rk == "resolved" {
-				r.report, err = d.flagSet(k+".resolved", rv)
-				return err
+				r.report, n, err = d.flagSet(k+".resolved", rv)
+				return n, err
 			}
 			return d.check(k+"."+rk, rv)
 		})
 	case "teacher":
-		t.Teacher, err = d.str(k, v)
+		t.Teacher, n, err = d.str(k, v)
 	case "seed":
-		t.Seed, err = d.integer(k, v)
+		t.Seed, n, err = d.integer(k, v)
 	case "sample":
-		var n int64
-		n, err = d.integer(k, v)
-		t.Sample = int(n)
+		var s int64
+		s, n, err = d.integer(k, v)
+		t.Sample = int(s)
 	case "turns":
 		// Recomputed from the messages, never trusted; still an integer.
-		_, err = d.integer(k, v)
+		_, n, err = d.integer(k, v)
 	case "patch":
-		t.Patch, err = d.str(k, v)
+		t.Patch, n, err = d.str(k, v)
 	case "gold_patch":
-		t.GoldPatch, err = d.str(k, v)
+		t.GoldPatch, n, err = d.str(k, v)
 	case "exit":
-		t.Exit, err = d.str(k, v)
+		t.Exit, n, err = d.str(k, v)
 	case "tools":
-		t.Tools, err = d.tools(k, v)
+		t.Tools, n, err = d.tools(k, v)
 	case "infra_error":
-		if string(v) == "null" {
-			return true, nil
+		if s, _ := scalar(v); string(s) == "null" {
+			return true, 4, nil
 		}
 		ie := &InfraError{}
-		err = d.object(k, v, func(ik string, iv []byte) (err error) {
+		n, err = d.object(k, v, func(ik string, iv []byte) (n int, err error) {
 			switch ik {
 			case "class":
-				ie.Class, err = d.str(k+".class", iv)
+				ie.Class, n, err = d.str(k+".class", iv)
 			case "message":
-				ie.Message, err = d.str(k+".message", iv)
+				ie.Message, n, err = d.str(k+".message", iv)
 			default:
-				err = d.check(k+"."+ik, iv)
+				n, err = d.check(k+"."+ik, iv)
 			}
-			return err
+			return n, err
 		})
 		t.InfraError = ie
 	case "source_format":
-		_, err = d.str(k, v)
+		_, n, err = d.str(k, v)
 	default:
-		return false, nil
+		return false, 0, nil
 	}
-	return true, err
+	return true, n, err
 }
 
 // resolution gathers where a record says whether it resolved: the first
@@ -428,12 +493,12 @@ func (r resolution) value() bool {
 	return false
 }
 
-func (d *rdec) flagSet(field string, v []byte) (*bool, error) {
-	if string(v) == "null" {
-		return nil, nil
+func (d *rdec) flagSet(field string, v []byte) (*bool, int, error) {
+	if s, err := scalar(v); err == nil && string(s) == "null" {
+		return nil, 4, nil
 	}
-	b, err := d.flag(field, v)
-	return &b, err
+	b, n, err := d.flag(field, v)
+	return &b, n, err
 }
 
 // DecodeTrajectory decodes a record of the given shape ("" = detect it
@@ -477,9 +542,9 @@ func DecodeTrajectory(shape string, at Loc, b []byte) (*Trajectory, error) {
 }
 
 func (d *rdec) messagesRecord(b []byte, t *Trajectory, r *resolution, chatml bool) error {
-	err := Members(b, func(k string, v []byte) error {
-		if ok, err := d.common(k, v, t, r); ok {
-			return err
+	_, err := objectP(b, func(k string, v []byte) (int, error) {
+		if ok, n, err := d.common(k, v, t, r); ok {
+			return n, err
 		}
 		if k == "messages" {
 			return d.messages(k, v, t)
@@ -513,39 +578,39 @@ func observationsAfterAssistant(msgs []Message, obs string) {
 }
 
 func (d *rdec) nebiusRecord(b []byte, t *Trajectory, r *resolution) error {
-	err := Members(b, func(k string, v []byte) (err error) {
-		if ok, err := d.common(k, v, t, r); ok {
-			return err
+	_, err := objectP(b, func(k string, v []byte) (n int, err error) {
+		if ok, n, err := d.common(k, v, t, r); ok {
+			return n, err
 		}
 		switch k {
 		case "target":
-			r.nested, err = d.flagSet(k, v)
+			r.nested, n, err = d.flagSet(k, v)
 		case "model_name":
-			t.Teacher, err = d.str(k, v)
+			t.Teacher, n, err = d.str(k, v)
 		case "generated_patch":
-			t.Patch, err = d.str(k, v)
+			t.Patch, n, err = d.str(k, v)
 		case "exit_status":
-			t.Exit, err = d.str(k, v)
+			t.Exit, n, err = d.str(k, v)
 		case "trajectory":
 			t.Messages = t.Messages[:0]
-			err = d.list(k, v, func(i int, v []byte) error {
+			n, err = d.list(k, v, func(i int, v []byte) (int, error) {
 				f := fmt.Sprintf("trajectory[%d]", i)
 				m := Message{Raw: Text{}}
 				var sys Text
-				err := d.object(f, v, func(mk string, mv []byte) (err error) {
+				n, err := d.object(f, v, func(mk string, mv []byte) (n int, err error) {
 					switch mk {
 					case "role":
-						m.Role, err = d.str(f+".role", mv)
+						m.Role, n, err = d.str(f+".role", mv)
 					case "text":
-						m.Raw, err = d.text(f+".text", mv)
+						m.Raw, n, err = d.text(f+".text", mv)
 					case "system_prompt":
-						sys, err = d.text(f+".system_prompt", mv)
+						sys, n, err = d.text(f+".system_prompt", mv)
 					case "mask":
-						m.SourceMask, err = d.flag(f+".mask", mv)
+						m.SourceMask, n, err = d.flag(f+".mask", mv)
 					default:
-						err = d.check(f+"."+mk, mv)
+						n, err = d.check(f+"."+mk, mv)
 					}
-					return err
+					return n, err
 				})
 				switch m.Role {
 				case "ai":
@@ -559,12 +624,12 @@ func (d *rdec) nebiusRecord(b []byte, t *Trajectory, r *resolution) error {
 					m.SourceMask = false
 				}
 				t.Messages = append(t.Messages, m)
-				return err
+				return n, err
 			})
 		default:
-			err = d.check(k, v)
+			n, err = d.check(k, v)
 		}
-		return err
+		return n, err
 	})
 	if err != nil {
 		return asLocated(d, "", err)
@@ -576,93 +641,96 @@ func (d *rdec) nebiusRecord(b []byte, t *Trajectory, r *resolution) error {
 func (d *rdec) sweAgentRecord(b []byte, t *Trajectory, r *resolution) error {
 	var history, steps, prompt []Message
 	haveHistory := false
-	err := Members(b, func(k string, v []byte) (err error) {
-		if ok, err := d.common(k, v, t, r); ok {
-			return err
+	_, err := objectP(b, func(k string, v []byte) (n int, err error) {
+		if ok, n, err := d.common(k, v, t, r); ok {
+			return n, err
 		}
 		switch k {
 		case "info":
-			err = d.object(k, v, func(ik string, iv []byte) (err error) {
+			n, err = d.object(k, v, func(ik string, iv []byte) (n int, err error) {
 				switch ik {
 				case "submission":
 					if t.Patch == "" {
-						t.Patch, err = d.str(k+".submission", iv)
+						t.Patch, n, err = d.str(k+".submission", iv)
+					} else {
+						n, err = skip(iv)
 					}
 				case "exit_status":
-					t.Exit, err = d.str(k+".exit_status", iv)
+					t.Exit, n, err = d.str(k+".exit_status", iv)
 				case "resolved":
-					r.nested, err = d.flagSet(k+".resolved", iv)
+					r.nested, n, err = d.flagSet(k+".resolved", iv)
 				default:
-					err = d.check(k+"."+ik, iv)
+					n, err = d.check(k+"."+ik, iv)
 				}
-				return err
+				return n, err
 			})
 		case "history":
-			haveHistory = string(v) != "null"
+			s, serr := scalar(v)
+			haveHistory = serr != nil || string(s) != "null"
 			history = history[:0]
-			err = d.list(k, v, func(i int, v []byte) error {
+			n, err = d.list(k, v, func(i int, v []byte) (int, error) {
 				f := fmt.Sprintf("history[%d]", i)
 				m := Message{Raw: Text{}}
 				var thought Text
-				err := d.object(f, v, func(mk string, mv []byte) (err error) {
+				n, err := d.object(f, v, func(mk string, mv []byte) (n int, err error) {
 					switch mk {
 					case "role":
-						m.Role, err = d.str(f+".role", mv)
+						m.Role, n, err = d.str(f+".role", mv)
 					case "content":
-						m.Raw, err = d.text(f+".content", mv)
+						m.Raw, n, err = d.text(f+".content", mv)
 					case "action":
-						m.Action, err = d.str(f+".action", mv)
+						m.Action, n, err = d.str(f+".action", mv)
 					case "thought":
-						thought, err = d.text(f+".thought", mv)
+						thought, n, err = d.text(f+".thought", mv)
 					case "tool_calls":
 						m.ToolCalls = nil
-						err = d.list(f+".tool_calls", mv, func(j int, cv []byte) error {
-							c, err := d.toolCall(fmt.Sprintf("%s.tool_calls[%d]", f, j), cv)
+						n, err = d.list(f+".tool_calls", mv, func(j int, cv []byte) (int, error) {
+							c, n, err := d.toolCall(fmt.Sprintf("%s.tool_calls[%d]", f, j), cv)
 							m.ToolCalls = append(m.ToolCalls, c)
-							return err
+							return n, err
 						})
 					case "tool_call_ids":
-						err = d.list(f+".tool_call_ids", mv, func(j int, iv []byte) error {
-							id, err := d.str(f+".tool_call_ids", iv)
+						n, err = d.list(f+".tool_call_ids", mv, func(j int, iv []byte) (int, error) {
+							id, n, err := d.str(f+".tool_call_ids", iv)
 							if j == 0 {
 								m.ToolCallID = id
 							}
-							return err
+							return n, err
 						})
 					default:
-						err = d.check(f+"."+mk, mv)
+						n, err = d.check(f+"."+mk, mv)
 					}
-					return err
+					return n, err
 				})
 				if m.Role == "assistant" && len(m.Raw) == 0 && len(thought) > 0 {
 					m.Raw = thought
 				}
 				history = append(history, m)
-				return err
+				return n, err
 			})
 		case "trajectory":
 			steps = steps[:0]
-			err = d.list(k, v, func(i int, v []byte) error {
+			n, err = d.list(k, v, func(i int, v []byte) (int, error) {
 				f := fmt.Sprintf("trajectory[%d]", i)
 				a, o := Message{Role: "assistant", Raw: Text{}}, Message{Role: "tool", Raw: Text{}}
 				var thought Text
-				err := d.object(f, v, func(sk string, sv []byte) (err error) {
+				n, err := d.object(f, v, func(sk string, sv []byte) (n int, err error) {
 					switch sk {
 					case "response":
-						a.Raw, err = d.text(f+".response", sv)
+						a.Raw, n, err = d.text(f+".response", sv)
 					case "thought":
-						thought, err = d.text(f+".thought", sv)
+						thought, n, err = d.text(f+".thought", sv)
 					case "action":
-						a.Action, err = d.str(f+".action", sv)
+						a.Action, n, err = d.str(f+".action", sv)
 					case "observation":
-						o.Raw, err = d.text(f+".observation", sv)
+						o.Raw, n, err = d.text(f+".observation", sv)
 					case "messages", "query":
 						// What the model was sent for this step: the first
 						// step's holds the prompt, which a record without
 						// history has nowhere else.
 						if i == 0 && prompt == nil {
 							var q Trajectory
-							if err = d.messages(f+"."+sk, sv, &q); err == nil {
+							if n, err = d.messages(f+"."+sk, sv, &q); err == nil {
 								prompt = []Message{}
 								for _, m := range q.Messages {
 									if m.Role != "system" && m.Role != "user" {
@@ -671,26 +739,26 @@ func (d *rdec) sweAgentRecord(b []byte, t *Trajectory, r *resolution) error {
 									prompt = append(prompt, m)
 								}
 							}
-							return err
+							return n, err
 						}
-						err = d.check(f+"."+sk, sv)
+						n, err = d.check(f+"."+sk, sv)
 					default:
-						err = d.check(f+"."+sk, sv)
+						n, err = d.check(f+"."+sk, sv)
 					}
-					return err
+					return n, err
 				})
 				if len(a.Raw) == 0 {
 					a.Raw = thought
 				}
 				steps = append(steps, a, o)
-				return err
+				return n, err
 			})
 		case "instance_id", "environment":
-			_, err = d.str(k, v)
+			_, n, err = d.str(k, v)
 		default:
-			err = d.check(k, v)
+			n, err = d.check(k, v)
 		}
-		return err
+		return n, err
 	})
 	if err != nil {
 		return asLocated(d, "", err)
@@ -749,8 +817,14 @@ func DetectShape(b []byte) string {
 							later = later || assistant
 						}
 					}
+					if tools {
+						return errStopped // the shape is known: no need to read on
+					}
 					return nil
 				})
+				if tools {
+					return errStopped
+				}
 				return nil
 			})
 			if !tools && later {

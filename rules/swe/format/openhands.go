@@ -47,42 +47,44 @@ func (e *ohEvent) callArgs() (string, bool) {
 
 func (d *rdec) openHandsRecord(b []byte, t *Trajectory, r *resolution) error {
 	var events []ohEvent
-	err := Members(b, func(k string, v []byte) (err error) {
-		if ok, err := d.common(k, v, t, r); ok {
-			return err
+	_, err := objectP(b, func(k string, v []byte) (n int, err error) {
+		if ok, n, err := d.common(k, v, t, r); ok {
+			return n, err
 		}
 		switch k {
 		case "test_result":
-			err = d.object(k, v, func(tk string, tv []byte) (err error) {
+			n, err = d.object(k, v, func(tk string, tv []byte) (n int, err error) {
 				switch tk {
 				case "git_patch":
 					if t.Patch == "" {
-						t.Patch, err = d.str(k+".git_patch", tv)
+						t.Patch, n, err = d.str(k+".git_patch", tv)
+					} else {
+						n, err = skip(tv)
 					}
 				case "report":
-					err = d.object(k+".report", tv, func(rk string, rv []byte) (err error) {
+					n, err = d.object(k+".report", tv, func(rk string, rv []byte) (n int, err error) {
 						if rk == "resolved" {
-							r.nested, err = d.flagSet(k+".report.resolved", rv)
-							return err
+							r.nested, n, err = d.flagSet(k+".report.resolved", rv)
+							return n, err
 						}
 						return d.check(k+".report."+rk, rv)
 					})
 				default:
-					err = d.check(k+"."+tk, tv)
+					n, err = d.check(k+"."+tk, tv)
 				}
-				return err
+				return n, err
 			})
 		case "history":
 			events = events[:0]
-			err = d.list(k, v, func(i int, v []byte) error {
-				e, err := d.ohEvent(fmt.Sprintf("history[%d]", i), v)
+			n, err = d.list(k, v, func(i int, v []byte) (int, error) {
+				e, n, err := d.ohEvent(fmt.Sprintf("history[%d]", i), v)
 				events = append(events, e)
-				return err
+				return n, err
 			})
 		default:
-			err = d.check(k, v)
+			n, err = d.check(k, v)
 		}
-		return err
+		return n, err
 	})
 	if err != nil {
 		return asLocated(d, "", err)
@@ -137,81 +139,88 @@ func (d *rdec) openHandsRecord(b []byte, t *Trajectory, r *resolution) error {
 	return nil
 }
 
-func (d *rdec) ohEvent(f string, v []byte) (ohEvent, error) {
+func (d *rdec) ohEvent(f string, v []byte) (ohEvent, int, error) {
 	var e ohEvent
-	err := d.object(f, v, func(k string, v []byte) (err error) {
+	size, err := d.object(f, v, func(k string, v []byte) (n int, err error) {
 		switch k {
 		case "id":
-			e.id, err = d.integer(f+".id", v)
+			e.id, n, err = d.integer(f+".id", v)
 		case "cause":
-			e.cause, err = d.integer(f+".cause", v)
+			e.cause, n, err = d.integer(f+".cause", v)
 		case "source":
-			e.source, err = d.str(f+".source", v)
+			e.source, n, err = d.str(f+".source", v)
 		case "action":
-			e.action, err = d.str(f+".action", v)
+			e.action, n, err = d.str(f+".action", v)
 		case "observation":
-			e.obs, err = d.str(f+".observation", v)
+			e.obs, n, err = d.str(f+".observation", v)
 		case "content":
-			e.content, err = d.text(f+".content", v)
+			e.content, n, err = d.text(f+".content", v)
 		case "args":
-			if err = d.check(f+".args", v); err != nil || string(v) == "null" {
-				return err
+			// Checked whole (its other members are not looked at), then
+			// walked for the few lego reads.
+			if n, err = d.check(f+".args", v); err != nil || string(v[:n]) == "null" {
+				return n, err
 			}
-			e.args = v
-			err = d.object(f+".args", v, func(ak string, av []byte) (err error) {
+			e.args = v[:n]
+			n, err = d.object(f+".args", v, func(ak string, av []byte) (n int, err error) {
 				switch ak {
 				case "thought":
-					e.thought, err = d.text(f+".args.thought", av)
+					e.thought, n, err = d.text(f+".args.thought", av)
 				case "content":
-					e.argsContent, err = d.text(f+".args.content", av)
+					e.argsContent, n, err = d.text(f+".args.content", av)
 				case "tools":
-					e.tools, err = d.tools(f+".args.tools", av)
+					e.tools, n, err = d.tools(f+".args.tools", av)
 				case "command", "code", "path":
 					if kind(av) == "string" && e.command == "" {
-						e.command, err = d.str(f+".args."+ak, av)
+						e.command, n, err = d.str(f+".args."+ak, av)
+					} else {
+						n, err = skip(av)
 					}
+				default:
+					n, err = skip(av)
 				}
-				return err
+				return n, err
 			})
 		case "tool_call_metadata":
-			err = d.object(f+".tool_call_metadata", v, func(mk string, mv []byte) (err error) {
+			n, err = d.object(f+".tool_call_metadata", v, func(mk string, mv []byte) (n int, err error) {
 				switch mk {
 				case "function_name":
-					e.fn, err = d.str(f+".tool_call_metadata.function_name", mv)
+					e.fn, n, err = d.str(f+".tool_call_metadata.function_name", mv)
 				case "tool_call_id":
-					e.callID, err = d.str(f+".tool_call_metadata.tool_call_id", mv)
+					e.callID, n, err = d.str(f+".tool_call_metadata.tool_call_id", mv)
 				case "model_response":
-					err = d.modelResponse(f+".tool_call_metadata.model_response", mv, &e)
+					n, err = d.modelResponse(f+".tool_call_metadata.model_response", mv, &e)
 				default:
-					err = d.check(f+".tool_call_metadata."+mk, mv)
+					n, err = d.check(f+".tool_call_metadata."+mk, mv)
 				}
-				return err
+				return n, err
 			})
 		case "extras":
-			err = d.object(f+".extras", v, func(xk string, xv []byte) (err error) {
+			n, err = d.object(f+".extras", v, func(xk string, xv []byte) (int, error) {
 				if xk != "metadata" {
 					return d.check(f+".extras."+xk, xv)
 				}
-				return d.object(f+".extras.metadata", xv, func(mk string, mv []byte) (err error) {
+				return d.object(f+".extras.metadata", xv, func(mk string, mv []byte) (n int, err error) {
 					switch mk {
 					case "exit_code":
-						if string(mv) != "null" {
-							var n int64
-							n, err = d.integer(f+".extras.metadata.exit_code", mv)
-							e.exitCode = &n
+						if s, serr := scalar(mv); serr == nil && string(s) == "null" {
+							return 4, nil
 						}
+						var c int64
+						c, n, err = d.integer(f+".extras.metadata.exit_code", mv)
+						e.exitCode = &c
 					case "suffix":
-						e.suffix, err = d.str(f+".extras.metadata.suffix", mv)
+						e.suffix, n, err = d.str(f+".extras.metadata.suffix", mv)
 					default:
-						err = d.check(f+".extras.metadata."+mk, mv)
+						n, err = d.check(f+".extras.metadata."+mk, mv)
 					}
-					return err
+					return n, err
 				})
 			})
 		default:
-			err = d.check(f+"."+k, v)
+			n, err = d.check(f+"."+k, v)
 		}
-		return err
+		return n, err
 	})
 	if e.action == "message" && len(e.argsContent) == 0 && len(e.content) > 0 {
 		e.argsContent = e.content
@@ -222,36 +231,36 @@ func (d *rdec) ohEvent(f string, v []byte) (ohEvent, error) {
 	if e.thought == nil {
 		e.thought = Text{}
 	}
-	return e, err
+	return e, size, err
 }
 
 // modelResponse finds, in the model's response, the arguments of the call
 // the event came from (matched by id once tool_call_id is known: the
 // members may come in any order, so all calls are kept until then).
-func (d *rdec) modelResponse(f string, v []byte, e *ohEvent) error {
+func (d *rdec) modelResponse(f string, v []byte, e *ohEvent) (int, error) {
 	var calls []ToolCall
-	err := d.object(f, v, func(k string, v []byte) error {
+	n, err := d.object(f, v, func(k string, v []byte) (int, error) {
 		if k != "choices" {
 			return d.check(f+"."+k, v)
 		}
-		return d.list(f+".choices", v, func(i int, cv []byte) error {
-			return d.object(f+".choices", cv, func(ck string, mv []byte) error {
+		return d.list(f+".choices", v, func(i int, cv []byte) (int, error) {
+			return d.object(f+".choices", cv, func(ck string, mv []byte) (int, error) {
 				if ck != "message" {
 					return d.check(f+".choices."+ck, mv)
 				}
-				return d.object(f+".choices.message", mv, func(mk string, tv []byte) error {
+				return d.object(f+".choices.message", mv, func(mk string, tv []byte) (int, error) {
 					if mk != "tool_calls" {
 						return d.check(f+".choices.message."+mk, tv)
 					}
-					return d.list(f+".choices.message.tool_calls", tv, func(j int, c []byte) error {
-						call, err := d.toolCall(fmt.Sprintf("%s.choices.message.tool_calls[%d]", f, j), c)
+					return d.list(f+".choices.message.tool_calls", tv, func(j int, c []byte) (int, error) {
+						call, n, err := d.toolCall(fmt.Sprintf("%s.choices.message.tool_calls[%d]", f, j), c)
 						calls = append(calls, call)
-						return err
+						return n, err
 					})
 				})
 			})
 		})
 	})
 	e.calls = calls
-	return err
+	return n, err
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/bits"
 	"strconv"
+	"unsafe"
 )
 
 // A small JSON scanner for the hot paths: it finds the members of an
@@ -244,4 +245,132 @@ func clip(s string) string {
 		return s[:20] + "..."
 	}
 	return s
+}
+
+// The decoder walks a record once: objectP and arrayP hand each value to
+// fn as the rest of the buffer from the value's first byte, and fn says
+// how many bytes the value took, so no level looks for a value's end
+// before the next level parses it. Errors are those of members and
+// Elements, which found each value's end first: a value they would have
+// refused to skip (a bad literal, a string or bracket never closed)
+// fails with the scanner's error, even when fn found something else
+// wrong inside it first (skipValue runs again only then).
+
+// objectP walks the object at b[0]; b may go on past it. It returns the
+// object's length.
+func objectP(b []byte, fn func(key string, v []byte) (int, error)) (int, error) {
+	if len(b) == 0 || b[0] != '{' {
+		return 0, fmt.Errorf("want a JSON object")
+	}
+	i := skipSpace(b, 1)
+	if i < len(b) && b[i] == '}' {
+		return i + 1, nil
+	}
+	for {
+		i = skipSpace(b, i)
+		if i >= len(b) || b[i] != '"' {
+			return 0, fmt.Errorf("want a member name at byte %d", i)
+		}
+		end, err := skipString(b, i)
+		if err != nil {
+			return 0, err
+		}
+		key := unsafe.String(&b[i], end-i)[1 : end-i-1] // fields that name it are copied (rdec.bad)
+		i = skipSpace(b, end)
+		if i >= len(b) || b[i] != ':' {
+			return 0, fmt.Errorf("want ':' at byte %d", i)
+		}
+		vs := skipSpace(b, i+1)
+		n, err := valueP(b, vs, func(v []byte) (int, error) { return fn(key, v) })
+		if err != nil {
+			return 0, err
+		}
+		i = skipSpace(b, vs+n)
+		if i >= len(b) {
+			return 0, errTruncated
+		}
+		if b[i] == '}' {
+			return i + 1, nil
+		}
+		if b[i] != ',' {
+			return 0, fmt.Errorf("want ',' or '}' at byte %d", i)
+		}
+		i++
+	}
+}
+
+// arrayP walks the array at b[0], as objectP does an object.
+func arrayP(b []byte, fn func(v []byte) (int, error)) (int, error) {
+	if len(b) == 0 || b[0] != '[' {
+		return 0, fmt.Errorf("want a JSON array")
+	}
+	i := skipSpace(b, 1)
+	if i < len(b) && b[i] == ']' {
+		return i + 1, nil
+	}
+	for {
+		vs := skipSpace(b, i)
+		n, err := valueP(b, vs, fn)
+		if err != nil {
+			return 0, err
+		}
+		i = skipSpace(b, vs+n)
+		if i >= len(b) {
+			return 0, errTruncated
+		}
+		if b[i] == ']' {
+			return i + 1, nil
+		}
+		if b[i] != ',' {
+			return 0, fmt.Errorf("want ',' or ']' at byte %d", i)
+		}
+		i++
+	}
+}
+
+// valueP hands the value at b[vs] to fn. A literal is checked by
+// skipValue first (it is short); a string or container is checked by
+// skipValue only when fn fails, as skipValue would have failed first.
+func valueP(b []byte, vs int, fn func(v []byte) (int, error)) (int, error) {
+	if vs >= len(b) {
+		return 0, errTruncated
+	}
+	if c := b[vs]; c != '{' && c != '[' && c != '"' {
+		if _, err := skipValue(b, vs); err != nil {
+			return 0, err
+		}
+	}
+	n, err := fn(b[vs:])
+	if err != nil {
+		if _, serr := skipValue(b, vs); serr != nil {
+			return 0, serr
+		}
+		return 0, err
+	}
+	return n, nil
+}
+
+// litLen is the length of the literal at v[0], as skipValue finds it.
+func litLen(v []byte) int {
+	j := 0
+	for j < len(v) && v[j] != ',' && v[j] != '}' && v[j] != ']' && v[j] != ' ' && v[j] != '\n' && v[j] != '\t' && v[j] != '\r' {
+		j++
+	}
+	return j
+}
+
+// scalar is the string or literal at v[0], or v itself for a container
+// (whose handlers look at its first byte only, to refuse it).
+func scalar(v []byte) ([]byte, error) {
+	switch v[0] {
+	case '"':
+		n, err := skipString(v, 0)
+		if err != nil {
+			return nil, err
+		}
+		return v[:n], nil
+	case '{', '[':
+		return v, nil
+	}
+	return v[:litLen(v)], nil
 }

@@ -129,7 +129,7 @@ type SFTHeader struct {
 // value JSON, every string valid, each message an object with a role and
 // a text content) and reads its header. Turns is counted from the
 // messages, as the masking counts them (runs of assistant-side messages),
-// never read from the record.
+// never read from the record. On an error, the header is the zero one.
 func DecodeSFTHeader(tags Tags, at Loc, b []byte) (SFTHeader, error) {
 	var h SFTHeader
 	d := &rdec{at: at}
@@ -137,60 +137,60 @@ func DecodeSFTHeader(tags Tags, at Loc, b []byte) (SFTHeader, error) {
 		return h, d.bad("", "not a JSON object")
 	}
 	sawMessages := false
-	err := Members(b, func(k string, v []byte) (err error) {
+	_, err := objectP(b, func(k string, v []byte) (n int, err error) {
 		switch k {
 		case "instance_id":
-			h.InstanceID, err = d.str(k, v)
+			h.InstanceID, n, err = d.str(k, v)
 		case "resolved":
-			h.Resolved, err = d.flagSet(k, v)
+			h.Resolved, n, err = d.flagSet(k, v)
 		case "turns":
-			_, err = d.integer(k, v)
+			_, n, err = d.integer(k, v)
 		case tags.Messages:
 			sawMessages = true
 			prev := ""
 			h.Turns = 0
-			err = d.list(k, v, func(i int, v []byte) error {
+			n, err = d.list(k, v, func(i int, v []byte) (int, error) {
 				f := fmt.Sprintf("%s[%d]", k, i)
 				role, haveText := "", false
-				err := d.object(f, v, func(mk string, mv []byte) (err error) {
+				n, err := d.object(f, v, func(mk string, mv []byte) (n int, err error) {
 					switch mk {
 					case tags.RoleTag:
-						role, err = d.str(f+"."+mk, mv)
+						role, n, err = d.str(f+"."+mk, mv)
 					case tags.ContentTag:
 						if kind(mv) != "string" {
-							return d.want(f+"."+mk, "string", mv)
+							return 0, d.want(f+"."+mk, "string", mv)
 						}
 						haveText = true
-						_, err = d.text(f+"."+mk, mv)
+						_, n, err = d.text(f+"."+mk, mv)
 					case "turn_mask":
-						_, err = d.flag(f+"."+mk, mv)
+						_, n, err = d.flag(f+"."+mk, mv)
 					default:
-						err = d.check(f+"."+mk, mv)
+						n, err = d.check(f+"."+mk, mv)
 					}
-					return err
+					return n, err
 				})
 				if err != nil {
-					return err
+					return 0, err
 				}
 				if role == "" || !haveText {
-					return d.bad(f, "a message needs %q and %q", tags.RoleTag, tags.ContentTag)
+					return 0, d.bad(f, "a message needs %q and %q", tags.RoleTag, tags.ContentTag)
 				}
 				if role == tags.AssistTag && prev != tags.AssistTag {
 					h.Turns++
 				}
 				prev = role
-				return nil
+				return n, nil
 			})
 		default:
-			err = d.check(k, v)
+			n, err = d.check(k, v)
 		}
-		return err
+		return n, err
 	})
 	if err != nil {
-		return h, asLocated(d, "", err)
+		return SFTHeader{}, asLocated(d, "", err)
 	}
 	if !sawMessages {
-		return h, d.bad(tags.Messages, "missing: an SFT example needs its messages")
+		return SFTHeader{}, d.bad(tags.Messages, "missing: an SFT example needs its messages")
 	}
 	return h, nil
 }
