@@ -31,7 +31,7 @@ func trajectorySeeds() []string {
 // location, or decodes to a trajectory that AppendJSON writes as valid
 // JSON, which decodes (as lego's shape) to the same trajectory again.
 func FuzzDecodeTrajectory(f *testing.F) {
-	for _, s := range trajectorySeeds() {
+	for _, s := range append(trajectorySeeds(), shapeSeeds()...) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -150,4 +150,27 @@ func mapLines[T any](r io.Reader, fn func(line int, b []byte) (T, error), sink f
 	next, e, pos := lines(r)
 	m, _ := r.(*mapped)
 	return mapIter(numbered(next, e, pos), m, fn, sink)
+}
+
+// shapeSeeds are small records of the other shapes (OpenHands events,
+// SWE-agent history and trajectory, nebius) and SFT examples.
+func shapeSeeds() []string {
+	return []string{
+		`{"instance_id": "o-1", "test_result": {"git_patch": "p", "report": {"resolved": true, "x": [1]}}, "history": [` +
+			`{"id": 0, "source": "agent", "action": "system", "args": {"content": "sys", "tools": [{"type": "function", "function": {"name": "execute_bash"}}]}},` +
+			`{"id": 1, "source": "user", "action": "message", "args": {"content": "fix it", "image_urls": null}},` +
+			`{"id": 2, "source": "agent", "action": "run", "args": {"command": "ls", "thought": "look"}, "tool_call_metadata": {"function_name": "execute_bash", "tool_call_id": "t1", "model_response": {"id": "r", "choices": [{"index": 0, "message": {"role": "assistant", "tool_calls": [{"id": "t1", "type": "function", "function": {"name": "execute_bash", "arguments": "{\"command\": \"ls\"}"}}]}}]}}},` +
+			`{"id": 3, "cause": 2, "source": "agent", "observation": "run", "content": "a b", "extras": {"metadata": {"exit_code": 0, "suffix": "", "pid": 5}, "command": "ls"}},` +
+			`{"id": 4, "source": "agent", "action": "finish", "args": {"thought": ""}}, {"id": 5, "observation": "agent_state_changed"}]}`,
+		`{"history": [{"role": "system", "content": "s"}, {"role": "user", "content": [{"type": "text", "text": "problem"}]}, ` +
+			`{"role": "assistant", "content": "", "thought": "think", "action": "ls", "tool_calls": [{"id": "a", "type": "function", "function": {"name": "bash", "arguments": {"cmd": "ls"}}}]}, ` +
+			`{"role": "user", "content": "out", "tool_call_ids": ["a", "b"], "message_type": "observation"}], "info": {"submission": "diff", "exit_status": "submitted", "resolved": false, "model_stats": {"cost": 1.5}}, "environment": "e"}`,
+		`{"trajectory": [{"response": "r", "thought": "t", "action": "ls", "observation": "o", "state": {}}, {"response": "", "thought": "t2", "observation": null}], "info": {"exit_status": "ok"}}`,
+		`{"instance_id": "n", "model_name": "m", "target": true, "generated_patch": "g", "exit_status": "s", "trajectory": [` +
+			`{"role": "system", "system_prompt": "sp", "text": "x"}, {"role": "user", "text": "u"}, {"role": "ai", "text": "a", "mask": true}, {"role": "user", "text": "obs", "mask": true, "cutoff_date": "2024"}]}`,
+		`{"instance_id": "i", "infra_error": {"class": "c", "message": "m", "extra": [1, {"a": null}]}, "report": {"resolved": false}, "sample": 3, "exit": "e", "source_format": "x", ` +
+			`"tools": "[{\"type\": \"function\"}]", "messages": [{"role": "function", "content": [{"type": "image_url", "image_url": {"url": "u"}}, "plain", {"text": "t"}], "corrections": ["c1", "c2"], "source_mask": true, "extra": {"k": [true, false, null, -1.5e3]}}]}`,
+		`{"instance_id": "s", "turns": 2, "resolved": true, "tools": "[]", "conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a", "turn_mask": false}, {"from": "observation", "value": "o"}, {"from": "gpt", "value": "b", "extra": 1}], "system": "sys"}`,
+		`{"instance_id": "s", "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}], "tools": "[]", "turns": 1}`,
+	}
 }
