@@ -520,7 +520,7 @@ func (a *pqAssembler) emit(n *pqNode) error {
 			if i > 0 {
 				a.out = append(a.out, ',')
 			}
-			a.out = appendJSONString(a.out, ch.name)
+			a.out = appendString(a.out, ch.name)
 			a.out = append(a.out, ':')
 			if err := a.emit(ch); err != nil {
 				return err
@@ -575,7 +575,7 @@ func (a *pqAssembler) entry(n *pqNode) error {
 	case string(k) == "null":
 		return fmt.Errorf("column %s: a null map key", key.path)
 	case k[0] != '"':
-		a.out = append(a.out[:start], appendJSONString(nil, string(k))...)
+		a.out = append(a.out[:start], appendString(nil, string(k))...)
 	}
 	a.out = append(a.out, ':')
 	if len(n.children) < 2 {
@@ -621,7 +621,7 @@ func (a *pqAssembler) leaf(n *pqNode, v parquet.Value) error {
 		if !utf8.Valid(s) {
 			return errors.New("invalid UTF-8 in a string")
 		}
-		b = appendJSONString(b, string(s))
+		b = appendString(b, string(s))
 	case cvTimestamp:
 		perSec := 1e9 / n.unit
 		x := integer()
@@ -735,51 +735,6 @@ func appendJSONFloat(b []byte, f float64, bits int) []byte {
 		}
 	}
 	return b
-}
-
-// appendJSONString quotes valid UTF-8 s the way encoding/json does
-// (HTML-safe: <, > and & escaped, as are U+2028 and U+2029).
-func appendJSONString(b []byte, s string) []byte {
-	const hexDigits = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			start = i + size
-		}
-		i += size
-	}
-	return append(append(b, s[start:]...), '"')
 }
 
 // WriteParquet writes JSON object records as a Parquet file at path, laid

@@ -472,7 +472,7 @@ func TestParquetJSONEncoding(t *testing.T) {
 	for _, s := range []string{"", "plain", "<a href=\"x\">&amp;</a>", "\x00\x01\x1f\x7f", "\b\f\n\r\t\\/",
 		"\u2028\u2029", "é漢字😀", "\u00ad\ufeff"} {
 		want, _ := json.Marshal(s)
-		if got := appendJSONString(nil, s); string(got) != string(want) {
+		if got := appendString(nil, s); string(got) != string(want) {
 			t.Errorf("string %q: got %s, want %s", s, got, want)
 		}
 	}
