@@ -79,8 +79,7 @@ func Run(inputs []string, outDir string, o Options, shape string) (*Report, erro
 			if !v.Keep {
 				return nil
 			}
-			_, err := w.Write(it.line)
-			return err
+			return w.WriteOwned(it.line)
 		})
 		if err != nil {
 			w.Abort()

@@ -154,6 +154,11 @@ func (c *compactor) container(open byte) bool {
 
 // str reads a string; its body must be one validBody accepts.
 func (c *compactor) str() bool {
+	if j, ok := validString(c.s, c.i); ok {
+		c.out(c.s[c.i:j]...)
+		c.i = j
+		return true
+	}
 	j, err := skipString(c.s, c.i)
 	if err != nil || !validBody(c.s[c.i+1:j-1]) {
 		return false

@@ -158,6 +158,9 @@ func (d *rdec) text(field string, v []byte) (Text, int, error) {
 	case "null":
 		return Text{}, litLen(v), nil
 	case "string":
+		if end, ok := validString(v, 0); ok {
+			return Text(v[1 : end-1]), end, nil
+		}
 		end, err := skipString(v, 0)
 		if err != nil {
 			return nil, 0, err

@@ -4,19 +4,21 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
 )
 
-// The masking step decodes every trajectory whole and writes every SFT
-// example: with encoding/json, the map-based marshalling and the
-// validate-then-decode of 60 KB lines cost most of its time. These are
-// the same operations on the JSON scanner, byte-compatible with
-// encoding/json (tests compare them on generated and hand-made data);
-// anything unusual falls back to encoding/json.
+// Every step decodes every trajectory whole and writes every record:
+// with encoding/json, the map-based marshalling and the validate-then-
+// decode of 60 KB lines cost most of their time. These are the string
+// and number operations of the decoder and the writers, byte-compatible
+// with encoding/json (tests compare them on generated and hand-made
+// data).
 
-// errFallback says: decode this line with encoding/json instead.
+// errFallback says: this is no string or number the fast paths take (the
+// caller reports it).
 var errFallback = fmt.Errorf("use encoding/json")
 
 // common are the strings every message repeats (roles, tool names):
@@ -313,4 +315,61 @@ func hasControl(b []byte) bool {
 		}
 	}
 	return false
+}
+
+// validString returns the index just past the string starting at b[i]
+// when it is one validBody accepts, finding its end and checking it in
+// one pass, eight bytes at a time: most of a trajectory is such strings,
+// and skipString then validBody would read each of them four times. ok
+// false says: let skipString and validBody decide (and report).
+func validString(b []byte, i int) (end int, ok bool) {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	j := i + 1
+	for {
+		for j+8 <= len(b) {
+			x := binary.LittleEndian.Uint64(b[j:])
+			q, e := x^0x2222222222222222, x^0x5c5c5c5c5c5c5c5c
+			// A quote, a backslash, a control character or a byte of a
+			// multi-byte character; the lowest one found is exact.
+			t := ((q-ones)&^q | (e-ones)&^e | (x-0x2020202020202020)&^x | x) & highs
+			if t != 0 {
+				j += bits.TrailingZeros64(t) / 8
+				break
+			}
+			j += 8
+		}
+		for j < len(b) && b[j] != '"' && b[j] != '\\' && b[j] >= 0x20 && b[j] < utf8.RuneSelf {
+			j++
+		}
+		if j >= len(b) {
+			return 0, false
+		}
+		switch c := b[j]; {
+		case c == '"':
+			return j + 1, true
+		case c == '\\':
+			if j+1 >= len(b) {
+				return 0, false
+			}
+			switch b[j+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				j += 2
+			case 'u':
+				if _, n := hex4(b[j+2:]); n == 0 {
+					return 0, false
+				}
+				j += 6
+			default:
+				return 0, false
+			}
+		case c < 0x20:
+			return 0, false
+		default:
+			r, n := utf8.DecodeRune(b[j:])
+			if r == utf8.RuneError && n == 1 {
+				return 0, false
+			}
+			j += n
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"strings"
@@ -214,6 +215,31 @@ func TestValidBody(t *testing.T) {
 	} {
 		if got := validBody([]byte(body)); got != want {
 			t.Errorf("validBody(%q) = %v, want %v", body, got, want)
+		}
+	}
+}
+
+// validString finds the end of exactly the strings skipString and
+// validBody accept together, and says no to the rest.
+func TestValidStringAgrees(t *testing.T) {
+	alphabet := []string{"a", "é", "日", "\xff", "\xc3", "\"", "\\", "\\n", "\\u00e9", "\\u12", "\\x", "\t", "\x01", " ", "/", "\\/", "\u2028"}
+	rng := rand.New(rand.NewSource(5))
+	for n := range 20000 {
+		var b strings.Builder
+		b.WriteByte('"')
+		for range rng.Intn(40) {
+			b.WriteString(alphabet[rng.Intn(len(alphabet))])
+		}
+		if n%3 > 0 {
+			b.WriteByte('"')
+		}
+		b.WriteString(alphabet[rng.Intn(len(alphabet))])
+		s := []byte(b.String())
+		end, ok := validString(s, 0)
+		wend, err := skipString(s, 0)
+		want := err == nil && validBody(s[1:wend-1])
+		if ok != want || ok && end != wend {
+			t.Fatalf("%q: validString %d %v, skipString %d %v, validBody %v", s, end, ok, wend, err, want)
 		}
 	}
 }

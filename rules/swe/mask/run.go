@@ -107,8 +107,7 @@ func Run(in, outDir, name, sft, shape string, m *Masker) (*Stats, error) {
 		if _, err := dw.Write(it.why); err != nil {
 			return err
 		}
-		_, err := w.Write(it.line)
-		return err
+		return w.WriteOwned(it.line)
 	})
 	if err != nil {
 		w.Abort()
