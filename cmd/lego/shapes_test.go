@@ -61,7 +61,7 @@ func TestPublishedTrajectoriesBuild(t *testing.T) {
 		zw.Close()
 		files["data/"+base+".jsonl.gz"] = gz.String()
 		pq := filepath.Join(t.TempDir(), base+".parquet")
-		if err := format.WriteParquet(pq, columnar(t, recs), 1); err != nil {
+		if err := format.WriteParquet(pq, format.Columnar(recs), 1); err != nil {
 			t.Fatal(err)
 		}
 		b, _ := os.ReadFile(pq)
@@ -145,59 +145,4 @@ func TestPublishedTrajectoriesBuild(t *testing.T) {
 			t.Errorf("%s: curriculum stats %s", tg.name, st)
 		}
 	}
-}
-
-// columnar gives every field one type across records, as a Parquet
-// column has: a string content becomes a list of one text part, object
-// arguments and tool schemas JSON strings, an empty object nothing (the
-// same trajectory to lego).
-func columnar(t *testing.T, recs [][]byte) [][]byte {
-	var walk func(v any) any
-	walk = func(v any) any {
-		switch x := v.(type) {
-		case map[string]any:
-			for k, e := range x {
-				if l, ok := e.([]any); ok && k == "tools" {
-					// Schemas differ in their fields: published sets
-					// hold them JSON-encoded in a string column.
-					b, _ := json.Marshal(l)
-					x[k] = string(b)
-					continue
-				}
-				switch s := e.(type) {
-				case string:
-					if k == "content" {
-						x[k] = []any{map[string]any{"type": "text", "text": s}}
-						continue
-					}
-				case map[string]any:
-					if len(s) == 0 {
-						delete(x, k) // Parquet has no empty group
-						continue
-					}
-					if k == "arguments" {
-						b, _ := json.Marshal(s)
-						x[k] = string(b)
-						continue
-					}
-				}
-				x[k] = walk(e)
-			}
-		case []any:
-			for i := range x {
-				x[i] = walk(x[i])
-			}
-		}
-		return v
-	}
-	var out [][]byte
-	for _, r := range recs {
-		var v any
-		if err := json.Unmarshal(r, &v); err != nil {
-			t.Fatal(err)
-		}
-		b, _ := json.Marshal(walk(v))
-		out = append(out, b)
-	}
-	return out
 }

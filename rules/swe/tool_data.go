@@ -153,7 +153,8 @@ func runGenerate(_ context.Context, fs *flag.FlagSet, args []string) error {
 		if err := format.GenerateShape(&buf, *shape, *n, *seed); err != nil {
 			return err
 		}
-		return format.WriteParquet(*out, bytes.Split(bytes.TrimSuffix(buf.Bytes(), []byte("\n")), []byte("\n")), 1000)
+		recs := bytes.Split(bytes.TrimSuffix(buf.Bytes(), []byte("\n")), []byte("\n"))
+		return format.WriteParquet(*out, format.Columnar(recs), 1000)
 	}
 	w, err := format.Create(*out)
 	if err != nil {

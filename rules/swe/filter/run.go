@@ -56,7 +56,7 @@ func Run(inputs []string, outDir string, o Options, shape string) (*Report, erro
 			if v.Keep {
 				it.line = append(t.AppendJSON(make([]byte, 0, len(b)+64)), '\n')
 				// Duplicates are the same trajectory, whatever the layout
-				// or shape it came in.
+				// it came in.
 				it.sum = Sum(it.line)
 			}
 			for i := range t.Messages {

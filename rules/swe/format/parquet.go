@@ -1173,3 +1173,64 @@ func (s *pwShredder) value(dec *json.Decoder, t *pwType, path string, rep int) e
 	}
 	return nil
 }
+
+// Columnar gives every field of trajectory records one type across them,
+// as a Parquet column has one, the way published sets are laid out: a
+// string content becomes a list of one text part, object arguments and
+// tool schemas JSON strings, an empty object nothing (Parquet has no
+// empty group). The records mean the same trajectories to lego. A record
+// that is not JSON is kept as it is (WriteParquet reports it).
+func Columnar(recs [][]byte) [][]byte {
+	var walk func(v any) any
+	walk = func(v any) any {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				switch s := e.(type) {
+				case []any:
+					if k == "tools" {
+						// Schemas differ in their fields.
+						b, _ := json.Marshal(s)
+						x[k] = string(b)
+						continue
+					}
+				case string:
+					if k == "content" {
+						x[k] = []any{map[string]any{"type": "text", "text": s}}
+						continue
+					}
+				case map[string]any:
+					if len(s) == 0 {
+						delete(x, k)
+						continue
+					}
+					if k == "arguments" {
+						b, _ := json.Marshal(s)
+						x[k] = string(b)
+						continue
+					}
+				}
+				x[k] = walk(e)
+			}
+		case []any:
+			for i := range x {
+				x[i] = walk(x[i])
+			}
+		}
+		return v
+	}
+	out := make([][]byte, len(recs))
+	for i, r := range recs {
+		var v any
+		if err := json.Unmarshal(r, &v); err != nil {
+			out[i] = r
+			continue
+		}
+		b, err := json.Marshal(walk(v))
+		if err != nil {
+			b = r
+		}
+		out[i] = b
+	}
+	return out
+}
