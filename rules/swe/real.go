@@ -26,7 +26,7 @@ var instanceID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 func realTasks(ctx *engine.Context, name string) (*tasks.Plan, []*TaskSlot, error) {
 	files := ctx.Files("instances")
 	if len(files) != 1 || !files[0].Source {
-		return nil, nil, fmt.Errorf("attribute instances: want one source file (JSONL)")
+		return nil, nil, fmt.Errorf("attribute instances: want one source file (JSON Lines, a JSON array or Parquet, as published)")
 	}
 	src := files[0]
 	byBase := map[[2]string]engine.Label{}
