@@ -2,6 +2,7 @@ package format
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -241,5 +242,64 @@ func TestValidStringAgrees(t *testing.T) {
 		if ok != want || ok && end != wend {
 			t.Fatalf("%q: validString %d %v, skipString %d %v, validBody %v", s, end, ok, wend, err, want)
 		}
+	}
+}
+
+// Task instances read the same from every layout they are published in.
+func TestTaskInstancesInEveryLayout(t *testing.T) {
+	src := filepath.Join("testdata", "instances", "instances.jsonl")
+	raw, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := bytes.Split(bytes.TrimSpace(raw), []byte("\n"))
+	dir := t.TempDir()
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(raw)
+	zw.Close()
+	files := map[string][]byte{"i.jsonl": raw, "i.json": append(append([]byte("[\n"), bytes.Join(recs, []byte(",\n"))...), "\n]"...), "i.jsonl.gz": gz.Bytes()}
+	for name, b := range files {
+		os.WriteFile(filepath.Join(dir, name), b, 0o644)
+	}
+	// A Parquet file has one type per column: one file per set's layout.
+	for i, r := range recs {
+		if err := WriteParquet(filepath.Join(dir, fmt.Sprintf("i%d.parquet", i)), [][]byte{r}, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, names := range [][]string{{"i.jsonl"}, {"i.json"}, {"i.jsonl.gz"}, {"i0.parquet", "i1.parquet"}} {
+		var tasks []Task
+		var err error
+		layout, name := "", names[0]
+		for _, n := range names {
+			layout, err = EachRecord(filepath.Join(dir, n), func(at Loc, b []byte) error {
+				var task Task
+				if err := DecodeAt(at, b, &task); err != nil {
+					return err
+				}
+				tasks = append(tasks, task)
+				return nil
+			})
+			if err != nil {
+				break
+			}
+		}
+		if err != nil || len(tasks) != 2 {
+			t.Fatalf("%s (%s): %v, %d tasks", name, layout, err, len(tasks))
+		}
+		a, b := tasks[0], tasks[1]
+		if a.InstanceID != "pallets__flask-4045" || strings.Join(a.FailToPass, ",") != "tests/test_blueprints.py::test_dotted" || len(a.PassToPass) != 2 ||
+			b.InstanceID != "example-org__widgets-17" || strings.Join(b.FailToPass, ",") != "test_w.py::test_copy_keeps_colour" || len(b.PassToPass) != 0 ||
+			!strings.Contains(string(b.InstallConfig), `"test_cmd":"pytest -rA"`) && !strings.Contains(string(b.InstallConfig), `"test_cmd": "pytest -rA"`) {
+			t.Errorf("%s: %+v\n%+v", name, a, b)
+		}
+	}
+	// A bad field names the record as its layout counts it.
+	bad := filepath.Join(dir, "bad.json")
+	os.WriteFile(bad, []byte(`[{"instance_id": "a"}, {"instance_id": "b", "FAIL_TO_PASS": 3}]`), 0o644)
+	_, err = EachRecord(bad, func(at Loc, b []byte) error { return DecodeAt(at, b, &Task{}) })
+	if err == nil || !strings.HasPrefix(err.Error(), bad+": index 1: field FAIL_TO_PASS") {
+		t.Errorf("bad record: %v", err)
 	}
 }
