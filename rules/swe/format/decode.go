@@ -52,17 +52,59 @@ type rdec struct {
 	at Loc
 }
 
-// bad is an error at field, which may be a view of the record's bytes.
-func (d *rdec) bad(field, format string, args ...any) error {
-	return d.at.Err(strings.Clone(field), format, args...)
+// fpath is where a value is in its record ("messages[3].content"), built
+// into a string only for an error: making one for every member of every
+// record cost a fifth of the decoder's time. Paths live on the stack of
+// the calls that walk the record.
+type fpath struct {
+	up  *fpath
+	key string // may be a view of the record's bytes (String copies it)
+	idx int    // an array's element, or -1
 }
 
-func (d *rdec) want(field, want string, v []byte) error {
+// key is the path of a record's member k.
+func key(k string) *fpath { return &fpath{key: k, idx: -1} }
+
+// sub is the path of member k of p.
+func (p *fpath) sub(k string) *fpath { return &fpath{up: p, key: k, idx: -1} }
+
+// at is the path of element i of the array at p.
+func (p *fpath) at(i int) *fpath { return &fpath{up: p.up, key: p.key, idx: i} }
+
+func (p *fpath) String() string {
+	if p == nil {
+		return ""
+	}
+	var b strings.Builder
+	p.write(&b)
+	return b.String()
+}
+
+// write writes the path to b, its outermost member first.
+func (p *fpath) write(b *strings.Builder) {
+	if p.up != nil {
+		p.up.write(b)
+		b.WriteByte('.')
+	}
+	b.WriteString(p.key)
+	if p.idx >= 0 {
+		b.WriteByte('[')
+		b.WriteString(strconv.Itoa(p.idx))
+		b.WriteByte(']')
+	}
+}
+
+// bad is an error at field.
+func (d *rdec) bad(field *fpath, format string, args ...any) error {
+	return d.at.Err(field.String(), format, args...)
+}
+
+func (d *rdec) want(field *fpath, want string, v []byte) error {
 	return d.bad(field, "got JSON %s, want %s", kind(v), want)
 }
 
 // check is v, a value lego does not use, checked to be JSON.
-func (d *rdec) check(field string, v []byte) (int, error) {
+func (d *rdec) check(field *fpath, v []byte) (int, error) {
 	c := compactor{s: v}
 	if v[0] != '{' && v[0] != '[' && v[0] != '"' {
 		c.s = v[:litLen(v)]
@@ -85,7 +127,7 @@ func (d *rdec) check(field string, v []byte) (int, error) {
 func skip(v []byte) (int, error) { return skipValue(v, 0) }
 
 // badJSON says what is wrong in v, which compactor refused.
-func (d *rdec) badJSON(field string, v []byte) error {
+func (d *rdec) badJSON(field *fpath, v []byte) error {
 	if !utf8.Valid(v) {
 		i := 0
 		for i < len(v) {
@@ -104,7 +146,7 @@ func (d *rdec) badJSON(field string, v []byte) error {
 }
 
 // str decodes a string member (null = "").
-func (d *rdec) str(field string, v []byte) (string, int, error) {
+func (d *rdec) str(field *fpath, v []byte) (string, int, error) {
 	v, err := scalar(v)
 	if err != nil {
 		return "", 0, err
@@ -122,7 +164,7 @@ func (d *rdec) str(field string, v []byte) (string, int, error) {
 	return s, len(v), nil
 }
 
-func (d *rdec) flag(field string, v []byte) (bool, int, error) {
+func (d *rdec) flag(field *fpath, v []byte) (bool, int, error) {
 	v, err := scalar(v)
 	if err != nil {
 		return false, 0, err
@@ -136,7 +178,7 @@ func (d *rdec) flag(field string, v []byte) (bool, int, error) {
 	return false, 0, d.want(field, "bool", v)
 }
 
-func (d *rdec) integer(field string, v []byte) (int64, int, error) {
+func (d *rdec) integer(field *fpath, v []byte) (int64, int, error) {
 	v, err := scalar(v)
 	if err != nil {
 		return 0, 0, err
@@ -151,25 +193,31 @@ func (d *rdec) integer(field string, v []byte) (int64, int, error) {
 	return n, len(v), nil
 }
 
+// textString reads a string content (not recursive: the paths given to
+// text stay on the stack).
+func (d *rdec) textString(field *fpath, v []byte) (Text, int, error) {
+	if end, ok := validString(v, 0); ok {
+		return Text(v[1 : end-1]), end, nil
+	}
+	end, err := skipString(v, 0)
+	if err != nil {
+		return nil, 0, err
+	}
+	body := v[1 : end-1]
+	if !validBody(body) {
+		return nil, 0, d.badJSON(field, v[:end])
+	}
+	return Text(body), end, nil
+}
+
 // text reads a content: a string, null, or a list of parts whose text
 // parts are joined by newlines (image and other parts are dropped).
-func (d *rdec) text(field string, v []byte) (Text, int, error) {
+func (d *rdec) text(field *fpath, v []byte) (Text, int, error) {
 	switch kind(v) {
 	case "null":
 		return Text{}, litLen(v), nil
 	case "string":
-		if end, ok := validString(v, 0); ok {
-			return Text(v[1 : end-1]), end, nil
-		}
-		end, err := skipString(v, 0)
-		if err != nil {
-			return nil, 0, err
-		}
-		body := v[1 : end-1]
-		if !validBody(body) {
-			return nil, 0, d.badJSON(field, v[:end])
-		}
-		return Text(body), end, nil
+		return d.textString(field, v)
 	case "array":
 		var out Text
 		n := 0
@@ -178,7 +226,7 @@ func (d *rdec) text(field string, v []byte) (Text, int, error) {
 			var size int
 			switch kind(p) {
 			case "string":
-				t, k, err := d.text(field, p)
+				t, k, err := d.textString(field, p)
 				if err != nil {
 					return 0, err
 				}
@@ -188,11 +236,11 @@ func (d *rdec) text(field string, v []byte) (Text, int, error) {
 				k, err := objectP(p, func(k string, pv []byte) (n int, err error) {
 					switch k {
 					case "type":
-						typ, n, err = d.str(field+".type", pv)
+						typ, n, err = d.str(field.sub("type"), pv)
 					case "text":
-						txt, n, err = d.text(field+".text", pv)
+						txt, n, err = d.text(field.sub("text"), pv)
 					default:
-						n, err = d.check(field+"."+k, pv)
+						n, err = d.check(field.sub(k), pv)
 					}
 					return n, err
 				})
@@ -225,7 +273,7 @@ func (d *rdec) text(field string, v []byte) (Text, int, error) {
 }
 
 // asLocated turns a scanner's error into one naming the record and field.
-func asLocated(d *rdec, field string, err error) error {
+func asLocated(d *rdec, field *fpath, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -236,7 +284,7 @@ func asLocated(d *rdec, field string, err error) error {
 }
 
 // object calls fn for each member of the object v (null: none).
-func (d *rdec) object(field string, v []byte, fn func(k string, v []byte) (int, error)) (int, error) {
+func (d *rdec) object(field *fpath, v []byte, fn func(k string, v []byte) (int, error)) (int, error) {
 	if v[0] != '{' {
 		s, err := scalar(v)
 		if err != nil {
@@ -252,7 +300,7 @@ func (d *rdec) object(field string, v []byte, fn func(k string, v []byte) (int, 
 }
 
 // list calls fn for each element of the array v (null: none).
-func (d *rdec) list(field string, v []byte, fn func(i int, v []byte) (int, error)) (int, error) {
+func (d *rdec) list(field *fpath, v []byte, fn func(i int, v []byte) (int, error)) (int, error) {
 	if v[0] != '[' {
 		s, err := scalar(v)
 		if err != nil {
@@ -273,7 +321,7 @@ func (d *rdec) list(field string, v []byte, fn func(i int, v []byte) (int, error
 }
 
 // tools keeps a list of tool schemas, checked and compacted.
-func (d *rdec) tools(field string, v []byte) ([]byte, int, error) {
+func (d *rdec) tools(field *fpath, v []byte) ([]byte, int, error) {
 	if v[0] == '[' {
 		// Compacted in the pass that finds its end, most of the time.
 		c := compactor{s: v, emit: true}
@@ -324,28 +372,28 @@ func (d *rdec) tools(field string, v []byte) ([]byte, int, error) {
 }
 
 // toolCall reads an OpenAI tool call.
-func (d *rdec) toolCall(field string, v []byte) (ToolCall, int, error) {
+func (d *rdec) toolCall(field *fpath, v []byte) (ToolCall, int, error) {
 	var c ToolCall
 	n, err := d.object(field, v, func(k string, v []byte) (n int, err error) {
 		switch k {
 		case "id":
-			c.ID, n, err = d.str(field+".id", v)
+			c.ID, n, err = d.str(field.sub("id"), v)
 		case "type":
-			c.Type, n, err = d.str(field+".type", v)
+			c.Type, n, err = d.str(field.sub("type"), v)
 		case "function":
-			n, err = d.object(field+".function", v, func(k string, v []byte) (n int, err error) {
+			n, err = d.object(field.sub("function"), v, func(k string, v []byte) (n int, err error) {
 				switch k {
 				case "name":
-					c.Function.Name, n, err = d.str(field+".function.name", v)
+					c.Function.Name, n, err = d.str(field.sub("function").sub("name"), v)
 				case "arguments":
-					c.Function.Arguments, n, err = d.arguments(field+".function.arguments", v)
+					c.Function.Arguments, n, err = d.arguments(field.sub("function").sub("arguments"), v)
 				default:
-					n, err = d.check(field+".function."+k, v)
+					n, err = d.check(field.sub("function").sub(k), v)
 				}
 				return n, err
 			})
 		default:
-			n, err = d.check(field+"."+k, v)
+			n, err = d.check(field.sub(k), v)
 		}
 		return n, err
 	})
@@ -354,7 +402,7 @@ func (d *rdec) toolCall(field string, v []byte) (ToolCall, int, error) {
 
 // arguments are a JSON string holding the arguments, or the arguments
 // themselves (some exports decode them): either way, JSON text.
-func (d *rdec) arguments(field string, v []byte) (string, int, error) {
+func (d *rdec) arguments(field *fpath, v []byte) (string, int, error) {
 	switch kind(v) {
 	case "string", "null":
 		return d.str(field, v)
@@ -367,47 +415,47 @@ func (d *rdec) arguments(field string, v []byte) (string, int, error) {
 }
 
 // messages reads an OpenAI-style message list.
-func (d *rdec) messages(field string, v []byte, t *Trajectory) (int, error) {
+func (d *rdec) messages(field *fpath, v []byte, t *Trajectory) (int, error) {
 	t.Messages = t.Messages[:0]
 	return d.list(field, v, func(i int, v []byte) (int, error) {
-		m, n, err := d.message(fmt.Sprintf("%s[%d]", field, i), v)
+		m, n, err := d.message(field.at(i), v)
 		t.Messages = append(t.Messages, m)
 		return n, err
 	})
 }
 
-func (d *rdec) message(field string, v []byte) (Message, int, error) {
+func (d *rdec) message(field *fpath, v []byte) (Message, int, error) {
 	m := Message{Raw: Text{}}
 	n, err := d.object(field, v, func(k string, v []byte) (n int, err error) {
 		switch k {
 		case "role":
-			m.Role, n, err = d.str(field+".role", v)
+			m.Role, n, err = d.str(field.sub("role"), v)
 		case "content":
-			m.Raw, n, err = d.text(field+".content", v)
+			m.Raw, n, err = d.text(field.sub("content"), v)
 		case "tool_calls":
 			m.ToolCalls = nil
-			n, err = d.list(field+".tool_calls", v, func(i int, v []byte) (int, error) {
-				c, n, err := d.toolCall(fmt.Sprintf("%s.tool_calls[%d]", field, i), v)
+			n, err = d.list(field.sub("tool_calls"), v, func(i int, v []byte) (int, error) {
+				c, n, err := d.toolCall(field.sub("tool_calls").at(i), v)
 				m.ToolCalls = append(m.ToolCalls, c)
 				return n, err
 			})
 		case "tool_call_id":
-			m.ToolCallID, n, err = d.str(field+".tool_call_id", v)
+			m.ToolCallID, n, err = d.str(field.sub("tool_call_id"), v)
 		case "name":
-			m.Name, n, err = d.str(field+".name", v)
+			m.Name, n, err = d.str(field.sub("name"), v)
 		case "action":
-			m.Action, n, err = d.str(field+".action", v)
+			m.Action, n, err = d.str(field.sub("action"), v)
 		case "source_mask":
-			m.SourceMask, n, err = d.flag(field+".source_mask", v)
+			m.SourceMask, n, err = d.flag(field.sub("source_mask"), v)
 		case "corrections":
 			m.Corrections = nil
-			n, err = d.list(field+".corrections", v, func(i int, v []byte) (int, error) {
-				s, n, err := d.str(field+".corrections", v)
+			n, err = d.list(field.sub("corrections"), v, func(i int, v []byte) (int, error) {
+				s, n, err := d.str(field.sub("corrections"), v)
 				m.Corrections = append(m.Corrections, s)
 				return n, err
 			})
 		default:
-			n, err = d.check(field+"."+k, v)
+			n, err = d.check(field.sub(k), v)
 		}
 		return n, err
 	})
@@ -424,57 +472,57 @@ func (d *rdec) common(k string, v []byte, t *Trajectory, r *resolution) (bool, i
 	var n int
 	switch k {
 	case "instance_id":
-		t.InstanceID, n, err = d.str(k, v)
+		t.InstanceID, n, err = d.str(key(k), v)
 	case "resolved":
-		r.top, n, err = d.flagSet(k, v)
+		r.top, n, err = d.flagSet(key(k), v)
 	case "semi_resolved":
-		t.SemiResolved, n, err = d.flag(k, v)
+		t.SemiResolved, n, err = d.flag(key(k), v)
 	case "report":
-		n, err = d.object(k, v, func(rk string, rv []byte) (n int, err error) {
+		n, err = d.object(key(k), v, func(rk string, rv []byte) (n int, err error) {
 			if rk == "resolved" {
-				r.report, n, err = d.flagSet(k+".resolved", rv)
+				r.report, n, err = d.flagSet(key(k).sub("resolved"), rv)
 				return n, err
 			}
-			return d.check(k+"."+rk, rv)
+			return d.check(key(k).sub(rk), rv)
 		})
 	case "teacher":
-		t.Teacher, n, err = d.str(k, v)
+		t.Teacher, n, err = d.str(key(k), v)
 	case "seed":
-		t.Seed, n, err = d.integer(k, v)
+		t.Seed, n, err = d.integer(key(k), v)
 	case "sample":
 		var s int64
-		s, n, err = d.integer(k, v)
+		s, n, err = d.integer(key(k), v)
 		t.Sample = int(s)
 	case "turns":
 		// Recomputed from the messages, never trusted; still an integer.
-		_, n, err = d.integer(k, v)
+		_, n, err = d.integer(key(k), v)
 	case "patch":
-		t.Patch, n, err = d.str(k, v)
+		t.Patch, n, err = d.str(key(k), v)
 	case "gold_patch":
-		t.GoldPatch, n, err = d.str(k, v)
+		t.GoldPatch, n, err = d.str(key(k), v)
 	case "exit":
-		t.Exit, n, err = d.str(k, v)
+		t.Exit, n, err = d.str(key(k), v)
 	case "tools":
-		t.Tools, n, err = d.tools(k, v)
+		t.Tools, n, err = d.tools(key(k), v)
 	case "infra_error":
 		if s, _ := scalar(v); string(s) == "null" {
 			return true, 4, nil
 		}
 		ie := &InfraError{}
-		n, err = d.object(k, v, func(ik string, iv []byte) (n int, err error) {
+		n, err = d.object(key(k), v, func(ik string, iv []byte) (n int, err error) {
 			switch ik {
 			case "class":
-				ie.Class, n, err = d.str(k+".class", iv)
+				ie.Class, n, err = d.str(key(k).sub("class"), iv)
 			case "message":
-				ie.Message, n, err = d.str(k+".message", iv)
+				ie.Message, n, err = d.str(key(k).sub("message"), iv)
 			default:
-				n, err = d.check(k+"."+ik, iv)
+				n, err = d.check(key(k).sub(ik), iv)
 			}
 			return n, err
 		})
 		t.InfraError = ie
 	case "source_format":
-		_, n, err = d.str(k, v)
+		_, n, err = d.str(key(k), v)
 	default:
 		return false, 0, nil
 	}
@@ -496,7 +544,7 @@ func (r resolution) value() bool {
 	return false
 }
 
-func (d *rdec) flagSet(field string, v []byte) (*bool, int, error) {
+func (d *rdec) flagSet(field *fpath, v []byte) (*bool, int, error) {
 	if s, err := scalar(v); err == nil && string(s) == "null" {
 		return nil, 4, nil
 	}
@@ -512,7 +560,7 @@ func DecodeTrajectory(shape string, at Loc, b []byte) (*Trajectory, error) {
 	d := &rdec{at: at}
 	if kind(b) != "object" {
 		i := skipSpace(b, 0)
-		return nil, d.bad("", "not a JSON object (%s)", kind(b[i:]))
+		return nil, d.bad(nil, "not a JSON object (%s)", kind(b[i:]))
 	}
 	if shape == "" {
 		shape = DetectShape(b)
@@ -550,12 +598,12 @@ func (d *rdec) messagesRecord(b []byte, t *Trajectory, r *resolution, chatml boo
 			return n, err
 		}
 		if k == "messages" {
-			return d.messages(k, v, t)
+			return d.messages(key(k), v, t)
 		}
-		return d.check(k, v)
+		return d.check(key(k), v)
 	})
 	if err != nil {
-		return asLocated(d, "", err)
+		return asLocated(d, nil, err)
 	}
 	if chatml {
 		observationsAfterAssistant(t.Messages, "user")
@@ -587,31 +635,31 @@ func (d *rdec) nebiusRecord(b []byte, t *Trajectory, r *resolution) error {
 		}
 		switch k {
 		case "target":
-			r.nested, n, err = d.flagSet(k, v)
+			r.nested, n, err = d.flagSet(key(k), v)
 		case "model_name":
-			t.Teacher, n, err = d.str(k, v)
+			t.Teacher, n, err = d.str(key(k), v)
 		case "generated_patch":
-			t.Patch, n, err = d.str(k, v)
+			t.Patch, n, err = d.str(key(k), v)
 		case "exit_status":
-			t.Exit, n, err = d.str(k, v)
+			t.Exit, n, err = d.str(key(k), v)
 		case "trajectory":
 			t.Messages = t.Messages[:0]
-			n, err = d.list(k, v, func(i int, v []byte) (int, error) {
-				f := fmt.Sprintf("trajectory[%d]", i)
+			n, err = d.list(key(k), v, func(i int, v []byte) (int, error) {
+				f := key("trajectory").at(i)
 				m := Message{Raw: Text{}}
 				var sys Text
 				n, err := d.object(f, v, func(mk string, mv []byte) (n int, err error) {
 					switch mk {
 					case "role":
-						m.Role, n, err = d.str(f+".role", mv)
+						m.Role, n, err = d.str(f.sub("role"), mv)
 					case "text":
-						m.Raw, n, err = d.text(f+".text", mv)
+						m.Raw, n, err = d.text(f.sub("text"), mv)
 					case "system_prompt":
-						sys, n, err = d.text(f+".system_prompt", mv)
+						sys, n, err = d.text(f.sub("system_prompt"), mv)
 					case "mask":
-						m.SourceMask, n, err = d.flag(f+".mask", mv)
+						m.SourceMask, n, err = d.flag(f.sub("mask"), mv)
 					default:
-						n, err = d.check(f+"."+mk, mv)
+						n, err = d.check(f.sub(mk), mv)
 					}
 					return n, err
 				})
@@ -630,12 +678,12 @@ func (d *rdec) nebiusRecord(b []byte, t *Trajectory, r *resolution) error {
 				return n, err
 			})
 		default:
-			n, err = d.check(k, v)
+			n, err = d.check(key(k), v)
 		}
 		return n, err
 	})
 	if err != nil {
-		return asLocated(d, "", err)
+		return asLocated(d, nil, err)
 	}
 	observationsAfterAssistant(t.Messages, "user")
 	return nil
@@ -650,20 +698,20 @@ func (d *rdec) sweAgentRecord(b []byte, t *Trajectory, r *resolution) error {
 		}
 		switch k {
 		case "info":
-			n, err = d.object(k, v, func(ik string, iv []byte) (n int, err error) {
+			n, err = d.object(key(k), v, func(ik string, iv []byte) (n int, err error) {
 				switch ik {
 				case "submission":
 					if t.Patch == "" {
-						t.Patch, n, err = d.str(k+".submission", iv)
+						t.Patch, n, err = d.str(key(k).sub("submission"), iv)
 					} else {
 						n, err = skip(iv)
 					}
 				case "exit_status":
-					t.Exit, n, err = d.str(k+".exit_status", iv)
+					t.Exit, n, err = d.str(key(k).sub("exit_status"), iv)
 				case "resolved":
-					r.nested, n, err = d.flagSet(k+".resolved", iv)
+					r.nested, n, err = d.flagSet(key(k).sub("resolved"), iv)
 				default:
-					n, err = d.check(k+"."+ik, iv)
+					n, err = d.check(key(k).sub(ik), iv)
 				}
 				return n, err
 			})
@@ -671,37 +719,37 @@ func (d *rdec) sweAgentRecord(b []byte, t *Trajectory, r *resolution) error {
 			s, serr := scalar(v)
 			haveHistory = serr != nil || string(s) != "null"
 			history = history[:0]
-			n, err = d.list(k, v, func(i int, v []byte) (int, error) {
-				f := fmt.Sprintf("history[%d]", i)
+			n, err = d.list(key(k), v, func(i int, v []byte) (int, error) {
+				f := key("history").at(i)
 				m := Message{Raw: Text{}}
 				var thought Text
 				n, err := d.object(f, v, func(mk string, mv []byte) (n int, err error) {
 					switch mk {
 					case "role":
-						m.Role, n, err = d.str(f+".role", mv)
+						m.Role, n, err = d.str(f.sub("role"), mv)
 					case "content":
-						m.Raw, n, err = d.text(f+".content", mv)
+						m.Raw, n, err = d.text(f.sub("content"), mv)
 					case "action":
-						m.Action, n, err = d.str(f+".action", mv)
+						m.Action, n, err = d.str(f.sub("action"), mv)
 					case "thought":
-						thought, n, err = d.text(f+".thought", mv)
+						thought, n, err = d.text(f.sub("thought"), mv)
 					case "tool_calls":
 						m.ToolCalls = nil
-						n, err = d.list(f+".tool_calls", mv, func(j int, cv []byte) (int, error) {
-							c, n, err := d.toolCall(fmt.Sprintf("%s.tool_calls[%d]", f, j), cv)
+						n, err = d.list(f.sub("tool_calls"), mv, func(j int, cv []byte) (int, error) {
+							c, n, err := d.toolCall(f.sub("tool_calls").at(j), cv)
 							m.ToolCalls = append(m.ToolCalls, c)
 							return n, err
 						})
 					case "tool_call_ids":
-						n, err = d.list(f+".tool_call_ids", mv, func(j int, iv []byte) (int, error) {
-							id, n, err := d.str(f+".tool_call_ids", iv)
+						n, err = d.list(f.sub("tool_call_ids"), mv, func(j int, iv []byte) (int, error) {
+							id, n, err := d.str(f.sub("tool_call_ids"), iv)
 							if j == 0 {
 								m.ToolCallID = id
 							}
 							return n, err
 						})
 					default:
-						n, err = d.check(f+"."+mk, mv)
+						n, err = d.check(f.sub(mk), mv)
 					}
 					return n, err
 				})
@@ -713,27 +761,27 @@ func (d *rdec) sweAgentRecord(b []byte, t *Trajectory, r *resolution) error {
 			})
 		case "trajectory":
 			steps = steps[:0]
-			n, err = d.list(k, v, func(i int, v []byte) (int, error) {
-				f := fmt.Sprintf("trajectory[%d]", i)
+			n, err = d.list(key(k), v, func(i int, v []byte) (int, error) {
+				f := key("trajectory").at(i)
 				a, o := Message{Role: "assistant", Raw: Text{}}, Message{Role: "tool", Raw: Text{}}
 				var thought Text
 				n, err := d.object(f, v, func(sk string, sv []byte) (n int, err error) {
 					switch sk {
 					case "response":
-						a.Raw, n, err = d.text(f+".response", sv)
+						a.Raw, n, err = d.text(f.sub("response"), sv)
 					case "thought":
-						thought, n, err = d.text(f+".thought", sv)
+						thought, n, err = d.text(f.sub("thought"), sv)
 					case "action":
-						a.Action, n, err = d.str(f+".action", sv)
+						a.Action, n, err = d.str(f.sub("action"), sv)
 					case "observation":
-						o.Raw, n, err = d.text(f+".observation", sv)
+						o.Raw, n, err = d.text(f.sub("observation"), sv)
 					case "messages", "query":
 						// What the model was sent for this step: the first
 						// step's holds the prompt, which a record without
 						// history has nowhere else.
 						if i == 0 && prompt == nil {
 							var q Trajectory
-							if n, err = d.messages(f+"."+sk, sv, &q); err == nil {
+							if n, err = d.messages(f.sub(sk), sv, &q); err == nil {
 								prompt = []Message{}
 								for _, m := range q.Messages {
 									if m.Role != "system" && m.Role != "user" {
@@ -744,9 +792,9 @@ func (d *rdec) sweAgentRecord(b []byte, t *Trajectory, r *resolution) error {
 							}
 							return n, err
 						}
-						n, err = d.check(f+"."+sk, sv)
+						n, err = d.check(f.sub(sk), sv)
 					default:
-						n, err = d.check(f+"."+sk, sv)
+						n, err = d.check(f.sub(sk), sv)
 					}
 					return n, err
 				})
@@ -757,14 +805,14 @@ func (d *rdec) sweAgentRecord(b []byte, t *Trajectory, r *resolution) error {
 				return n, err
 			})
 		case "instance_id", "environment":
-			_, n, err = d.str(k, v)
+			_, n, err = d.str(key(k), v)
 		default:
-			n, err = d.check(k, v)
+			n, err = d.check(key(k), v)
 		}
 		return n, err
 	})
 	if err != nil {
-		return asLocated(d, "", err)
+		return asLocated(d, nil, err)
 	}
 	if haveHistory && len(history) > 0 {
 		// (A Parquet column may give an absent history as [].)

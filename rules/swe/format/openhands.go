@@ -2,7 +2,6 @@ package format
 
 import (
 	"bytes"
-	"fmt"
 	"strconv"
 )
 
@@ -53,41 +52,41 @@ func (d *rdec) openHandsRecord(b []byte, t *Trajectory, r *resolution) error {
 		}
 		switch k {
 		case "test_result":
-			n, err = d.object(k, v, func(tk string, tv []byte) (n int, err error) {
+			n, err = d.object(key(k), v, func(tk string, tv []byte) (n int, err error) {
 				switch tk {
 				case "git_patch":
 					if t.Patch == "" {
-						t.Patch, n, err = d.str(k+".git_patch", tv)
+						t.Patch, n, err = d.str(key(k).sub("git_patch"), tv)
 					} else {
 						n, err = skip(tv)
 					}
 				case "report":
-					n, err = d.object(k+".report", tv, func(rk string, rv []byte) (n int, err error) {
+					n, err = d.object(key(k).sub("report"), tv, func(rk string, rv []byte) (n int, err error) {
 						if rk == "resolved" {
-							r.nested, n, err = d.flagSet(k+".report.resolved", rv)
+							r.nested, n, err = d.flagSet(key(k).sub("report").sub("resolved"), rv)
 							return n, err
 						}
-						return d.check(k+".report."+rk, rv)
+						return d.check(key(k).sub("report").sub(rk), rv)
 					})
 				default:
-					n, err = d.check(k+"."+tk, tv)
+					n, err = d.check(key(k).sub(tk), tv)
 				}
 				return n, err
 			})
 		case "history":
 			events = events[:0]
-			n, err = d.list(k, v, func(i int, v []byte) (int, error) {
-				e, n, err := d.ohEvent(fmt.Sprintf("history[%d]", i), v)
+			n, err = d.list(key(k), v, func(i int, v []byte) (int, error) {
+				e, n, err := d.ohEvent(key("history").at(i), v)
 				events = append(events, e)
 				return n, err
 			})
 		default:
-			n, err = d.check(k, v)
+			n, err = d.check(key(k), v)
 		}
 		return n, err
 	})
 	if err != nil {
-		return asLocated(d, "", err)
+		return asLocated(d, nil, err)
 	}
 	// An observation answers the action it names as its cause.
 	byID := map[int64]*ohEvent{}
@@ -139,40 +138,40 @@ func (d *rdec) openHandsRecord(b []byte, t *Trajectory, r *resolution) error {
 	return nil
 }
 
-func (d *rdec) ohEvent(f string, v []byte) (ohEvent, int, error) {
+func (d *rdec) ohEvent(f *fpath, v []byte) (ohEvent, int, error) {
 	var e ohEvent
 	size, err := d.object(f, v, func(k string, v []byte) (n int, err error) {
 		switch k {
 		case "id":
-			e.id, n, err = d.integer(f+".id", v)
+			e.id, n, err = d.integer(f.sub("id"), v)
 		case "cause":
-			e.cause, n, err = d.integer(f+".cause", v)
+			e.cause, n, err = d.integer(f.sub("cause"), v)
 		case "source":
-			e.source, n, err = d.str(f+".source", v)
+			e.source, n, err = d.str(f.sub("source"), v)
 		case "action":
-			e.action, n, err = d.str(f+".action", v)
+			e.action, n, err = d.str(f.sub("action"), v)
 		case "observation":
-			e.obs, n, err = d.str(f+".observation", v)
+			e.obs, n, err = d.str(f.sub("observation"), v)
 		case "content":
-			e.content, n, err = d.text(f+".content", v)
+			e.content, n, err = d.text(f.sub("content"), v)
 		case "args":
 			// Checked whole (its other members are not looked at), then
 			// walked for the few lego reads.
-			if n, err = d.check(f+".args", v); err != nil || string(v[:n]) == "null" {
+			if n, err = d.check(f.sub("args"), v); err != nil || string(v[:n]) == "null" {
 				return n, err
 			}
 			e.args = v[:n]
-			n, err = d.object(f+".args", v, func(ak string, av []byte) (n int, err error) {
+			n, err = d.object(f.sub("args"), v, func(ak string, av []byte) (n int, err error) {
 				switch ak {
 				case "thought":
-					e.thought, n, err = d.text(f+".args.thought", av)
+					e.thought, n, err = d.text(f.sub("args").sub("thought"), av)
 				case "content":
-					e.argsContent, n, err = d.text(f+".args.content", av)
+					e.argsContent, n, err = d.text(f.sub("args").sub("content"), av)
 				case "tools":
-					e.tools, n, err = d.tools(f+".args.tools", av)
+					e.tools, n, err = d.tools(f.sub("args").sub("tools"), av)
 				case "command", "code", "path":
 					if kind(av) == "string" && e.command == "" {
-						e.command, n, err = d.str(f+".args."+ak, av)
+						e.command, n, err = d.str(f.sub("args").sub(ak), av)
 					} else {
 						n, err = skip(av)
 					}
@@ -182,43 +181,43 @@ func (d *rdec) ohEvent(f string, v []byte) (ohEvent, int, error) {
 				return n, err
 			})
 		case "tool_call_metadata":
-			n, err = d.object(f+".tool_call_metadata", v, func(mk string, mv []byte) (n int, err error) {
+			n, err = d.object(f.sub("tool_call_metadata"), v, func(mk string, mv []byte) (n int, err error) {
 				switch mk {
 				case "function_name":
-					e.fn, n, err = d.str(f+".tool_call_metadata.function_name", mv)
+					e.fn, n, err = d.str(f.sub("tool_call_metadata").sub("function_name"), mv)
 				case "tool_call_id":
-					e.callID, n, err = d.str(f+".tool_call_metadata.tool_call_id", mv)
+					e.callID, n, err = d.str(f.sub("tool_call_metadata").sub("tool_call_id"), mv)
 				case "model_response":
-					n, err = d.modelResponse(f+".tool_call_metadata.model_response", mv, &e)
+					n, err = d.modelResponse(f.sub("tool_call_metadata").sub("model_response"), mv, &e)
 				default:
-					n, err = d.check(f+".tool_call_metadata."+mk, mv)
+					n, err = d.check(f.sub("tool_call_metadata").sub(mk), mv)
 				}
 				return n, err
 			})
 		case "extras":
-			n, err = d.object(f+".extras", v, func(xk string, xv []byte) (int, error) {
+			n, err = d.object(f.sub("extras"), v, func(xk string, xv []byte) (int, error) {
 				if xk != "metadata" {
-					return d.check(f+".extras."+xk, xv)
+					return d.check(f.sub("extras").sub(xk), xv)
 				}
-				return d.object(f+".extras.metadata", xv, func(mk string, mv []byte) (n int, err error) {
+				return d.object(f.sub("extras").sub("metadata"), xv, func(mk string, mv []byte) (n int, err error) {
 					switch mk {
 					case "exit_code":
 						if s, serr := scalar(mv); serr == nil && string(s) == "null" {
 							return 4, nil
 						}
 						var c int64
-						c, n, err = d.integer(f+".extras.metadata.exit_code", mv)
+						c, n, err = d.integer(f.sub("extras").sub("metadata").sub("exit_code"), mv)
 						e.exitCode = &c
 					case "suffix":
-						e.suffix, n, err = d.str(f+".extras.metadata.suffix", mv)
+						e.suffix, n, err = d.str(f.sub("extras").sub("metadata").sub("suffix"), mv)
 					default:
-						n, err = d.check(f+".extras.metadata."+mk, mv)
+						n, err = d.check(f.sub("extras").sub("metadata").sub(mk), mv)
 					}
 					return n, err
 				})
 			})
 		default:
-			n, err = d.check(f+"."+k, v)
+			n, err = d.check(f.sub(k), v)
 		}
 		return n, err
 	})
@@ -237,23 +236,23 @@ func (d *rdec) ohEvent(f string, v []byte) (ohEvent, int, error) {
 // modelResponse finds, in the model's response, the arguments of the call
 // the event came from (matched by id once tool_call_id is known: the
 // members may come in any order, so all calls are kept until then).
-func (d *rdec) modelResponse(f string, v []byte, e *ohEvent) (int, error) {
+func (d *rdec) modelResponse(f *fpath, v []byte, e *ohEvent) (int, error) {
 	var calls []ToolCall
 	n, err := d.object(f, v, func(k string, v []byte) (int, error) {
 		if k != "choices" {
-			return d.check(f+"."+k, v)
+			return d.check(f.sub(k), v)
 		}
-		return d.list(f+".choices", v, func(i int, cv []byte) (int, error) {
-			return d.object(f+".choices", cv, func(ck string, mv []byte) (int, error) {
+		return d.list(f.sub("choices"), v, func(i int, cv []byte) (int, error) {
+			return d.object(f.sub("choices"), cv, func(ck string, mv []byte) (int, error) {
 				if ck != "message" {
-					return d.check(f+".choices."+ck, mv)
+					return d.check(f.sub("choices").sub(ck), mv)
 				}
-				return d.object(f+".choices.message", mv, func(mk string, tv []byte) (int, error) {
+				return d.object(f.sub("choices").sub("message"), mv, func(mk string, tv []byte) (int, error) {
 					if mk != "tool_calls" {
-						return d.check(f+".choices.message."+mk, tv)
+						return d.check(f.sub("choices").sub("message").sub(mk), tv)
 					}
-					return d.list(f+".choices.message.tool_calls", tv, func(j int, c []byte) (int, error) {
-						call, n, err := d.toolCall(fmt.Sprintf("%s.choices.message.tool_calls[%d]", f, j), c)
+					return d.list(f.sub("choices").sub("message").sub("tool_calls"), tv, func(j int, c []byte) (int, error) {
+						call, n, err := d.toolCall(f.sub("choices").sub("message").sub("tool_calls").at(j), c)
 						calls = append(calls, call)
 						return n, err
 					})

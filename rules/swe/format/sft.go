@@ -134,38 +134,38 @@ func DecodeSFTHeader(tags Tags, at Loc, b []byte) (SFTHeader, error) {
 	var h SFTHeader
 	d := &rdec{at: at}
 	if kind(b) != "object" {
-		return h, d.bad("", "not a JSON object")
+		return h, d.bad(nil, "not a JSON object")
 	}
 	sawMessages := false
 	_, err := objectP(b, func(k string, v []byte) (n int, err error) {
 		switch k {
 		case "instance_id":
-			h.InstanceID, n, err = d.str(k, v)
+			h.InstanceID, n, err = d.str(key(k), v)
 		case "resolved":
-			h.Resolved, n, err = d.flagSet(k, v)
+			h.Resolved, n, err = d.flagSet(key(k), v)
 		case "turns":
-			_, n, err = d.integer(k, v)
+			_, n, err = d.integer(key(k), v)
 		case tags.Messages:
 			sawMessages = true
 			prev := ""
 			h.Turns = 0
-			n, err = d.list(k, v, func(i int, v []byte) (int, error) {
-				f := fmt.Sprintf("%s[%d]", k, i)
+			n, err = d.list(key(k), v, func(i int, v []byte) (int, error) {
+				f := key(k).at(i)
 				role, haveText := "", false
 				n, err := d.object(f, v, func(mk string, mv []byte) (n int, err error) {
 					switch mk {
 					case tags.RoleTag:
-						role, n, err = d.str(f+"."+mk, mv)
+						role, n, err = d.str(f.sub(mk), mv)
 					case tags.ContentTag:
 						if kind(mv) != "string" {
-							return 0, d.want(f+"."+mk, "string", mv)
+							return 0, d.want(f.sub(mk), "string", mv)
 						}
 						haveText = true
-						_, n, err = d.text(f+"."+mk, mv)
+						_, n, err = d.text(f.sub(mk), mv)
 					case "turn_mask":
-						_, n, err = d.flag(f+"."+mk, mv)
+						_, n, err = d.flag(f.sub(mk), mv)
 					default:
-						n, err = d.check(f+"."+mk, mv)
+						n, err = d.check(f.sub(mk), mv)
 					}
 					return n, err
 				})
@@ -182,15 +182,15 @@ func DecodeSFTHeader(tags Tags, at Loc, b []byte) (SFTHeader, error) {
 				return n, nil
 			})
 		default:
-			n, err = d.check(k, v)
+			n, err = d.check(key(k), v)
 		}
 		return n, err
 	})
 	if err != nil {
-		return SFTHeader{}, asLocated(d, "", err)
+		return SFTHeader{}, asLocated(d, nil, err)
 	}
 	if !sawMessages {
-		return SFTHeader{}, d.bad(tags.Messages, "missing: an SFT example needs its messages")
+		return SFTHeader{}, d.bad(key(tags.Messages), "missing: an SFT example needs its messages")
 	}
 	return h, nil
 }
