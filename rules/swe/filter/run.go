@@ -79,7 +79,8 @@ func Run(inputs []string, outDir string, o Options, shape string) (*Report, erro
 			if !v.Keep {
 				return nil
 			}
-			return w.WriteOwned(it.line)
+			_, err := w.Write(it.line)
+			return err
 		})
 		if err != nil {
 			w.Abort()

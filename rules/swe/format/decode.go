@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // One decoder reads every trajectory, whatever its shape, for the
@@ -162,6 +163,17 @@ func (d *rdec) str(field *fpath, v []byte) (string, int, error) {
 		return "", 0, d.badJSON(field, v)
 	}
 	return s, len(v), nil
+}
+
+// view is str for a string only compared, never kept: when it has no
+// escape, the string is a view of the record's bytes, not a copy.
+func (d *rdec) view(field *fpath, v []byte) (string, int, error) {
+	if len(v) > 0 && v[0] == '"' {
+		if end, ok := validString(v, 0); ok && bytes.IndexByte(v[1:end-1], '\\') < 0 {
+			return unsafe.String(unsafe.SliceData(v[1:]), end-2), end, nil
+		}
+	}
+	return d.str(field, v)
 }
 
 func (d *rdec) flag(field *fpath, v []byte) (bool, int, error) {

@@ -21,16 +21,33 @@ import (
 // caller reports it).
 var errFallback = fmt.Errorf("use encoding/json")
 
-// common are the strings every message repeats (roles, tool names):
-// decoding returns these instead of allocating a copy each time, some
-// twenty million times for a gigabyte of trajectories.
-var common = func() map[string]string {
-	m := map[string]string{}
-	for _, s := range append([]string{"system", "user", "assistant", "tool", "function"}, Tools...) {
-		m[s] = s
+// common returns the strings every message repeats (roles, tool names,
+// "function") instead of allocating a copy each time, some twenty million
+// times for a gigabyte of trajectories. A switch, not a map: hashing each
+// candidate cost more than the copy it saved.
+func common(v []byte) (string, bool) {
+	switch string(v) {
+	case "system":
+		return "system", true
+	case "user":
+		return "user", true
+	case "assistant":
+		return "assistant", true
+	case "tool":
+		return "tool", true
+	case "function":
+		return "function", true
+	case "execute_bash":
+		return "execute_bash", true
+	case "str_replace_editor":
+		return "str_replace_editor", true
+	case "think":
+		return "think", true
+	case "finish":
+		return "finish", true
 	}
-	return m
-}()
+	return "", false
+}
 
 // str decodes a raw JSON string as encoding/json does, or fails.
 func str(v []byte) (string, error) {
@@ -41,7 +58,7 @@ func str(v []byte) (string, error) {
 		return "", errFallback
 	}
 	v = v[1 : len(v)-1]
-	if s, ok := common[string(v)]; ok {
+	if s, ok := common(v); ok {
 		return s, nil
 	}
 	if hasControl(v) {

@@ -50,9 +50,6 @@ import (
 	"strings"
 )
 
-// Tools are the agent's tools.
-var Tools = []string{"execute_bash", "str_replace_editor", "think", "finish"}
-
 // StringList is a list of strings that may arrive JSON-encoded in a string.
 type StringList []string
 

@@ -201,16 +201,6 @@ func Create(path string) (*Writer, error) {
 // Write writes raw bytes (whole lines).
 func (w *Writer) Write(b []byte) (int, error) { return w.w.Write(b) }
 
-// WriteOwned writes b (whole lines), which the caller gives up: it must
-// not change or reuse it. A large buffer goes to the file as it is.
-func (w *Writer) WriteOwned(b []byte) error {
-	if w.z != nil {
-		_, err := w.z.Write(b)
-		return err
-	}
-	return w.buf.WriteOwned(b)
-}
-
 // WriteJSONLine writes v as one JSONL line.
 func (w *Writer) WriteJSONLine(v any) error {
 	b, err := json.Marshal(v)
@@ -268,9 +258,8 @@ type pwriter struct {
 }
 
 type pchunk struct {
-	off   int64
-	b     []byte
-	owned bool // the caller's buffer (WriteOwned): not one to reuse
+	off int64
+	b   []byte
 }
 
 const pchunkSize = 4 << 20
@@ -292,9 +281,7 @@ func newPWriter(f *os.File) *pwriter {
 					}
 					p.mu.Unlock()
 				}
-				if !c.owned {
-					p.free <- c.b[:0]
-				}
+				p.free <- c.b[:0]
 			}
 		}()
 	}
@@ -323,36 +310,11 @@ func (p *pwriter) Write(b []byte) (int, error) {
 	return n, nil
 }
 
-// ownedMin is the size from which WriteOwned hands a buffer to the
-// writers as it is: copying it into a chunk would cost as much as the
-// write, and on the one goroutine that sinks a step's records.
-const ownedMin = 64 << 10
-
-// WriteOwned writes b, which the caller gives up (it must not change it).
-func (p *pwriter) WriteOwned(b []byte) error {
-	if len(b) < ownedMin {
-		_, err := p.Write(b)
-		return err
-	}
-	p.mu.Lock()
-	err := p.err
-	p.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	if len(p.cur) > 0 {
-		p.dispatch()
-	}
-	p.jobs <- pchunk{p.off, b, true}
-	p.off += int64(len(b))
-	return nil
-}
-
 func (p *pwriter) dispatch() {
 	if len(p.cur) == 0 {
 		return
 	}
-	p.jobs <- pchunk{p.off, p.cur, false}
+	p.jobs <- pchunk{p.off, p.cur}
 	p.off += int64(len(p.cur))
 	p.cur = nil
 	if p.made < cap(p.free) {

@@ -230,7 +230,7 @@ func rawString(v []byte) (string, bool) {
 	if len(v) < 2 || v[0] != '"' {
 		return "", false
 	}
-	if s, ok := common[string(v[1:len(v)-1])]; ok {
+	if s, ok := common(v[1 : len(v)-1]); ok {
 		return s, true
 	}
 	if bytes.IndexByte(v, '\\') < 0 {

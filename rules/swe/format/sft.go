@@ -155,7 +155,7 @@ func DecodeSFTHeader(tags Tags, at Loc, b []byte) (SFTHeader, error) {
 				n, err := d.object(f, v, func(mk string, mv []byte) (n int, err error) {
 					switch mk {
 					case tags.RoleTag:
-						role, n, err = d.str(f.sub(mk), mv)
+						role, n, err = d.view(f.sub(mk), mv)
 					case tags.ContentTag:
 						if kind(mv) != "string" {
 							return 0, d.want(f.sub(mk), "string", mv)

@@ -107,7 +107,8 @@ func Run(in, outDir, name, sft, shape string, m *Masker) (*Stats, error) {
 		if _, err := dw.Write(it.why); err != nil {
 			return err
 		}
-		return w.WriteOwned(it.line)
+		_, err := w.Write(it.line)
+		return err
 	})
 	if err != nil {
 		w.Abort()
