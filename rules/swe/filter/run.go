@@ -54,7 +54,7 @@ func Run(inputs []string, outDir string, o Options, shape string) (*Report, erro
 			}
 			it := item{verdict: v, where: format.Loc{File: filepath.Base(path), Unit: at.Unit, N: at.N}.String()}
 			if v.Keep {
-				it.line = append(t.AppendJSON(make([]byte, 0, len(b)+64)), '\n')
+				it.line = append(t.AppendJSON(format.Line(len(b)+64)), '\n')
 				// Duplicates are the same trajectory, whatever the layout
 				// it came in.
 				it.sum = Sum(it.line)
@@ -62,7 +62,7 @@ func Run(inputs []string, outDir string, o Options, shape string) (*Report, erro
 			for i := range t.Messages {
 				it.obs = it.obs || t.Messages[i].Role == "tool"
 			}
-			t.Messages = nil
+			t.Free()
 			it.t = *t
 			return it, nil
 		}, func(it item) error {
@@ -80,6 +80,7 @@ func Run(inputs []string, outDir string, o Options, shape string) (*Report, erro
 				return nil
 			}
 			_, err := w.Write(it.line)
+			format.FreeLine(it.line)
 			return err
 		})
 		if err != nil {

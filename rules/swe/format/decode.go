@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -578,6 +579,9 @@ func DecodeTrajectory(shape string, at Loc, b []byte) (*Trajectory, error) {
 		shape = DetectShape(b)
 	}
 	t := &Trajectory{Shape: shape}
+	if m, ok := messagePool.Get().(*[]Message); ok {
+		t.Messages = (*m)[:0]
+	}
 	var r resolution
 	var err error
 	switch shape {
@@ -1032,4 +1036,17 @@ func (t *Trajectory) AppendJSON(dst []byte) []byte {
 		dst = append(dst, '}')
 	}
 	return append(dst, '}')
+}
+
+// messagePool holds message lists for the next record: growing one for
+// each record cost more than decoding its members.
+var messagePool sync.Pool
+
+// Free gives t's messages back to be reused: t must not be used after.
+func (t *Trajectory) Free() {
+	m := t.Messages
+	clear(m[:cap(m)])
+	m = m[:0]
+	t.Messages = nil
+	messagePool.Put(&m)
 }

@@ -343,6 +343,17 @@ func validString(b []byte, i int) (end int, ok bool) {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	j := i + 1
 	for {
+		// Two words a round while neither holds anything special.
+		for j+16 <= len(b) {
+			x, y := binary.LittleEndian.Uint64(b[j:]), binary.LittleEndian.Uint64(b[j+8:])
+			qx, ex, qy, ey := x^0x2222222222222222, x^0x5c5c5c5c5c5c5c5c, y^0x2222222222222222, y^0x5c5c5c5c5c5c5c5c
+			t := ((qx-ones)&^qx | (ex-ones)&^ex | (x-0x2020202020202020)&^x | x |
+				(qy-ones)&^qy | (ey-ones)&^ey | (y-0x2020202020202020)&^y | y) & highs
+			if t != 0 {
+				break
+			}
+			j += 16
+		}
 		for j+8 <= len(b) {
 			x := binary.LittleEndian.Uint64(b[j:])
 			q, e := x^0x2222222222222222, x^0x5c5c5c5c5c5c5c5c

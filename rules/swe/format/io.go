@@ -198,6 +198,22 @@ func Create(path string) (*Writer, error) {
 	return w, nil
 }
 
+// Line returns an empty buffer of at least n bytes for a line to write,
+// to be given back with FreeLine once written: a step builds a line the
+// size of each record, and making (and zeroing) a new one each time cost
+// as much as building it.
+func Line(n int) []byte {
+	if b, ok := linePool.Get().(*[]byte); ok && cap(*b) >= n {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, n)
+}
+
+// FreeLine gives back a buffer from Line; b must not be used after.
+func FreeLine(b []byte) { linePool.Put(&b) }
+
+var linePool sync.Pool
+
 // Write writes raw bytes (whole lines).
 func (w *Writer) Write(b []byte) (int, error) { return w.w.Write(b) }
 

@@ -83,7 +83,7 @@ func Run(in, outDir, name, sft, shape string, m *Masker) (*Stats, error) {
 		if err != nil {
 			return item{}, at.Err("messages", "%s", err)
 		}
-		line := e.AppendJSON(make([]byte, 0, len(b)+len(b)/8), sft)
+		line := e.AppendJSON(format.Line(len(b)+len(b)/8), sft)
 		obs := 0
 		for i := range t.Messages {
 			if t.Messages[i].Role == "tool" {
@@ -98,7 +98,9 @@ func Run(in, outDir, name, sft, shape string, m *Masker) (*Stats, error) {
 		if err != nil {
 			return item{}, err
 		}
-		return item{append(line, '\n'), append(why, '\n'), ds, obs, t.Tools, t.Shape}, nil
+		it := item{append(line, '\n'), append(why, '\n'), ds, obs, t.Tools, t.Shape}
+		t.Free()
+		return it, nil
 	}, func(it item) error {
 		stats.Add(it.ds)
 		stats.Observations += it.obs
@@ -108,6 +110,7 @@ func Run(in, outDir, name, sft, shape string, m *Masker) (*Stats, error) {
 			return err
 		}
 		_, err := w.Write(it.line)
+		format.FreeLine(it.line)
 		return err
 	})
 	if err != nil {
