@@ -720,7 +720,7 @@ func (d *rdec) sweAgentRecord(b []byte, t *Trajectory, r *resolution) error {
 					if t.Patch == "" {
 						t.Patch, n, err = d.str(key(k).sub("submission"), iv)
 					} else {
-						n, err = skip(iv)
+						n, err = d.check(key(k).sub("submission"), iv)
 					}
 				case "exit_status":
 					t.Exit, n, err = d.str(key(k).sub("exit_status"), iv)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand"
@@ -301,5 +302,21 @@ func TestTaskInstancesInEveryLayout(t *testing.T) {
 	_, err = EachRecord(bad, func(at Loc, b []byte) error { return DecodeAt(at, b, &Task{}) })
 	if err == nil || !strings.HasPrefix(err.Error(), bad+": index 1: field FAIL_TO_PASS") {
 		t.Errorf("bad record: %v", err)
+	}
+}
+
+// Every value of a record is checked, those lego does not use included:
+// a bad string anywhere fails the record, naming its field.
+func TestEveryValueChecked(t *testing.T) {
+	for _, c := range []struct{ rec, field string }{
+		{"{\"instance_id\": \"a\", \"extra\": {\"deep\": [\"\xff\"]}, \"messages\": []}", "extra"},
+		{"{\"instance_id\": \"a\", \"patch\": \"p\", \"info\": {\"submission\": \"\xff\"}, \"trajectory\": []}", "info.submission"},
+		{"{\"instance_id\": \"a\", \"patch\": \"p\", \"test_result\": {\"git_patch\": \"\xff\"}, \"history\": [{\"action\": \"run\"}]}", "test_result.git_patch"},
+	} {
+		_, err := DecodeTrajectory("", Loc{File: "f", N: 1}, []byte(c.rec))
+		var le *LineError
+		if !errors.As(err, &le) || le.Field != c.field || !strings.Contains(le.Msg, "UTF-8") {
+			t.Errorf("%q: %v, want an invalid UTF-8 error in %s", c.rec, err, c.field)
+		}
 	}
 }

@@ -58,7 +58,7 @@ func (d *rdec) openHandsRecord(b []byte, t *Trajectory, r *resolution) error {
 					if t.Patch == "" {
 						t.Patch, n, err = d.str(key(k).sub("git_patch"), tv)
 					} else {
-						n, err = skip(tv)
+						n, err = d.check(key(k).sub("git_patch"), tv)
 					}
 				case "report":
 					n, err = d.object(key(k).sub("report"), tv, func(rk string, rv []byte) (n int, err error) {
