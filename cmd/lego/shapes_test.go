@@ -15,10 +15,10 @@ import (
 
 // Published trajectories go through trajectory_filter, masked_dataset and
 // curriculum as BUILD targets in each layout users bring: JSON Lines, a
-// JSON array, gzip-compressed, Parquet. Each masked turn is the one
-// want.json names, for the reason it names; the tools column is the
-// records' own; a set lego finds no observation in builds with a warning
-// naming its file.
+// JSON array, gzip-compressed, Parquet, SWE-agent's .traj. Each masked
+// turn is the one want.json names, for the reason it names; the tools
+// column is the records' own; a set lego finds no observation in builds
+// with a warning naming its file.
 func TestPublishedTrajectoriesBuild(t *testing.T) {
 	root, cache := t.TempDir(), t.TempDir()
 	src := "../../rules/swe/format/testdata/shapes"
@@ -75,6 +75,15 @@ func TestPublishedTrajectoriesBuild(t *testing.T) {
 			build += "curriculum(name = '" + name + "_c', dataset = ':" + name + "_fm', bins = [5, 10, 100])\n"
 		}
 	}
+	// SWE-agent's own file: one pretty-printed document, named after
+	// its instance (it says nothing of resolution: only masked).
+	traj, err := os.ReadFile(filepath.Join(src, "astropy__astropy-14182.traj"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files["data/astropy__astropy-14182.traj"] = string(traj)
+	targets = append(targets, target{"traj", "astropy__astropy-14182.traj"})
+	build += "masked_dataset(name = 'traj', trajectories = 'data/astropy__astropy-14182.traj')\n"
 	noobs, _ := os.ReadFile(filepath.Join(src, "noobs.jsonl"))
 	files["data/noobs.jsonl"] = string(noobs)
 	build += "trajectory_filter(name = 'noobs', trajectories = ['data/noobs.jsonl'])\n"
@@ -121,7 +130,11 @@ func TestPublishedTrajectoriesBuild(t *testing.T) {
 		}
 		// The tools column is what the records carry.
 		var recTools = map[string]string{}
-		for _, l := range strings.Split(strings.TrimSpace(files["data/"+tg.file]), "\n") {
+		recs := strings.Split(strings.TrimSpace(files["data/"+tg.file]), "\n")
+		if strings.HasSuffix(tg.file, ".traj") {
+			recs = []string{files["data/"+tg.file]}
+		}
+		for _, l := range recs {
 			tr, err := format.DecodeTrajectory("", format.Loc{File: tg.file}, []byte(l))
 			if err != nil {
 				t.Fatal(err)
@@ -140,6 +153,12 @@ func TestPublishedTrajectoriesBuild(t *testing.T) {
 			if !reflect.DeepEqual(got, want) || (e.Tools == "") != (recTools[e.InstanceID] == "") {
 				t.Errorf("%s %s: tools %.60q, want the record's %.60q", tg.name, e.InstanceID, e.Tools, recTools[e.InstanceID])
 			}
+		}
+		if len(got) != len(want[tg.file]) {
+			t.Errorf("%s: %d examples, want %d", tg.name, len(got), len(want[tg.file]))
+		}
+		if tg.name == "traj" {
+			continue
 		}
 		if st := mustRead(t, filepath.Join(root, "lego-out", tg.name+"_c", "stats.json")); !strings.Contains(st, `"examples_per_bin"`) {
 			t.Errorf("%s: curriculum stats %s", tg.name, st)
