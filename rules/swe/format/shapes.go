@@ -1,5 +1,7 @@
 package format
 
+import "bytes"
+
 // The trajectory shapes DecodeTrajectory reads, each detected from a
 // record's members (DetectShape) or named by trajectory_format. Fixtures
 // of each, written from the public format descriptions, are in
@@ -44,3 +46,85 @@ package format
 // messages after the first ai one are observations, and an ai message
 // with "mask": true is masked ("source_mask"). resolved: "target"; the
 // patch is "generated_patch", the teacher "model_name".
+
+// DetectShape names the shape of a record from its members.
+func DetectShape(b []byte) string {
+	shape := ShapeMessages
+	Members(b, func(k string, v []byte) error {
+		switch k {
+		case "history":
+			first := firstElement(v)
+			if first == nil {
+				return nil // null or empty: another member decides
+			}
+			shape = ShapeOpenHands
+			if hasMember(first, "role") {
+				shape = ShapeSWEAgent
+			}
+			return errStopped
+		case "trajectory":
+			if first := firstElement(v); first != nil && hasMember(first, "role") {
+				shape = ShapeNebius
+				return errStopped
+			}
+			shape = ShapeSWEAgent
+		case "messages":
+			tools, assistant, later := false, false, false
+			Elements(v, func(m []byte) error {
+				Members(m, func(mk string, mv []byte) error {
+					switch mk {
+					case "tool_calls":
+						if string(mv) != "null" && string(bytes.TrimSpace(mv)) != "[]" {
+							tools = true
+						}
+					case "role":
+						role, _ := rawString(mv)
+						switch role {
+						case "tool", "function":
+							tools = true
+						case "assistant":
+							assistant = true
+						case "user":
+							later = later || assistant
+						}
+					}
+					if tools {
+						return errStopped // the shape is known: no need to read on
+					}
+					return nil
+				})
+				if tools {
+					return errStopped
+				}
+				return nil
+			})
+			if !tools && later {
+				shape = ShapeChatML
+			}
+			return errStopped
+		}
+		return nil
+	})
+	return shape
+}
+
+func firstElement(v []byte) []byte {
+	var first []byte
+	Elements(v, func(e []byte) error {
+		first = e
+		return errStopped
+	})
+	return first
+}
+
+func hasMember(obj []byte, key string) bool {
+	found := false
+	Members(obj, func(k string, _ []byte) error {
+		if k == key {
+			found = true
+			return errStopped
+		}
+		return nil
+	})
+	return found
+}
