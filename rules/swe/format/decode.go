@@ -472,10 +472,17 @@ func (d *rdec) message(field *fpath, v []byte) (Message, int, error) {
 		}
 		return n, err
 	})
-	if m.Role == "function" {
-		m.Role = "tool" // OpenAI's older name for a tool result
-	}
+	m.Role = canonicalRole(m.Role)
 	return m, n, err
+}
+
+// canonicalRole gives one name to a role the shapes spell two ways, so a
+// trajectory written and read back keeps its roles.
+func canonicalRole(r string) string {
+	if r == "function" {
+		return "tool" // OpenAI's older name for a tool result
+	}
+	return r
 }
 
 // common members of a record: lego's own, and the resolution flags the

@@ -38,7 +38,7 @@ func (d *rdec) nebiusRecord(b []byte, t *Trajectory, r *resolution) error {
 					}
 					return n, err
 				})
-				switch m.Role {
+				switch m.Role = canonicalRole(m.Role); m.Role {
 				case "ai":
 					m.Role = "assistant"
 				case "system":
@@ -128,6 +128,7 @@ func (d *rdec) sweAgentRecord(b []byte, t *Trajectory, r *resolution) error {
 					}
 					return n, err
 				})
+				m.Role = canonicalRole(m.Role)
 				if m.Role == "assistant" && len(m.Raw) == 0 && len(thought) > 0 {
 					m.Raw = thought
 				}
