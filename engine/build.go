@@ -130,7 +130,7 @@ func Build(ctx context.Context, g *Graph, targets []*Target, o Options) (*Summar
 	}
 	ok := s.Failed == 0 && ctx.Err() == nil
 	o.Listener.Event(&Event{Type: EvBuildFinished, Time: time.Now(), Success: &ok, Total: s.Total,
-		Executed: s.Executed, Cached: s.Cached, Failed: s.Failed, FailedBy: s.FailedBy, Skipped: s.Skipped})
+		Executed: s.Executed, Cached: s.Cached, Failed: s.Failed, FailedBy: s.FailedBy, Skipped: s.Skipped, Tallies: s.Tallies})
 	if ctx.Err() != nil {
 		return s, fmt.Errorf("build interrupted: %d of %d actions done", s.Executed+s.Cached, s.Total)
 	}

@@ -29,7 +29,9 @@ type Event struct {
 	Remote bool `json:"remote,omitempty"`
 	// Progress is the action's progress message (action_started).
 	Progress string `json:"progress,omitempty"`
-	// Message is a warning's text (warning, about the target Label).
+	// Message is a warning's text (warning, about the target Label), or
+	// a tally's word (tally: one Action.Tally action of Label finished
+	// with it, ran or cached).
 	Message string `json:"message,omitempty"`
 	// action_executed of a GPU action: the devices (UUIDs), GPU-seconds
 	// and peak GPU memory in bytes.
@@ -44,6 +46,9 @@ type Event struct {
 	// FailedBy counts the failed actions by FailureClass.
 	FailedBy map[string]int `json:"failed_by,omitempty"`
 	Skipped  int            `json:"skipped,omitempty"`
+	// Tallies (build_finished) counts the tally words by target label
+	// and word, as Summary.Tallies.
+	Tallies map[string]map[string]int `json:"tallies,omitempty"`
 }
 
 // Event types.
@@ -57,6 +62,7 @@ const (
 	EvActionFailed   = "action_failed"
 	EvBuildFinished  = "build_finished"
 	EvWarning        = "warning" // something the user should know, e.g. a corrupt cache entry
+	EvTally          = "tally"   // an Action.Tally action's word (Message), ran or cached
 )
 
 // Listener receives events; it is called from many goroutines.

@@ -67,19 +67,19 @@ func (b *builder) tool(path string) (*repb.Digest, error) {
 // the layer it came from, or nil when there is none, an output blob is
 // gone or corrupt, or the result lacks a declared output (servers cache
 // what a worker produced, which need not be what the action declares).
-func (b *builder) lookup(a *Action, key *repb.Digest) (map[string]*artifact, cas.Layer) {
+func (b *builder) lookup(a *Action, key *repb.Digest) (map[string]*artifact, *repb.ActionResult, cas.Layer) {
 	res, layer, err := b.o.Store.GetActionResult(b.ctx, key)
 	if err != nil || res == nil || res.ExitCode != 0 {
-		return nil, cas.Miss
+		return nil, nil, cas.Miss
 	}
 	outs := b.outputsOf(a, res, layer)
 	if outs == nil || checkDeclared(a, outs) != nil {
-		return nil, cas.Miss
+		return nil, nil, cas.Miss
 	}
 	b.mu.Lock()
 	b.used = append(b.used, key)
 	b.mu.Unlock()
-	return outs, layer
+	return outs, res, layer
 }
 
 // outputsOf returns the outputs of res, found in layer, when their blobs

@@ -155,7 +155,7 @@ func (b *builder) reference(n *node) (*keyed, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", a.Describe(), err)
 	}
-	if n.outs, _ = b.lookup(a, k.key); n.outs == nil {
+	if n.outs, _, _ = b.lookup(a, k.key); n.outs == nil {
 		return nil, fmt.Errorf("%s: no cached result to compare with (was the build interrupted, or the workspace changed since?)", a.Describe())
 	}
 	return k, nil

@@ -108,6 +108,7 @@ func (b *builder) run(n *node) (cached bool, err error) {
 			}
 		}
 	}
+	b.tally(a, res)
 	ev := &Event{Type: EvActionExecuted, Time: time.Now(), Label: a.Owner.String(),
 		Action: a.Describe(), Mnemonic: a.Mnemonic, Key: k.key.Hash, Duration: time.Since(start), Remote: remotely}
 	if hasUsage {
@@ -136,7 +137,7 @@ func (b *builder) cached(n *node, k *keyed) (hit bool, err error) {
 		return false, err
 	}
 	defer func() { <-b.lookups }()
-	outs, layer := b.lookup(a, k.key)
+	outs, res, layer := b.lookup(a, k.key)
 	if outs == nil {
 		return false, nil
 	}
@@ -144,6 +145,7 @@ func (b *builder) cached(n *node, k *keyed) (hit bool, err error) {
 		return false, fmt.Errorf("%s: %w", a.Describe(), err)
 	}
 	n.outs = outs
+	b.tally(a, res)
 	remote := layer == cas.Remote
 	b.o.Listener.Event(&Event{Type: EvActionCached, Time: time.Now(), Label: a.Owner.String(),
 		Action: a.Describe(), Mnemonic: a.Mnemonic, Key: k.key.Hash, Remote: remote})

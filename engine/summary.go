@@ -30,12 +30,16 @@ type Summary struct {
 	Errors []error
 	// GPUSeconds sums the GPU time of executed actions per target label.
 	GPUSeconds map[string]float64
+	// Tallies counts the words of Action.Tally actions, executed or
+	// cached, per target label and word: {"//tasks:real": {"kept": 40}}.
+	Tallies map[string]map[string]int
 }
 
 // Report prints the build's GPU-hours per target and its summary line,
 // for a build of targets that took elapsed.
 func (s *Summary) Report(w io.Writer, targets int, elapsed time.Duration) {
 	printGPUHours(w, s.GPUSeconds)
+	printTallies(w, s.Tallies)
 	fmt.Fprintf(w, "INFO: %d targets, %d actions: %d executed, %d cached%s%s%s; %.2fs\n",
 		targets, s.Total, s.Executed, s.Cached, remoteNote(s), failedNote(s), allCached(s), elapsed.Seconds())
 }
@@ -50,6 +54,33 @@ func remoteNote(s *Summary) string {
 		out += fmt.Sprintf(", %d run remotely", s.RemoteRuns)
 	}
 	return out
+}
+
+// printTallies prints a line per target with tallies, in label order.
+func printTallies(w io.Writer, tallies map[string]map[string]int) {
+	labels := make([]string, 0, len(tallies))
+	for l := range tallies {
+		labels = append(labels, l)
+	}
+	sort.Strings(labels)
+	for _, l := range labels {
+		fmt.Fprintf(w, "INFO: %s: %s\n", l, FormatTally(tallies[l]))
+	}
+}
+
+// FormatTally renders a target's tally as "7 dropped, 40 kept", its words
+// in sorted order, which stays put while the counts change.
+func FormatTally(words map[string]int) string {
+	ws := make([]string, 0, len(words))
+	for w := range words {
+		ws = append(ws, w)
+	}
+	sort.Strings(ws)
+	parts := make([]string, len(ws))
+	for i, w := range ws {
+		parts[i] = fmt.Sprintf("%d %s", words[w], w)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // printGPUHours prints the GPU-hours of the build per target.

@@ -278,6 +278,12 @@ type Action struct {
 	// (ctx.actions.run's progress_message), with Bazel's %{label},
 	// %{input} and %{output}; "" shows Describe. It is not in the key.
 	Progress string
+	// Tally marks an action that is one of many alike (a task instance's
+	// judge) whose stdout ends with a tally line (executors.TallyLine):
+	// the engine emits its word as an EvTally event on Owner, whether the
+	// action ran or was a cache hit, and counts it in Summary.Tallies.
+	// It is not in the key: it changes what is shown, not what runs.
+	Tally bool
 
 	// A write action: Content is the single output's bytes, nothing runs.
 	IsWrite bool

@@ -154,3 +154,31 @@ func WarningsOf(stderr string) []string {
 	}
 	return out
 }
+
+// A process whose action is marked Tally (engine.Action.Tally: one of
+// many alike, a task instance's judge, say) ends its stdout with one line
+//
+//	lego-tally: WORD
+//
+// naming its outcome ("kept", "dropped"); the engine counts the words per
+// target, cache hits included, for the status line and the summary.
+// Stdout, not stderr: the word is the action's answer, and a tool's
+// diagnostics may end stderr after it.
+const tallyPrefix = "lego-tally: "
+
+// TallyLine is the stdout line carrying word (without the newline).
+func TallyLine(word string) string {
+	return tallyPrefix + strings.Join(strings.Fields(word), " ")
+}
+
+// TallyOf reads the word of the tally line stdout ends with (trailing
+// blank lines aside), or "" when its last line is none.
+func TallyOf(stdout string) string {
+	stdout = strings.TrimRight(stdout, " \t\r\n")
+	last := stdout[strings.LastIndexByte(stdout, '\n')+1:]
+	w, ok := strings.CutPrefix(strings.TrimSpace(last), tallyPrefix)
+	if !ok {
+		return ""
+	}
+	return strings.TrimSpace(w)
+}

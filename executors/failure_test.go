@@ -70,3 +70,24 @@ func TestInfraLineReadsBack(t *testing.T) {
 		}
 	}
 }
+
+// A tally is the word of stdout's last line, written by TallyLine.
+func TestTallyLineReadsBack(t *testing.T) {
+	line := TallyLine("  kept ")
+	if line != "lego-tally: kept" {
+		t.Fatalf("TallyLine = %q", line)
+	}
+	for _, tc := range []struct{ stdout, want string }{
+		{line + "\n", "kept"},
+		{"judging 3 tests\n" + line + "\n\n", "kept"},
+		{TallyLine("dropped") + "\r\n", "dropped"},
+		{line + "\nsummary: done\n", ""}, // not the last line
+		{"lego-tally:kept\n", ""},
+		{"", ""},
+		{"no newline at all", ""},
+	} {
+		if got := TallyOf(tc.stdout); got != tc.want {
+			t.Errorf("TallyOf(%q) = %q, want %q", tc.stdout, got, tc.want)
+		}
+	}
+}

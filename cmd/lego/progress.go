@@ -28,6 +28,8 @@ type progress struct {
 	cached  int
 	ran     int
 	running map[string]running // by Action
+	// tallies counts the words of tally events by target label and word.
+	tallies map[string]map[string]int
 	quit    chan struct{}
 	wg      sync.WaitGroup
 	width   int
@@ -78,6 +80,16 @@ func (p *progress) Event(e *engine.Event) {
 			fmt.Fprintf(p.buf, "WARNING: %s: %s\n", e.Label, e.Message)
 			p.buf.Flush()
 		}
+	case engine.EvTally:
+		// For the status line; lines mode leaves the counts to the
+		// summary (Summary.Report).
+		if p.tallies == nil {
+			p.tallies = map[string]map[string]int{}
+		}
+		if p.tallies[e.Label] == nil {
+			p.tallies[e.Label] = map[string]int{}
+		}
+		p.tallies[e.Label][e.Message]++
 	case engine.EvActionStarted:
 		name := e.Action
 		if e.Progress != "" {
@@ -126,6 +138,18 @@ func (p *progress) loop() {
 
 func (p *progress) draw() {
 	line := fmt.Sprintf("[%d/%d] %d cached, %d ran", p.done, p.total, p.cached, p.ran)
+	// Tallies before the running actions, which the width cuts first.
+	if len(p.tallies) > 0 {
+		labels := make([]string, 0, len(p.tallies))
+		for l := range p.tallies {
+			labels = append(labels, l)
+		}
+		sort.Strings(labels)
+		for i, l := range labels {
+			labels[i] = l + ": " + engine.FormatTally(p.tallies[l])
+		}
+		line += " | " + strings.Join(labels, "; ")
+	}
 	var rs []running
 	for _, r := range p.running {
 		rs = append(rs, r)
