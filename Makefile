@@ -56,6 +56,9 @@ fuzz-short:
 bench: build
 	$(GO) run ./bench -lego bin/lego -n $${BENCH_SIZES:-1000,10000,100000}
 	$(GO) run ./bench -lego bin/lego -swe_envs 3000 -swe_tasks 32000
+	$(GO) run ./bench -lego bin/lego -rebench_repos 3000 -rebench_instances 20000
+	# the example's images, if it was built (make example): store sharing
+	-[ -d examples/swe-lego/lego-out ] && $(GO) run ./bench -image_sharing examples/swe-lego/lego-out
 	$(GO) test $(LDFLAGS) -run '^$$' -bench . -benchtime 2s ./cas/... ./engine/... ./executors/local/...
 	# the data plane on about 1 GB each of lego-shaped and real-shaped (openhands, sweagent, chatml) trajectories
 	$(GO) test $(LDFLAGS) -run '^$$' -bench DataPlane -benchtime 3x ./rules/swe/

@@ -25,6 +25,9 @@ func main() {
 	genOnly := flag.String("generate", "", "only write a workspace of the first -n size to this directory (e.g. to build it with Bazel)")
 	sweEnvs := flag.Int("swe_envs", 0, "instead: time load and analysis of this many swe_env targets and -swe_tasks task sets")
 	sweTasks := flag.Int("swe_tasks", 32000, "task_set targets of the -swe_envs workspace")
+	sharing := flag.String("image_sharing", "", "instead: report the images under this lego-out, their summed sizes beside the store's distinct bytes")
+	rebenchRepos := flag.Int("rebench_repos", 0, "instead: time load and analysis of a swe_env_set and a task_set over this many repositories")
+	rebenchInstances := flag.Int("rebench_instances", 20000, "instances (with install_config) in the -rebench_repos workspace's one file")
 	flag.Parse()
 	if *genOnly != "" {
 		n, err := strconv.Atoi(strings.Split(*sizes, ",")[0])
@@ -46,6 +49,18 @@ func main() {
 			fail(err)
 		}
 		defer os.RemoveAll(base)
+	}
+	if *sharing != "" {
+		if err := imageSharing(*sharing); err != nil {
+			fail(err)
+		}
+		return
+	}
+	if *rebenchRepos > 0 {
+		if err := benchRebench(bin, base, *rebenchRepos, *rebenchInstances, *runs); err != nil {
+			fail(err)
+		}
+		return
 	}
 	if *sweEnvs > 0 {
 		if err := benchSWE(bin, base, *sweEnvs, *sweTasks, *runs); err != nil {

@@ -97,6 +97,7 @@ func TestExampleTasks(t *testing.T) {
 
 	// The real tasks share the Debian base image built above.
 	checkRealTasks(t, root, cache, addr)
+	checkRebenchTasks(t, root, "--cache_dir="+cache, "--containerd_address="+addr)
 	checkRollouts(t, root, cache, addr)
 	checkPaper(t, root, cache, addr)
 
@@ -137,6 +138,8 @@ func TestExampleTasks(t *testing.T) {
 			}
 		}
 	}
+	// The envs made from install_config, as directories: the same verdicts.
+	checkRebenchTasks(t, root, "--define", "env_form=dir", "--executor=local", "--cache_dir="+cache)
 	var res tasks.Results
 	if err := json.Unmarshal([]byte(mustRead(t, filepath.Join(root, "lego-out/tasks/real.work/example__minicalc-7/results.json"))), &res); err != nil {
 		t.Fatal(err)

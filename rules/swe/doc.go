@@ -13,9 +13,17 @@ func (Env) Doc() string {
 		"one layer each (form = \"image\"), or a directory env run on the host's python3 (form = \"dir\")."
 }
 
+func (EnvSet) Doc() string {
+	return "The envs of an instances file (SWE-rebench's, with install_config), one per repository, environment_setup_commit and " +
+		"dependency configuration, built in SWE-rebench's order: the Python environment, the requirements, pip_packages. A " +
+		"task_set's instances add the repository at the base commit, pre_install and install. A step that fails drops the " +
+		"instances of that env, with its output in the task set's report, and stops nothing else. Identical steps share layers."
+}
+
 func (TaskSet) Doc() string {
-	return "Validated task instances (SWE-bench schema). \"real\": pull requests validated in their envs, each given a git history " +
-		"that ends before the issue. \"synthetic\": bugs injected into each env's repository (AST modifiers, LLM rewrite), " +
+	return "Validated task instances (SWE-bench schema). \"real\": pull requests validated in their envs (swe_env targets, or the " +
+		"swe_env_set of the instances), each given a git history of its base commit's ancestry only, running the test files " +
+		"test_patch touches; an instance that cannot be validated is dropped with its reason in report.json. \"synthetic\": bugs injected into each env's repository (AST modifiers, LLM rewrite), " +
 		"kept when some test fails with the bug and passes without it. \"merge\": joins task sets. Each test run is its own action."
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/legobuild/lego/rules/legotool"
 	"github.com/legobuild/lego/rules/oci"
 	"github.com/legobuild/lego/rules/swe/gitrepo"
+	"github.com/legobuild/lego/rules/swe/install"
 )
 
 // RepoInfo is what a git_repo provides: the source tree at the commit and,
@@ -32,6 +33,12 @@ type EnvInfo struct {
 	Workdir   string
 	TestCmd   string
 	Framework string
+	// Rooted: Dir is a directory env made from install_config, laid out
+	// as install.DirRoot (venv/, testbed/), where its tests run.
+	Rooted bool
+	// Env are variables its tests run with (the Python environment of an
+	// env made from install_config, and its env_vars).
+	Env map[string]string
 }
 
 // Action runs one of lego's Python programs on the env's repository
@@ -46,6 +53,10 @@ func (e *EnvInfo) Action(mnemonic string, image, program *engine.File, changes b
 			image = e.Image.Manifest
 		}
 		argv = append(argv, "--root", e.Workdir)
+	} else if e.Rooted {
+		image = nil
+		argv = append(argv, "--root", install.DirRoot+"/testbed", "--env-root", e.Dir.Path)
+		ins = append(ins, e.Dir)
 	} else {
 		image = nil
 		argv = append(argv, "--root", e.Dir.Path)
@@ -57,7 +68,7 @@ func (e *EnvInfo) Action(mnemonic string, image, program *engine.File, changes b
 	return &engine.Action{
 		Mnemonic: mnemonic,
 		Args:     append(argv, args...),
-		Env:      engine.ActionEnv(nil),
+		Env:      engine.ActionEnv(e.Env),
 		Inputs:   ins,
 		Outputs:  outs,
 		Image:    image,
@@ -216,9 +227,6 @@ func fetch(ctx *engine.Context, url string, info *RepoInfo) error {
 	return ctx.AddAction(a)
 }
 
-// Frameworks are the test frameworks whose output the harness parses.
-var Frameworks = []string{"pytest", "unittest"}
-
 // Env is swe_env: an OCI image per repository, the source at workdir and
 // the install steps run in containers, each committed as a layer.
 type Env struct{}
@@ -232,7 +240,7 @@ func (Env) Attrs() []engine.AttrSpec {
 		{Name: "form", Type: engine.AttrString, Default: "image", Doc: "image (an OCI image, run in containerd) or dir (a directory env, run by the local executor on the host's python3, for machines without containerd)"},
 		{Name: "install", Type: engine.AttrStringList, Doc: "shell commands run in workdir, one layer each"},
 		{Name: "test_cmd", Type: engine.AttrString, Mandatory: true, Doc: "runs the whole test suite from workdir"},
-		{Name: "test_framework", Type: engine.AttrString, Default: "pytest", Doc: "pytest or unittest (unittest: test_cmd must pass -v)"},
+		{Name: "test_framework", Type: engine.AttrString, Default: "pytest", Doc: "pytest, unittest, django or sympy: the runner whose output the harness reads (unittest and django: verbose, -v / --verbosity 2)"},
 		{Name: "workdir", Type: engine.AttrString, Default: "/testbed", Doc: "where the repository is in the image"},
 		{Name: "network", Type: engine.AttrBool, Doc: "let install steps use the network"},
 	}
@@ -245,8 +253,8 @@ func (Env) Analyze(ctx *engine.Context) error {
 		return fmt.Errorf("attribute repo: %s is a %s, not a git_repo", repoLabel, ctx.Dep(repoLabel).Kind())
 	}
 	fw := ctx.Attr("test_framework").(string)
-	if !slices.Contains(Frameworks, fw) {
-		return fmt.Errorf("attribute test_framework: %q is not one of %s", fw, strings.Join(Frameworks, ", "))
+	if !slices.Contains(install.Frameworks, fw) {
+		return fmt.Errorf("attribute test_framework: %q is not one of %s", fw, strings.Join(install.Frameworks, ", "))
 	}
 	cmd := ctx.Attr("test_cmd").(string)
 	if strings.TrimSpace(cmd) == "" {

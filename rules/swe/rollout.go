@@ -143,6 +143,12 @@ func rolloutActions(ctx *engine.Context, policy *PolicyInfo, count string) ([]st
 				continue // a slot of two of the sets (a merge and a part)
 			}
 			seen[sl.Verdict.Path] = true
+			if sl.Env == nil {
+				continue // dropped at analysis (no env): no task to roll out
+			}
+			if sl.Env.Rooted {
+				return nil, nil, fmt.Errorf("attribute tasks: %s: rollouts in directory envs made from install_config are not supported yet; build the env set with form = \"image\"", l)
+			}
 			for k := range n {
 				out, err := ctx.DeclareFile(fmt.Sprintf("%s.work/%s.%d.json", name, slotName(sl), k), false)
 				if err != nil {

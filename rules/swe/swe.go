@@ -23,7 +23,7 @@ import (
 
 // Rules lists the data-plane rule classes.
 func Rules() []engine.Rule {
-	rules := []engine.Rule{Filter{}, Masked{}, Curriculum{}, GitRepo{}, Env{}, TaskSet{}, ModelEndpoint{}, ScriptedPolicy{}, Rollout{}}
+	rules := []engine.Rule{Filter{}, Masked{}, Curriculum{}, GitRepo{}, Env{}, EnvSet{}, TaskSet{}, ModelEndpoint{}, ScriptedPolicy{}, Rollout{}}
 	rules = append(rules, trainRules()...)
 	return append(rules, paperRules()...)
 }

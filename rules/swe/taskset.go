@@ -35,8 +35,9 @@ func (TaskSet) Kind() string { return "task_set" }
 func (TaskSet) Attrs() []engine.AttrSpec {
 	return []engine.AttrSpec{
 		{Name: "source", Type: engine.AttrString, Mandatory: true, Doc: strings.Join(TaskSources, " or ")},
-		{Name: "instances", Type: engine.AttrLabel, Doc: "real: a JSONL file of instances (instance_id, repo, base_commit, created_at, patch, test_patch, FAIL_TO_PASS, PASS_TO_PASS, ...)"},
-		{Name: "envs", Type: engine.AttrLabelList, Doc: "synthetic: the swe_env targets to make bugs in; real: the envs at the instances' base commits"},
+		{Name: "instances", Type: engine.AttrLabel, Doc: "real: the instances file (JSON Lines, a JSON array or Parquet, SWE-bench's or SWE-rebench's schema: instance_id, repo, base_commit, created_at, patch, test_patch, FAIL_TO_PASS, PASS_TO_PASS, ...)"},
+		{Name: "envs", Type: engine.AttrLabelList, Doc: "synthetic: the swe_env targets to make bugs in; real: swe_env targets at the instances' base commits, or swe_env_set targets (each instance's env by repository and environment_setup_commit)"},
+		{Name: "test_scope", Type: engine.AttrString, Default: "touched", Doc: "real: touched (the test files test_patch touches, as SWE-bench's harness runs them) or all (the whole suite)"},
 		{Name: "strategies", Type: engine.AttrStringList, Default: []string{"ast"}, Doc: "synthetic: ast (procedural AST modifiers) and/or llm_rewrite (needs a model endpoint)"},
 		{Name: "per_repo", Type: engine.AttrInt, Default: int64(10), Doc: "synthetic: candidate bugs per repository and strategy, each validated"},
 		{Name: "model", Type: engine.AttrLabel, Doc: "synthetic: a model_endpoint for llm_rewrite and for problem statements (without one, statements are written from the failing tests)"},
@@ -100,6 +101,7 @@ func (TaskSet) Analyze(ctx *engine.Context) error {
 			if err != nil {
 				return err
 			}
+			a.Tally = true
 			if err := ctx.AddAction(a); err != nil {
 				return err
 			}

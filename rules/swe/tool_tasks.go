@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"time"
 
+	"github.com/legobuild/lego/executors"
 	"github.com/legobuild/lego/rules/legotool"
 	"github.com/legobuild/lego/rules/swe/format"
 	"github.com/legobuild/lego/rules/swe/gitrepo"
@@ -196,5 +197,15 @@ func runJudge(_ context.Context, fs *flag.FlagSet, args []string) error {
 	if err != nil {
 		return err
 	}
-	return format.WriteJSON(*out, slot)
+	if err := format.WriteJSON(*out, slot); err != nil {
+		return err
+	}
+	// The count on the status line (engine.Action.Tally).
+	switch {
+	case slot.Task != nil:
+		fmt.Println(executors.TallyLine("kept"))
+	case slot.Rejected != nil:
+		fmt.Println(executors.TallyLine("dropped"))
+	}
+	return nil
 }

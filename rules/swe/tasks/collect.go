@@ -36,6 +36,9 @@ type SlotSpec struct {
 	Env  *PlanEnv  `json:"env,omitempty"`
 	Cand *PlanCand `json:"cand,omitempty"`
 	Real *PlanReal `json:"real,omitempty"`
+	// Drop is an instance dropped at analysis (no env for it, an
+	// install_config lego cannot read): its verdict, with no run.
+	Drop *Rejection `json:"drop,omitempty"`
 }
 
 // Slot is one candidate's or instance's verdict: a task, or why not.
@@ -49,6 +52,8 @@ type Slot struct {
 // JudgeSlot decides one slot.
 func JudgeSlot(s SlotSpec) (*Slot, error) {
 	switch {
+	case s.Drop != nil:
+		return &Slot{Env: s.Drop.Env, Rejected: s.Drop}, nil
 	case s.Real != nil:
 		return judgeReal(*s.Real)
 	case s.Env != nil && s.Cand != nil:
@@ -257,6 +262,9 @@ func judgeReal(r PlanReal) (*Slot, error) {
 	}
 	slot := &Slot{Env: t.Repo}
 	why := san.Error
+	if res.EnvFailed != "" {
+		why = "the env did not build: " + res.EnvFailed
+	}
 	if why == "" {
 		why = res.Git.Leak()
 	}

@@ -196,6 +196,10 @@ def main():
     ap.add_argument("--timeout", type=int, default=1800, help="seconds a test run may take")
     ap.add_argument("--timeout-from", help="results of a clean run: allow ten times its time (at least 20 s)")
     ap.add_argument("--git-audit", type=int, help="report the git history in root, and its commits after this time")
+    ap.add_argument("--env-root", help="a directory env made from install_config (venv/, testbed/): run at the "
+                    "fixed path it was built at, the directory above --root")
+    ap.add_argument("--env-failed", help="the file a failed install step leaves: if it is there, report the env "
+                    "as failed and run nothing")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     for spec in a.run:
@@ -211,6 +215,23 @@ def main():
             clean = json.load(f)["runs"].values()
         a.timeout = max(20, int(10 * max((r.get("seconds", 0) for r in clean), default=0)))
     root = a.root
+    if a.env_root:
+        # Its venv and editable install name the paths they were made at.
+        top = os.path.dirname(root)
+        os.makedirs(top)
+        os.symlink(os.path.join(os.path.abspath(a.env_root), "venv"), os.path.join(top, "venv"))
+        for name in ("testbed", "lego-env-failed"):
+            src = os.path.join(a.env_root, name)
+            if os.path.isdir(src):
+                shutil.copytree(src, os.path.join(top, name), symlinks=True)
+            elif os.path.exists(src):
+                shutil.copy(src, os.path.join(top, name))
+    if a.env_failed and os.path.exists(a.env_failed):
+        with open(a.env_failed, encoding="utf-8", errors="replace") as f:
+            why = f.read().strip()
+        with open(a.out, "w") as f:
+            json.dump({"runs": {}, "env_failed": why or "an install step failed"}, f, indent=1, sort_keys=True)
+        return 0
     if a.copy:
         root = os.path.join(tempfile.mkdtemp(), "testbed")
         shutil.copytree(a.root, root, symlinks=True)

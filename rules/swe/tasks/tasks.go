@@ -49,6 +49,10 @@ type Results struct {
 	Empty bool           `json:"empty,omitempty"` // the candidate was empty: nothing ran
 	Cwd   string         `json:"cwd,omitempty"`   // where the harness ran
 	Git   *GitAudit      `json:"git,omitempty"`   // with --git-audit
+	// EnvFailed is why the env did not build (an install_config step
+	// failed: its number, command, exit code and output's tail); nothing
+	// ran.
+	EnvFailed string `json:"env_failed,omitempty"`
 }
 
 // GitAudit is what the harness saw of the git history in the env, before
