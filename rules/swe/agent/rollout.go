@@ -203,7 +203,7 @@ func evaluate(ctx context.Context, s Session, spec Spec, patch string) (*tasks.R
 	if err != nil {
 		return nil, err
 	}
-	var patches []string
+	var patches, scope []string
 	for _, p := range []struct{ name, body string }{{"bug.diff", t.BugPatch}, {"model.diff", patch}, {"test.diff", t.TestPatch}} {
 		if strings.TrimSpace(p.body) == "" {
 			continue
@@ -213,10 +213,16 @@ func evaluate(ctx context.Context, s Session, spec Spec, patch string) (*tasks.R
 			return nil, err
 		}
 		patches = append(patches, path)
+		if p.name == "test.diff" {
+			// A real task: the test files its test patch touches, as it
+			// was validated and as SWE-bench evaluates.
+			scope = []string{"--scope-from", path}
+		}
 	}
 	out := scratch + "/results.json"
-	log, code, err := s.Run(ctx, []string{"python3", harness, "--root", s.Workdir(), "--framework", spec.Framework, "--cmd", spec.TestCmd,
-		"--run", "eval=" + strings.Join(patches, ","), "--out", out}, nil, 2*time.Hour)
+	args := append([]string{"python3", harness, "--root", s.Workdir(), "--framework", spec.Framework, "--cmd", spec.TestCmd,
+		"--run", "eval=" + strings.Join(patches, ","), "--out", out}, scope...)
+	log, code, err := s.Run(ctx, args, nil, 2*time.Hour)
 	if err != nil {
 		return nil, fmt.Errorf("evaluating: %w", err)
 	}

@@ -39,7 +39,7 @@ func TestRolloutResolvesByRunningTests(t *testing.T) {
 	}
 	task := format.Task{InstanceID: "example__minicalc-7", Patch: read("fix.diff"), TestPatch: read("test.diff"),
 		ProblemStatement: "unary minus", FailToPass: []string{"tests/test_eval.py::test_unary_minus"},
-		PassToPass: []string{"tests/test_eval.py::test_precedence", "tests/test_lexer.py::test_tokenize_numbers_and_ops"}}
+		PassToPass: []string{"tests/test_eval.py::test_precedence", "tests/test_eval.py::test_division"}}
 	var opened []string
 	open := func() (Session, error) {
 		dir := filepath.Join(t.TempDir(), "testbed")
@@ -70,6 +70,34 @@ func TestRolloutResolvesByRunningTests(t *testing.T) {
 	}
 	if tr.Resolved || tr.SemiResolved || tr.Patch != "" {
 		t.Errorf("doing nothing: resolved %v, semi %v, patch %q", tr.Resolved, tr.SemiResolved, tr.Patch)
+	}
+
+	// The final judgement runs the test files the test patch touches, as
+	// SWE-bench does; a task with no test patch (synthetic) runs them all.
+	for _, tc := range []struct {
+		name      string
+		testPatch string
+		lexer     bool // tests/test_lexer.py's tests ran
+	}{{"real", task.TestPatch, false}, {"synthetic", "", true}} {
+		s, err := open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sp := spec
+		sp.Task.TestPatch = tc.testPatch
+		res, err := evaluate(context.Background(), s, sp, task.Patch)
+		s.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		lexer := false
+		for id := range res.Runs["eval"].Tests {
+			lexer = lexer || strings.HasPrefix(id, "tests/test_lexer.py::")
+		}
+		touched := res.Scope != nil && res.Scope.Mode == "touched" && strings.Join(res.Scope.Files, " ") == "tests/test_eval.py"
+		if lexer != tc.lexer || touched == tc.lexer || len(res.Runs["eval"].Tests) == 0 {
+			t.Errorf("%s task: scope %+v, tests run %v", tc.name, res.Scope, res.Runs["eval"].Tests)
+		}
 	}
 }
 

@@ -170,19 +170,21 @@ type Report struct {
 	Before  string `json:"before"`  // created_at, RFC 3339
 	Kept    int    `json:"kept"`    // commits in the sanitised history
 	Dropped int    `json:"dropped"` // commits of the source left out
-	// Error is why the instance cannot be given a clean history: a
-	// commit reachable from its base is dated after created_at.
-	Error string `json:"error,omitempty"`
+	// LateAncestors counts the kept commits, the base included, dated
+	// after created_at: information only. A pull request's base is often
+	// newer than the pull request (it was rebased), and the base's own
+	// history is not the fix.
+	LateAncestors int `json:"late_ancestors,omitempty"`
 }
 
 // Sanitize writes into out the .git directory of a working tree at commit
-// whose history holds nothing dated after before: one branch, main, at
+// whose history is exactly commit and its ancestors: one branch, main, at
 // commit; no tags, remotes, reflogs or other refs; only the objects
 // reachable from commit, repacked, so that later commits' objects cannot
 // be read. An index matching commit is written, so `git status` and
-// `git diff` work in a tree that holds commit's files. If a commit
-// reachable from commit is itself dated after before, the report says so
-// (the instance is invalid) and out still holds the history.
+// `git diff` work in a tree that holds commit's files. Kept commits dated
+// after before (created_at) are counted in the report, not dropped: what
+// leaks the fix is what lies beyond the base, not the base's history.
 func Sanitize(ctx context.Context, gitDir, commit string, before time.Time, out string) (*Report, error) {
 	rep := &Report{Commit: commit, Before: before.UTC().Format(time.RFC3339)}
 	if !CommitRE.MatchString(commit) {
@@ -232,10 +234,7 @@ func Sanitize(ctx context.Context, gitDir, commit string, before time.Time, out 
 	if err != nil {
 		return nil, err
 	}
-	rep.Kept = kept
-	if len(late) > 0 {
-		rep.Error = fmt.Sprintf("commit %s, reachable from base_commit, is dated after created_at %s", late[0], rep.Before)
-	}
+	rep.Kept, rep.LateAncestors = kept, len(late)
 	all, err := git(ctx, src, nil, "rev-list", "--all", "--count")
 	if err != nil {
 		return nil, err

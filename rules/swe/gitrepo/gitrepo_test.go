@@ -76,8 +76,8 @@ func TestFetchAndSanitize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Error != "" || rep.Kept != 2 || rep.Dropped != 2 {
-		t.Errorf("report %+v; want 2 commits kept, 2 dropped", rep)
+	if rep.LateAncestors != 0 || rep.Kept != 2 || rep.Dropped != 2 {
+		t.Errorf("report %+v; want 2 commits kept, 2 dropped, none late", rep)
 	}
 	if _, err := git(ctx, dotgit, nil, "cat-file", "-e", fix); err == nil {
 		t.Error("the fix commit's object can be read in the sanitised repository")
@@ -122,13 +122,19 @@ func TestFetchAndSanitize(t *testing.T) {
 		t.Errorf("two sanitisations differ:\n%q\n---\n%q", first, b)
 	}
 
-	// A base dated after created_at cannot be made clean.
-	rep, err = Sanitize(ctx, mirror, fix, createdAt, filepath.Join(t.TempDir(), ".git"))
+	// A base dated after created_at (a rebased pull request) is
+	// sanitised like any other: its history is kept, the late commit
+	// counted, and nothing beyond it is there.
+	late := filepath.Join(t.TempDir(), ".git")
+	rep, err = Sanitize(ctx, mirror, fix, createdAt, late)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(rep.Error, fix) || !strings.Contains(rep.Error, "after created_at") {
-		t.Errorf("base after created_at: report %+v", rep)
+	if rep.LateAncestors != 1 || rep.Kept != 3 || rep.Dropped != 1 {
+		t.Errorf("base after created_at: report %+v; want 3 commits kept, the base late, 1 dropped", rep)
+	}
+	if out, err := git(ctx, late, nil, "rev-list", "--all"); err != nil || len(strings.Fields(string(out))) != 3 {
+		t.Errorf("history of a late base: %q %v", out, err)
 	}
 }
 

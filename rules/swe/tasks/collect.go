@@ -47,6 +47,9 @@ type Slot struct {
 	Empty    bool         `json:"empty,omitempty"`
 	Task     *format.Task `json:"task,omitempty"`
 	Rejected *Rejection   `json:"rejected,omitempty"`
+	// LateAncestors: a real instance's kept history holds this many
+	// commits dated after created_at (the sanitiser's count).
+	LateAncestors int `json:"late_ancestors,omitempty"`
 }
 
 // JudgeSlot decides one slot.
@@ -94,6 +97,10 @@ type Report struct {
 	Strategies map[string]string   `json:"strategies,omitempty"`
 	PerEnv     map[string]EnvCount `json:"per_env"`
 	Rejected   []Rejection         `json:"rejected"`
+	// LateAncestors maps each real instance whose base history holds
+	// commits dated after its created_at (a rebased pull request) to how
+	// many: information, not a reason to drop it.
+	LateAncestors map[string]int `json:"late_ancestors,omitempty"`
 }
 
 // EnvCount counts one environment's candidates.
@@ -123,6 +130,15 @@ func Collect(p *Plan, outDir string) (*Report, error) {
 			}
 			if sl.Empty {
 				continue
+			}
+			if sl.LateAncestors > 0 {
+				id := ""
+				if sl.Task != nil {
+					id = sl.Task.InstanceID
+				} else if sl.Rejected != nil {
+					id = sl.Rejected.InstanceID
+				}
+				rep.addLate(id, sl.LateAncestors)
 			}
 			count := rep.PerEnv[sl.Env]
 			count.Candidates++
@@ -167,6 +183,13 @@ func Collect(p *Plan, outDir string) (*Report, error) {
 		return nil, err
 	}
 	return rep, format.WriteJSON(filepath.Join(outDir, ReportFile), rep)
+}
+
+func (r *Report) addLate(id string, n int) {
+	if r.LateAncestors == nil {
+		r.LateAncestors = map[string]int{}
+	}
+	r.LateAncestors[id] = n
 }
 
 // judgeCand decides a synthetic candidate from the env's clean run and
@@ -260,13 +283,12 @@ func judgeReal(r PlanReal) (*Slot, error) {
 			return nil, err
 		}
 	}
-	slot := &Slot{Env: t.Repo}
-	why := san.Error
+	slot := &Slot{Env: t.Repo, LateAncestors: san.LateAncestors}
+	// The sanitiser's report is information (late_ancestors): a base
+	// newer than created_at is no leak; the audit in the env decides.
+	why := res.Git.Leak()
 	if res.EnvFailed != "" {
 		why = "the env did not build: " + res.EnvFailed
-	}
-	if why == "" {
-		why = res.Git.Leak()
 	}
 	if why == "" {
 		why = CheckReal(t.FailToPass, t.PassToPass, res.Runs["before"], res.Runs["after"])
@@ -293,6 +315,9 @@ func merge(dir string, rep *Report, out *[]format.Task) error {
 	rep.Candidates += r.Candidates
 	rep.Kept += r.Kept
 	rep.Rejected = append(rep.Rejected, r.Rejected...)
+	for id, n := range r.LateAncestors {
+		rep.addLate(id, n)
+	}
 	for k, v := range r.PerEnv {
 		c := rep.PerEnv[k]
 		c.Candidates += v.Candidates

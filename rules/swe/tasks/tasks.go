@@ -49,10 +49,21 @@ type Results struct {
 	Empty bool           `json:"empty,omitempty"` // the candidate was empty: nothing ran
 	Cwd   string         `json:"cwd,omitempty"`   // where the harness ran
 	Git   *GitAudit      `json:"git,omitempty"`   // with --git-audit
+	Scope *Scope         `json:"scope,omitempty"` // with --scope-from
 	// EnvFailed is why the env did not build (an install_config step
 	// failed: its number, command, exit code and output's tail); nothing
 	// ran.
 	EnvFailed string `json:"env_failed,omitempty"`
+}
+
+// Scope is which tests the harness ran, with --scope-from PATCH: the
+// test files PATCH touches (Mode "touched"), as SWE-bench's harness runs
+// them, or the whole suite (Mode "all") when PATCH touches no .py file.
+type Scope struct {
+	Mode  string   `json:"mode"`            // touched or all
+	Files []string `json:"files,omitempty"` // touched: the .py files PATCH leaves in the tree
+	Args  []string `json:"args,omitempty"`  // touched: what was appended to the test command
+	Why   string   `json:"why,omitempty"`   // all: why the whole suite ran
 }
 
 // GitAudit is what the harness saw of the git history in the env, before
@@ -62,18 +73,31 @@ type GitAudit struct {
 	Commits int      `json:"commits,omitempty"` // commit objects, reachable or not
 	After   []string `json:"after,omitempty"`   // commits dated after the audit's time
 	LogAll  []string `json:"log_all,omitempty"` // git log --all --reflog: "ID DATE"
-	Error   string   `json:"error,omitempty"`
+	// With --base: the base commit, the commit objects that are neither
+	// it nor its ancestors, and how many other objects it does not reach.
+	Base              string   `json:"base,omitempty"`
+	BeyondBase        []string `json:"beyond_base,omitempty"`
+	BeyondBaseObjects int      `json:"beyond_base_objects,omitempty"`
+	Error             string   `json:"error,omitempty"`
 }
 
-// Leak says why an env's history gives away what came after created_at,
-// or "" if it does not.
+// Leak says why an env's history gives away what came after the task
+// began, or "" if it does not. Audited against a base commit (a real
+// task), anything beyond the base is a leak and dates are not: the base
+// of a rebased pull request is newer than the pull request. Without one,
+// any commit dated after the audit's time is.
 func (g *GitAudit) Leak() string {
 	switch {
 	case g == nil:
 		return "the env's git history was not audited"
 	case g.Error != "":
 		return "git history audit: " + g.Error
-	case len(g.After) > 0:
+	case g.Base != "" && len(g.BeyondBase) > 0:
+		return fmt.Sprintf("the env's git history holds commit %s, which is not base commit %s or an ancestor of it (%d such commits)",
+			g.BeyondBase[0], g.Base, len(g.BeyondBase))
+	case g.Base != "" && g.BeyondBaseObjects > 0:
+		return fmt.Sprintf("the env's .git holds %d objects that base commit %s does not reach", g.BeyondBaseObjects, g.Base)
+	case g.Base == "" && len(g.After) > 0:
 		return fmt.Sprintf("the env's git history holds commit %s, dated after created_at", g.After[0])
 	}
 	return ""

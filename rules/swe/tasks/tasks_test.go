@@ -153,14 +153,17 @@ func TestCollectAndMerge(t *testing.T) {
 	}
 }
 
-// A real instance is kept only if its history is clean (the sanitiser's
-// report and the audit inside the env) and its tests behave; a synthetic
-// env that holds a history gives no tasks.
+// A real instance is kept only if its history shows nothing beyond its
+// base (the audit inside the env) and its tests behave; a base newer than
+// created_at is counted, not dropped; a synthetic env that holds a
+// history gives no tasks.
 func TestCollectReal(t *testing.T) {
 	dir := t.TempDir()
 	p := func(n string) string { return filepath.Join(dir, n) }
 	writeJSON(t, p("m.json"), map[string]any{"digest": "sha256:abc"})
-	clean := &GitAudit{Present: true, Commits: 2}
+	clean := &GitAudit{Present: true, Commits: 2, Base: "ba5e"}
+	// The base and its parent are dated after created_at: no leak.
+	rebased := &GitAudit{Present: true, Commits: 2, Base: "ba5e", After: []string{"ba5e", "9a7e"}}
 	before := run(map[string]string{"f": Failed, "p": Passed})
 	after := run(map[string]string{"f": Passed, "p": Passed})
 	cases := []struct {
@@ -171,7 +174,10 @@ func TestCollectReal(t *testing.T) {
 		why    string
 	}{
 		{"ok", gitrepo.Report{}, clean, before, ""},
-		{"late-base", gitrepo.Report{Error: "commit x, reachable from base_commit, is dated after created_at"}, clean, before, "dated after created_at"},
+		{"late-base", gitrepo.Report{LateAncestors: 2}, rebased, before, ""},
+		{"beyond", gitrepo.Report{}, &GitAudit{Present: true, Base: "ba5e", BeyondBase: []string{"c0ffee"}}, before,
+			"holds commit c0ffee, which is not base commit ba5e or an ancestor of it"},
+		{"stray", gitrepo.Report{}, &GitAudit{Present: true, Base: "ba5e", BeyondBaseObjects: 3}, before, "3 objects that base commit ba5e does not reach"},
 		{"leak", gitrepo.Report{}, &GitAudit{Present: true, After: []string{"c0ffee"}}, before, "holds commit c0ffee"},
 		{"no-audit", gitrepo.Report{}, nil, before, "not audited"},
 		{"passes", gitrepo.Report{}, clean, after, "FAIL_TO_PASS test f already passes before the fix"},
@@ -189,17 +195,21 @@ func TestCollectReal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Kept != 1 || rep.Candidates != len(cases) || rep.PerEnv["r"].Kept != 1 {
+	if rep.Kept != 2 || rep.Candidates != len(cases) || rep.PerEnv["r"].Kept != 2 || !reflect.DeepEqual(rep.LateAncestors, map[string]int{"late-base": 2}) {
 		t.Errorf("report %+v", rep)
 	}
 	why := map[string]string{}
 	for _, r := range rep.Rejected {
 		why[r.InstanceID] = r.Reason
 	}
-	for _, c := range cases[1:] {
-		if !strings.Contains(why[c.id], c.why) {
+	for _, c := range cases {
+		if c.why == "" && why[c.id] != "" || !strings.Contains(why[c.id], c.why) {
 			t.Errorf("%s: rejected for %q, want %q", c.id, why[c.id], c.why)
 		}
+	}
+	merged, err := Collect(&Plan{Source: "merge", Sets: []string{p("out")}}, p("merged"))
+	if err != nil || merged.LateAncestors["late-base"] != 2 {
+		t.Errorf("merged report %+v, %v; want late-base's late ancestors", merged, err)
 	}
 
 	// Synthetic: the clean run saw a .git.
