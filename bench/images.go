@@ -20,6 +20,7 @@ func imageSharing(dir string) error {
 		Size   int64  `json:"size"`
 	}
 	unique := map[string]int64{}
+	held := map[string]int{} // digest -> how many images hold it
 	var sum int64
 	var lines []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -46,6 +47,7 @@ func imageSharing(dir string) error {
 		for _, b := range append(man.Layers, man.Config) {
 			size += b.Size
 			unique[b.Digest] = b.Size
+			held[b.Digest]++
 		}
 		sum += size
 		rel, _ := filepath.Rel(dir, p)
@@ -59,13 +61,22 @@ func imageSharing(dir string) error {
 		return fmt.Errorf("no OCI image layouts under %s: build the example first", dir)
 	}
 	sort.Strings(lines)
-	var u int64
-	for _, s := range unique {
+	// Above the base: without the blobs every image holds (the OS).
+	var u, common int64
+	for d, s := range unique {
 		u += s
+		if held[d] == len(lines) {
+			common += s
+		}
 	}
+	above, uAbove := sum-common*int64(len(lines)), u-common
 	fmt.Println(strings.Join(lines, "\n"))
 	fmt.Printf("%d images: %.1f MB summed, %.1f MB of distinct blobs in the store: sharing ratio %.1fx\n",
 		len(lines), float64(sum)/1e6, float64(u)/1e6, float64(sum)/float64(u))
+	if uAbove > 0 {
+		fmt.Printf("above the %.1f MB every image shares: %.2f MB summed, %.2f MB distinct: %.1fx\n",
+			float64(common)/1e6, float64(above)/1e6, float64(uAbove)/1e6, float64(above)/float64(uAbove))
+	}
 	return nil
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what lego's build and tests need on a fresh Debian machine (run
 # as root): a Go toolchain new enough for go.mod, bash, coreutils, make, git,
-# Python 3 with pytest (directory envs run tests on the host) and PyTorch
+# Python 3 with pytest and pip (directory envs run tests on the host) and PyTorch
 # (python3-torch, for the torch_tiny trainer).
 # Sourced by the other scripts so that PATH is set for them.
 set -euo pipefail
@@ -14,6 +14,9 @@ done
 command -v go >/dev/null 2>&1 || need_apt+=(golang-go)
 # The Debian interpreter, which the local executor's PATH finds.
 /usr/bin/python3 -c 'import pytest' >/dev/null 2>&1 || need_apt+=(python3 python3-pytest)
+# pip, setuptools and wheel: directory envs made from install_config
+# install their repository with pip (offline: --no-index).
+/usr/bin/python3 -c 'import pip, setuptools, wheel' >/dev/null 2>&1 || need_apt+=(python3-pip)
 # PyTorch for the torch_tiny trainer (the offline SFT and verifier backend).
 /usr/bin/python3 -c 'import torch' >/dev/null 2>&1 || need_apt+=(python3-torch)
 # PyYAML: a test reads the LLaMA-Factory YAML lego writes as LLaMA-Factory does.

@@ -291,7 +291,8 @@ func firstLine(s string) string {
 // Prelude is the shell line a step starts with: the Python environment
 // at venv first on PATH, and the instance's env_vars.
 func Prelude(venv string, vars map[string]string) string {
-	line := "export PATH=" + Quote(venv+"/bin") + `:"$PATH" VIRTUAL_ENV=` + Quote(venv)
+	// No pip cache: HOME is no place to write in a sandbox.
+	line := "export PATH=" + Quote(venv+"/bin") + `:"$PATH" VIRTUAL_ENV=` + Quote(venv) + " PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1"
 	keys := make([]string, 0, len(vars))
 	for k := range vars {
 		keys = append(keys, k)
