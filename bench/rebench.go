@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 )
 
 // GenerateRebench writes a workspace of SWE-rebench's shape at scale:
@@ -85,25 +84,8 @@ swe_env_set(name = "set", instances = "//tasks:instances.jsonl", repos = ["//rep
 	return f.Close()
 }
 
-// benchRebench times loading and analysing (--nobuild) the generated
-// workspace: the median of runs, and the peak RSS.
+// benchRebench times loading and analysing the generated workspace.
 func benchRebench(bin, base string, repos, instances, runs int) error {
-	ws := filepath.Join(base, "rebench")
-	if err := GenerateRebench(ws, repos, instances); err != nil {
-		return err
-	}
-	defer os.RemoveAll(ws)
-	var walls []time.Duration
-	var peak int64
-	for range runs {
-		w, r, err := run(bin, ws, filepath.Join(base, "rebench-cache"), "build", "//...", "--nobuild")
-		if err != nil {
-			return fmt.Errorf("analysing %d repositories and %d instances: %w", repos, instances, err)
-		}
-		walls = append(walls, w)
-		peak = max(peak, r)
-	}
-	fmt.Printf("swe_env_set + task_set over %d repositories, %d instances (one file): load and analysis %.2fs (median of %d), peak RSS %d MB\n",
-		repos, instances, median(walls).Seconds(), runs, peak>>20)
-	return nil
+	return benchAnalysis(bin, filepath.Join(base, "rebench"), runs, func(ws string) error { return GenerateRebench(ws, repos, instances) },
+		fmt.Sprintf("swe_env_set + task_set over %d repositories, %d instances (one file)", repos, instances))
 }

@@ -64,25 +64,29 @@ func GenerateSWE(dir string, envs, tasks int) error {
 	return nil
 }
 
-// benchSWE times loading and analysing (--nobuild) the generated
-// workspace: the median of runs, and the peak RSS.
+// benchSWE times loading and analysing the generated workspace.
 func benchSWE(bin, base string, envs, tasks, runs int) error {
-	ws := filepath.Join(base, "swe")
-	if err := GenerateSWE(ws, envs, tasks); err != nil {
+	return benchAnalysis(bin, filepath.Join(base, "swe"), runs, func(ws string) error { return GenerateSWE(ws, envs, tasks) },
+		fmt.Sprintf("%d swe_env + %d task_set targets", envs, tasks))
+}
+
+// benchAnalysis generates a workspace in ws and times loading and
+// analysing it (--nobuild): the median of runs, and the peak RSS.
+func benchAnalysis(bin, ws string, runs int, generate func(ws string) error, what string) error {
+	if err := generate(ws); err != nil {
 		return err
 	}
 	defer os.RemoveAll(ws)
 	var walls []time.Duration
 	var peak int64
 	for range runs {
-		w, r, err := run(bin, ws, filepath.Join(base, "swe-cache"), "build", "//...", "--nobuild")
+		w, r, err := run(bin, ws, ws+"-cache", "build", "//...", "--nobuild")
 		if err != nil {
-			return fmt.Errorf("analysing %d envs and %d task sets: %w", envs, tasks, err)
+			return fmt.Errorf("analysing %s: %w", what, err)
 		}
 		walls = append(walls, w)
 		peak = max(peak, r)
 	}
-	fmt.Printf("%d swe_env + %d task_set targets: load and analysis %.2fs (median of %d), peak RSS %d MB\n",
-		envs, tasks, median(walls).Seconds(), runs, peak>>20)
+	fmt.Printf("%s: load and analysis %.2fs (median of %d), peak RSS %d MB\n", what, median(walls).Seconds(), runs, peak>>20)
 	return nil
 }

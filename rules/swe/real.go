@@ -239,7 +239,7 @@ func (r *realSet) instance(dir string, t *format.Task, created time.Time, env *E
 		return nil, err
 	}
 	pr := &tasks.PlanReal{Instance: inst.Path, Sanitize: report.Path, Results: results.Path}
-	slot := &TaskSlot{Stem: dir + "instance", Env: env, Image: image, Inputs: []*engine.File{inst, report, results}}
+	slot := &TaskSlot{Stem: dir + "instance", Env: env, Image: image, Inputs: []*engine.File{inst, report, results}, Scope: r.scope}
 	if image != nil {
 		pr.Manifest = image.Path
 		slot.Inputs = append(slot.Inputs, image)
@@ -293,7 +293,8 @@ func (r *realSet) setEnv(dir string, t *format.Task, si *setInstance, dotgit *en
 			Base:    si.env.Image,
 			Files:   map[string]*engine.File{wd: tree, path.Join(wd, ".git"): dotgit},
 			Workdir: wd,
-			Env:     si.cfg.EnvVars,
+			Env:     env.Env, // for an agent's session in the image too
+
 			Run:     wrapped,
 			Network: si.set.Network,
 		})

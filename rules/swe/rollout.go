@@ -186,6 +186,9 @@ func rolloutAction(sl *TaskSlot, policy *PolicyInfo, out *engine.File, sample, s
 	args := []string{"--slot", sl.Verdict.Path, "--policy", policy.Config.Path, "--policy-name", policy.Name,
 		"--sample", strconv.FormatInt(sample, 10), "--seed", strconv.FormatInt(seed, 10), "--max-turns", strconv.FormatInt(maxTurns, 10),
 		"--test-cmd", env.TestCmd, "--framework", env.Framework, "--out", out.Path}
+	if sl.Scope == "all" {
+		args = append(args, "--test-scope", "all")
+	}
 	inputs := append([]*engine.File{sl.Verdict, policy.Config}, policy.Inputs...)
 	if sl.Image != nil {
 		args = append(args, "--image", sl.Image.Path, "--workdir", env.Workdir)

@@ -55,6 +55,7 @@ type TaskSlot struct {
 	Env     *EnvInfo
 	Image   *engine.File // manifest of the image the task runs in; nil for a directory env
 	Git     *engine.File // a real instance in a directory env: its .git
+	Scope   string       // a real instance: the tests it was validated on (touched or all)
 	Verdict *engine.File // the judged Slot (set by the task_set rule)
 }
 

@@ -37,7 +37,8 @@ func runRollout(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	seed := fs.Int64("seed", 0, "sampling seed")
 	maxTurns := fs.Int("max-turns", 100, "assistant turns")
 	testCmd := fs.String("test-cmd", "", "the env's test command")
-	framework := fs.String("framework", "pytest", "pytest or unittest")
+	framework := fs.String("framework", "pytest", "the test runner: pytest, unittest, django or sympy")
+	scope := fs.String("test-scope", "touched", "a real task's tests: touched (the files its test patch touches, as it was validated) or all")
 	image := fs.String("image", "", "the task's image manifest file (a container per session)")
 	workdir := fs.String("workdir", "/testbed", "with --image: the repository in the image")
 	envDir := fs.String("env-dir", "", "instead of --image: a directory env (copied per session)")
@@ -66,7 +67,7 @@ func runRollout(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if err != nil {
 		return err
 	}
-	tr, err := agent.Rollout(ctx, open, newPolicy, agent.Spec{Task: task, TestCmd: *testCmd, Framework: *framework,
+	tr, err := agent.Rollout(ctx, open, newPolicy, agent.Spec{Task: task, TestCmd: *testCmd, Framework: *framework, AllTests: *scope == "all",
 		MaxTurns: *maxTurns, Sample: *sample, Teacher: *policyName})
 	if tr != nil {
 		tr.Seed = *seed

@@ -19,10 +19,14 @@ import (
 type Spec struct {
 	Task      format.Task
 	TestCmd   string
-	Framework string // pytest or unittest
-	MaxTurns  int
-	Sample    int
-	Teacher   string // the policy's name, recorded in the trajectory
+	Framework string // pytest, unittest, django or sympy
+	// AllTests judges a real task on the whole suite, as a task set with
+	// test_scope "all" validated it; else on the files its test patch
+	// touches.
+	AllTests bool
+	MaxTurns int
+	Sample   int
+	Teacher  string // the policy's name, recorded in the trajectory
 }
 
 // Outcome is a rollout's output file: a trajectory, or why there was no
@@ -213,7 +217,7 @@ func evaluate(ctx context.Context, s Session, spec Spec, patch string) (*tasks.R
 			return nil, err
 		}
 		patches = append(patches, path)
-		if p.name == "test.diff" {
+		if p.name == "test.diff" && !spec.AllTests {
 			// A real task: the test files its test patch touches, as it
 			// was validated and as SWE-bench evaluates.
 			scope = []string{"--scope-from", path}

@@ -73,18 +73,20 @@ func TestRolloutResolvesByRunningTests(t *testing.T) {
 	}
 
 	// The final judgement runs the test files the test patch touches, as
-	// SWE-bench does; a task with no test patch (synthetic) runs them all.
+	// SWE-bench does; a task with no test patch (synthetic) runs them all,
+	// as does a real one of a set validated on the whole suite.
 	for _, tc := range []struct {
 		name      string
 		testPatch string
+		all       bool
 		lexer     bool // tests/test_lexer.py's tests ran
-	}{{"real", task.TestPatch, false}, {"synthetic", "", true}} {
+	}{{"real", task.TestPatch, false, false}, {"synthetic", "", false, true}, {"real, test_scope all", task.TestPatch, true, true}} {
 		s, err := open()
 		if err != nil {
 			t.Fatal(err)
 		}
 		sp := spec
-		sp.Task.TestPatch = tc.testPatch
+		sp.Task.TestPatch, sp.AllTests = tc.testPatch, tc.all
 		res, err := evaluate(context.Background(), s, sp, task.Patch)
 		s.Close()
 		if err != nil {
