@@ -609,7 +609,12 @@ def main():
     if a.env_root:
         # Its venv and editable install name the paths they were made at.
         top = os.path.dirname(root)
-        os.makedirs(top)
+        try:
+            os.makedirs(top)
+        except FileExistsError:
+            print("harness: %s is in use: a directory env made from install_config runs there, one action at a "
+                  "time (lego's sandbox gives each its own /tmp)" % top, file=sys.stderr)
+            return 1
         os.symlink(os.path.join(os.path.abspath(a.env_root), "venv"), os.path.join(top, "venv"))
         for name in ("testbed", "lego-env-failed"):
             src = os.path.join(a.env_root, name)
