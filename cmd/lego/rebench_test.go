@@ -114,6 +114,9 @@ task_set(name = "t", source = "real", instances = "prs.jsonl", envs = [":set"])
 			inst("r-2", "org/r", strings.Replace(cfg, `"test_cmd"`, `"log_parser": "parse_log_nose", "test_cmd"`, 1)),
 			strings.Replace(inst("r-3", "org/r", cfg), `"test_patch": "t"`, `"test_patch": ""`, 1),
 			inst("r-4", "org/r", `"install_config": null`),
+			inst("r-5", "org/r", `"environment_setup_commit": "main", `+cfg),
+			strings.Replace(inst("r-6", "org/r", cfg), `"base_commit": "f771ea915bb5d5ae63bff7ff54af31b784610167"`,
+				`"base_commit": "f771ea9", "environment_setup_commit": "f771ea915bb5d5ae63bff7ff54af31b784610167"`, 1),
 		}, "\n") + "\n",
 	})
 	mustLego(t, root, "build", "//:t", "--executor=local", "--cache_dir="+t.TempDir())
@@ -127,6 +130,8 @@ task_set(name = "t", source = "real", instances = "prs.jsonl", envs = [":set"])
 		"r-2":    `prs.jsonl:3: field install_config.log_parser: "parse_log_nose" is not a parser`,
 		"r-3":    `prs.jsonl:4: field patch: an instance needs both patch and test_patch`,
 		"r-4":    `prs.jsonl:5: field install_config: absent`,
+		"r-5":    `prs.jsonl:6: field environment_setup_commit: "main" is not a full 40-hex commit id`,
+		"r-6":    `prs.jsonl:7: field base_commit: "f771ea9" is not a full 40-hex commit id`,
 	}
 	if rep.Kept != 0 || rep.Candidates != len(want) || len(rep.Rejected) != len(want) {
 		t.Errorf("report: %d kept of %d, %d rejected", rep.Kept, rep.Candidates, len(rep.Rejected))

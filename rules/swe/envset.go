@@ -10,6 +10,7 @@ import (
 	"github.com/legobuild/lego/rules/legotool"
 	"github.com/legobuild/lego/rules/oci"
 	"github.com/legobuild/lego/rules/swe/format"
+	"github.com/legobuild/lego/rules/swe/gitrepo"
 	"github.com/legobuild/lego/rules/swe/install"
 )
 
@@ -111,7 +112,8 @@ func (EnvSet) Analyze(ctx *engine.Context) error {
 		repo := info.Repos[t.Repo]
 		commit := envCommit(t)
 		k := setKey(t.Repo, commit, c)
-		if repo == nil || info.Envs[k] != nil || !instanceID.MatchString(strings.ReplaceAll(t.Repo, "/", "__")) {
+		// What has no env here the task set drops, with the reason.
+		if repo == nil || info.Envs[k] != nil || !gitrepo.CommitRE.MatchString(commit) || !instanceID.MatchString(strings.ReplaceAll(t.Repo, "/", "__")) {
 			return nil
 		}
 		e := &SetEnv{Name: strings.ReplaceAll(t.Repo, "/", "__") + "@" + commit + "-" + c.EnvKey(), Repo: repo, Commit: commit}

@@ -107,10 +107,21 @@ func realTasks(ctx *engine.Context, name string) (*tasks.Plan, []*TaskSlot, erro
 			}
 			if se == nil {
 				var names []string
+				known := false
 				for _, s := range sets {
 					names = append(names, s.Label.String())
+					known = known || s.Repos[t.Repo] != nil
+				}
+				if !gitrepo.CommitRE.MatchString(envCommit(t)) {
+					return drop("environment_setup_commit", "%q is not a full 40-hex commit id", envCommit(t))
+				}
+				if known {
+					return drop("repo", "no env for repository %q at %s in %s", t.Repo, envCommit(t), strings.Join(names, ", "))
 				}
 				return drop("repo", "no env for repository %q at %s: %s has no git_repo of it", t.Repo, envCommit(t), strings.Join(names, ", "))
+			}
+			if !gitrepo.CommitRE.MatchString(t.BaseCommit) {
+				return drop("base_commit", "%q is not a full 40-hex commit id", t.BaseCommit)
 			}
 			slot, err = r.instance(dir, t, created, nil, &setInstance{set: set, env: se, cfg: c})
 		}
