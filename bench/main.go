@@ -22,13 +22,19 @@ func main() {
 	first := flag.String("first", "1000,10000", "sizes whose first build is timed too (others are built untimed, quietly)")
 	dir := flag.String("dir", "", "where to generate workspaces (default: a temp dir, removed afterwards)")
 	runs := flag.Int("runs", 3, "null builds per size; the median is reported")
-	genOnly := flag.String("generate", "", "only write a workspace of the first -n size to this directory (e.g. to build it with Bazel)")
+	genOnly := flag.String("generate", "", "only write a workspace of the first -n size (or the -rebench_repos one) to this directory (e.g. to build it with Bazel)")
 	sweEnvs := flag.Int("swe_envs", 0, "instead: time load and analysis of this many swe_env targets and -swe_tasks task sets")
 	sweTasks := flag.Int("swe_tasks", 32000, "task_set targets of the -swe_envs workspace")
 	sharing := flag.String("image_sharing", "", "instead: report the images under this lego-out, their summed sizes beside the store's distinct bytes")
 	rebenchRepos := flag.Int("rebench_repos", 0, "instead: time load and analysis of a swe_env_set and a task_set over this many repositories")
 	rebenchInstances := flag.Int("rebench_instances", 20000, "instances (with install_config) in the -rebench_repos workspace's one file")
 	flag.Parse()
+	if *genOnly != "" && *rebenchRepos > 0 {
+		if err := GenerateRebench(*genOnly, *rebenchRepos, *rebenchInstances); err != nil {
+			fail(err)
+		}
+		return
+	}
 	if *genOnly != "" {
 		n, err := strconv.Atoi(strings.Split(*sizes, ",")[0])
 		if err == nil {

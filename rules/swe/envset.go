@@ -104,8 +104,9 @@ func (EnvSet) Analyze(ctx *engine.Context) error {
 		}
 	}
 	b := &setBuilder{ctx: ctx, info: info, base: base, stages: map[string]*engine.ImageInfo{}}
+	var configs install.Parser
 	err := eachInstance(ctx, "instances", func(at format.Loc, t *format.Task) error {
-		c, _, err := install.Parse(t.InstallConfig)
+		c, _, err := configs.Parse(t.InstallConfig)
 		if err != nil {
 			return nil // the task set reports it, with the instance
 		}

@@ -63,6 +63,7 @@ func realTasks(ctx *engine.Context, name string) (*tasks.Plan, []*TaskSlot, erro
 	plan := &tasks.Plan{Source: "real"}
 	var slots []*TaskSlot
 	seen := map[string]format.Loc{}
+	var configs install.Parser
 	err = eachInstance(ctx, "instances", func(at format.Loc, t *format.Task) error {
 		if !instanceID.MatchString(t.InstanceID) {
 			return at.Err("instance_id", "%q is not a name of letters, digits, '.', '_' and '-'", t.InstanceID)
@@ -93,7 +94,7 @@ func realTasks(ctx *engine.Context, name string) (*tasks.Plan, []*TaskSlot, erro
 		} else if len(sets) == 0 {
 			return drop("base_commit", "no env in attribute envs holds repository %q at %s", t.Repo, t.BaseCommit)
 		} else {
-			c, field, perr := install.Parse(t.InstallConfig)
+			c, field, perr := configs.Parse(t.InstallConfig)
 			if perr != nil {
 				return drop(field, "%v", perr)
 			}

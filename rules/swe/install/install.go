@@ -44,9 +44,21 @@ type Config struct {
 // (install_config.FIELD) and what is wrong with it. A null or absent
 // config is an error: without one there is nothing to build.
 func Parse(raw json.RawMessage) (*Config, string, error) {
-	var m map[string]json.RawMessage
 	if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null" {
 		return nil, "install_config", fmt.Errorf("absent: an env set builds each instance's env from its install_config")
+	}
+	// One pass over the object; each member is read below.
+	var m struct {
+		Python      json.RawMessage `json:"python"`
+		Packages    json.RawMessage `json:"packages"`
+		ReqsPath    json.RawMessage `json:"reqs_path"`
+		EnvYmlPath  json.RawMessage `json:"env_yml_path"`
+		PipPackages json.RawMessage `json:"pip_packages"`
+		PreInstall  json.RawMessage `json:"pre_install"`
+		Install     json.RawMessage `json:"install"`
+		TestCmd     json.RawMessage `json:"test_cmd"`
+		LogParser   json.RawMessage `json:"log_parser"`
+		EnvVars     json.RawMessage `json:"env_vars"`
 	}
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return nil, "install_config", fmt.Errorf("not an object: %v", err)
@@ -54,14 +66,16 @@ func Parse(raw json.RawMessage) (*Config, string, error) {
 	c := &Config{}
 	for _, f := range []struct {
 		name string
+		v    json.RawMessage
 		dst  any
 	}{
-		{"python", &c.Python}, {"packages", &c.Packages}, {"reqs_path", &c.ReqsPath}, {"env_yml_path", &c.EnvYmlPath},
-		{"pip_packages", &c.PipPackages}, {"pre_install", &c.PreInstall}, {"install", &c.Install},
-		{"test_cmd", &c.TestCmd}, {"log_parser", &c.LogParser}, {"env_vars", &c.EnvVars},
+		{"python", m.Python, &c.Python}, {"packages", m.Packages, &c.Packages}, {"reqs_path", m.ReqsPath, &c.ReqsPath},
+		{"env_yml_path", m.EnvYmlPath, &c.EnvYmlPath}, {"pip_packages", m.PipPackages, &c.PipPackages},
+		{"pre_install", m.PreInstall, &c.PreInstall}, {"install", m.Install, &c.Install}, {"test_cmd", m.TestCmd, &c.TestCmd},
+		{"log_parser", m.LogParser, &c.LogParser}, {"env_vars", m.EnvVars, &c.EnvVars},
 	} {
-		v, ok := m[f.name]
-		if !ok || string(bytes.TrimSpace(v)) == "null" {
+		v := f.v
+		if len(v) == 0 || string(v) == "null" {
 			continue
 		}
 		var err error
@@ -311,4 +325,27 @@ func Quote(words ...string) string {
 		q[i] = "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
 	}
 	return strings.Join(q, " ")
+}
+
+// Parser is Parse once per distinct install_config text: a set's
+// instances share a few configs per repository. The configs it returns
+// are shared; callers do not change them.
+type Parser struct{ seen map[string]parsed }
+
+type parsed struct {
+	c     *Config
+	field string
+	err   error
+}
+
+func (p *Parser) Parse(raw json.RawMessage) (*Config, string, error) {
+	if r, ok := p.seen[string(raw)]; ok {
+		return r.c, r.field, r.err
+	}
+	c, field, err := Parse(raw)
+	if p.seen == nil {
+		p.seen = map[string]parsed{}
+	}
+	p.seen[string(raw)] = parsed{c, field, err}
+	return c, field, err
 }

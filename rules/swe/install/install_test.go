@@ -97,3 +97,19 @@ func TestStepsBuildAndRecordFailure(t *testing.T) {
 		t.Error("a step after the failure ran")
 	}
 }
+
+// A Parser reads each distinct config once, errors too.
+func TestParserOncePerText(t *testing.T) {
+	var p Parser
+	a, _, err := p.Parse([]byte(`{"test_cmd": "pytest"}`))
+	b, _, _ := p.Parse([]byte(`{"test_cmd": "pytest"}`))
+	c, _, _ := p.Parse([]byte(`{"test_cmd": "pytest -x"}`))
+	if err != nil || a != b || a == c || c.TestCmd != "pytest -x" {
+		t.Errorf("configs %p %p %p (%v)", a, b, c, err)
+	}
+	for range 2 {
+		if _, field, err := p.Parse([]byte(`{"test_cmd": ""}`)); err == nil || field != "install_config.test_cmd" {
+			t.Errorf("%s: %v", field, err)
+		}
+	}
+}
