@@ -148,6 +148,19 @@ func (d *rdec) badJSON(field *fpath, v []byte) error {
 }
 
 // str decodes a string member (null = "").
+// firstStr reads a string into *dst unless a member read earlier set it
+// (a record with two patch members keeps the first); either way the value
+// is checked.
+func (d *rdec) firstStr(field *fpath, v []byte, dst *string) (int, error) {
+	if *dst != "" {
+		return d.check(field, v)
+	}
+	var n int
+	var err error
+	*dst, n, err = d.str(field, v)
+	return n, err
+}
+
 func (d *rdec) str(field *fpath, v []byte) (string, int, error) {
 	v, err := scalar(v)
 	if err != nil {

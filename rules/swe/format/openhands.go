@@ -55,11 +55,7 @@ func (d *rdec) openHandsRecord(b []byte, t *Trajectory, r *resolution) error {
 			n, err = d.object(key(k), v, func(tk string, tv []byte) (n int, err error) {
 				switch tk {
 				case "git_patch":
-					if t.Patch == "" {
-						t.Patch, n, err = d.str(key(k).sub("git_patch"), tv)
-					} else {
-						n, err = d.check(key(k).sub("git_patch"), tv)
-					}
+					n, err = d.firstStr(key(k).sub("git_patch"), tv, &t.Patch)
 				case "report":
 					n, err = d.object(key(k).sub("report"), tv, func(rk string, rv []byte) (n int, err error) {
 						if rk == "resolved" {

@@ -76,11 +76,7 @@ func (d *rdec) sweAgentRecord(b []byte, t *Trajectory, r *resolution) error {
 			n, err = d.object(key(k), v, func(ik string, iv []byte) (n int, err error) {
 				switch ik {
 				case "submission":
-					if t.Patch == "" {
-						t.Patch, n, err = d.str(key(k).sub("submission"), iv)
-					} else {
-						n, err = d.check(key(k).sub("submission"), iv)
-					}
+					n, err = d.firstStr(key(k).sub("submission"), iv, &t.Patch)
 				case "exit_status":
 					t.Exit, n, err = d.str(key(k).sub("exit_status"), iv)
 				case "resolved":
