@@ -203,10 +203,7 @@ func (b *setBuilder) image(e *SetEnv, c *install.Config) (*engine.ImageInfo, err
 		}
 		b.stages[py] = venv
 	}
-	steps := c.PackageSteps(install.ReqsDir, b.info.Network)
-	for i := range steps {
-		steps[i] = install.Wrap(i+1, pre, steps[i], failed)
-	}
+	steps := install.WrapAll(1, pre, c.PackageSteps(install.ReqsDir, b.info.Network), failed)
 	if len(steps) == 0 {
 		return venv, nil
 	}

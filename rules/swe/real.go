@@ -296,10 +296,6 @@ func (r *realSet) setEnv(dir string, t *format.Task, si *setInstance, dotgit *en
 	steps := si.cfg.InstanceSteps()
 	if si.env.Image != nil {
 		failed := "/" + install.Failed
-		wrapped := make([]string, len(steps))
-		for i, s := range steps {
-			wrapped[i] = install.Wrap(i, prelude, s, failed)
-		}
 		wd := si.set.Workdir
 		img, err := oci.Build(r.ctx, dir+"env", oci.Spec{
 			Base:    si.env.Image,
@@ -307,7 +303,7 @@ func (r *realSet) setEnv(dir string, t *format.Task, si *setInstance, dotgit *en
 			Workdir: wd,
 			Env:     env.Env, // for an agent's session in the image too
 
-			Run:     wrapped,
+			Run:     install.WrapAll(0, prelude, steps, failed),
 			Network: si.set.Network,
 		})
 		if err != nil {

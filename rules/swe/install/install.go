@@ -64,44 +64,48 @@ func Parse(raw json.RawMessage) (*Config, string, error) {
 		return nil, "install_config", fmt.Errorf("not an object: %v", err)
 	}
 	c := &Config{}
+	str := func(d *string) func(json.RawMessage) error {
+		return func(v json.RawMessage) error { return json.Unmarshal(v, d) }
+	}
+	// split: a string of several items is cut at white space
+	// (pip_packages "numpy pytest"); else it is one item (a command).
+	list := func(d *[]string, split bool) func(json.RawMessage) error {
+		return func(v json.RawMessage) (err error) { *d, err = words(v, split); return err }
+	}
 	for _, f := range []struct {
 		name string
 		v    json.RawMessage
-		dst  any
+		read func(json.RawMessage) error
 	}{
-		{"python", m.Python, &c.Python}, {"packages", m.Packages, &c.Packages}, {"reqs_path", m.ReqsPath, &c.ReqsPath},
-		{"env_yml_path", m.EnvYmlPath, &c.EnvYmlPath}, {"pip_packages", m.PipPackages, &c.PipPackages},
-		{"pre_install", m.PreInstall, &c.PreInstall}, {"install", m.Install, &c.Install}, {"test_cmd", m.TestCmd, &c.TestCmd},
-		{"log_parser", m.LogParser, &c.LogParser}, {"env_vars", m.EnvVars, &c.EnvVars},
+		{"python", m.Python, func(v json.RawMessage) error {
+			var n json.Number // 3.9 as a number or a string
+			err := json.Unmarshal(v, &n)
+			if err != nil {
+				err = json.Unmarshal(v, &c.Python)
+			} else {
+				c.Python = n.String()
+			}
+			return err
+		}},
+		{"packages", m.Packages, str(&c.Packages)},
+		{"reqs_path", m.ReqsPath, list(&c.ReqsPath, true)},
+		{"env_yml_path", m.EnvYmlPath, list(&c.EnvYmlPath, true)},
+		{"pip_packages", m.PipPackages, list(&c.PipPackages, true)},
+		{"pre_install", m.PreInstall, list(&c.PreInstall, false)},
+		{"install", m.Install, list(&c.Install, false)},
+		{"test_cmd", m.TestCmd, func(v json.RawMessage) error {
+			// A list of commands runs as one shell line.
+			l, err := words(v, false)
+			c.TestCmd = strings.Join(l, " && ")
+			return err
+		}},
+		{"log_parser", m.LogParser, str(&c.LogParser)},
+		{"env_vars", m.EnvVars, func(v json.RawMessage) error { return envVars(v, &c.EnvVars) }},
 	} {
-		v := f.v
-		if len(v) == 0 || string(v) == "null" {
+		if len(f.v) == 0 || string(f.v) == "null" {
 			continue
 		}
-		var err error
-		switch d := f.dst.(type) {
-		case *string:
-			if f.name == "test_cmd" {
-				// A list of commands runs as one shell line.
-				var l []string
-				if l, err = words(v, false); err == nil {
-					*d = strings.Join(l, " && ")
-				}
-			} else {
-				err = json.Unmarshal(v, d)
-				if err != nil && f.name == "python" {
-					var n json.Number
-					if json.Unmarshal(v, &n) == nil { // python: 3.9 as a number
-						*d, err = n.String(), nil
-					}
-				}
-			}
-		case *[]string:
-			*d, err = words(v, f.name == "pip_packages" || f.name == "reqs_path" || f.name == "env_yml_path")
-		case *map[string]string:
-			err = envVars(v, d)
-		}
-		if err != nil {
+		if err := f.read(f.v); err != nil {
 			return nil, "install_config." + f.name, err
 		}
 	}
@@ -122,9 +126,7 @@ func Parse(raw json.RawMessage) (*Config, string, error) {
 	return c, "", nil
 }
 
-// words reads a list of strings given as a list or as one string; split
-// cuts a string at white space (pip_packages "numpy pytest"), else it is
-// one item (a command).
+// words reads a list of strings given as a list or as one string.
 func words(v json.RawMessage, split bool) ([]string, error) {
 	var l []string
 	if err := json.Unmarshal(v, &l); err == nil {
@@ -292,6 +294,15 @@ if [ $code -ne 0 ]; then
 fi
 rm -f %[3]s
 exit 0`, Quote(failed), step, Quote(log), n, Quote(firstLine(step)), prelude)
+}
+
+// WrapAll is Wrap of each of steps, numbered from first.
+func WrapAll(first int, prelude string, steps []string, failed string) []string {
+	out := make([]string, len(steps))
+	for i, s := range steps {
+		out[i] = Wrap(first+i, prelude, s, failed)
+	}
+	return out
 }
 
 func firstLine(s string) string {
