@@ -55,50 +55,60 @@ func OpenFileCache(path string) (*FileCache, error) {
 // and whether any execute bit is set. The file is hashed unless its size,
 // mtime, ctime and inode match what was recorded.
 func (c *FileCache) Digest(absPath string) (*repb.Digest, bool, error) {
+	d, fp, err := c.DigestFingerprint(absPath)
+	return d, fp.Executable(), err
+}
+
+// DigestFingerprint is Digest with the fingerprint the digest describes:
+// the stat taken before the bytes were read. A file that changed while it
+// was read has a zero fingerprint, which matches no later stat.
+func (c *FileCache) DigestFingerprint(absPath string) (*repb.Digest, Fingerprint, error) {
 	if !filepath.IsAbs(absPath) {
-		return nil, false, fmt.Errorf("file cache: %q is not an absolute path", absPath)
+		return nil, Fingerprint{}, fmt.Errorf("file cache: %q is not an absolute path", absPath)
 	}
 	var st unix.Stat_t
 	if err := unix.Stat(absPath, &st); err != nil {
-		return nil, false, &os.PathError{Op: "stat", Path: absPath, Err: err}
+		return nil, Fingerprint{}, &os.PathError{Op: "stat", Path: absPath, Err: err}
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, false, fmt.Errorf("%s: not a regular file", absPath)
+		return nil, Fingerprint{}, fmt.Errorf("%s: not a regular file", absPath)
 	}
-	exec := st.Mode&0o111 != 0
 	c.mu.RLock()
 	e, ok := c.m[absPath]
 	c.mu.RUnlock()
 	if ok && e.matches(&st) {
-		return &repb.Digest{Hash: e.hash, SizeBytes: e.size}, exec, nil
+		return &repb.Digest{Hash: e.hash, SizeBytes: e.size}, FingerprintOf(&st), nil
 	}
 
 	f, err := os.Open(absPath)
 	if err != nil {
-		return nil, false, err
+		return nil, Fingerprint{}, err
 	}
 	defer f.Close()
 	var before, after unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &before); err != nil {
-		return nil, false, &os.PathError{Op: "fstat", Path: absPath, Err: err}
+		return nil, Fingerprint{}, &os.PathError{Op: "fstat", Path: absPath, Err: err}
 	}
 	hash, n, err := hashCopy(nil, f)
 	if err != nil {
-		return nil, false, fmt.Errorf("hash %s: %w", absPath, err)
+		return nil, Fingerprint{}, fmt.Errorf("hash %s: %w", absPath, err)
 	}
 	c.hashed.Add(1)
 	d := &repb.Digest{Hash: hash, SizeBytes: n}
 	// Record only what is sure to describe these bytes: the file did not
 	// change while being read, and is not racily recent.
 	rec := entryOf(&before, hash)
-	if unix.Fstat(int(f.Fd()), &after) == nil && rec.matches(&after) && n == before.Size &&
-		time.Since(time.Unix(0, rec.mtime)) >= racyWindow {
-		c.mu.Lock()
-		c.m[absPath] = rec
-		c.ver++
-		c.mu.Unlock()
+	fp := Fingerprint{Mode: before.Mode}
+	if unix.Fstat(int(f.Fd()), &after) == nil && rec.matches(&after) && n == before.Size {
+		fp = FingerprintOf(&before)
+		if time.Since(time.Unix(0, rec.mtime)) >= racyWindow {
+			c.mu.Lock()
+			c.m[absPath] = rec
+			c.ver++
+			c.mu.Unlock()
+		}
 	}
-	return d, before.Mode&0o111 != 0, nil
+	return d, fp, nil
 }
 
 func entryOf(st *unix.Stat_t, hash string) fcEntry {

@@ -26,6 +26,10 @@ type Graph struct {
 	loader  Loader
 	state   map[Label]int // 0 unvisited, 1 in progress, 2 done
 	stack   []Label
+	// reads records what loading and analysis read (the loader's, when
+	// it keeps one); restored is set on a graph a snapshot gave back.
+	reads    *Reads
+	restored bool
 }
 
 // Error is a user-facing error tied to a place in a BUILD file.
@@ -49,6 +53,9 @@ func Analyze(l Loader, roots []Label) (*Graph, error) {
 		outputs: map[string]*Action{},
 		loader:  l,
 		state:   map[Label]int{},
+	}
+	if r, ok := l.(interface{ Reads() *Reads }); ok {
+		g.reads = r.Reads()
 	}
 	for _, r := range roots {
 		if _, err := g.analyze(r, nil, ""); err != nil {
@@ -211,6 +218,14 @@ type Context struct {
 func (c *Context) Label() Label      { return c.Target.Label }
 func (c *Context) Attr(n string) any { return c.Target.Attrs[n] }
 func (c *Context) Root() string      { return c.g.Root }
+
+// ReadSource returns the absolute path of a source file the rule reads
+// while it is analysed (a task set's instances), recording the read: a
+// later build re-analyses when the file changed.
+func (c *Context) ReadSource(f *File) (string, error) {
+	p := filepath.Join(c.g.Root, filepath.FromSlash(f.Path))
+	return p, c.g.reads.File(p)
+}
 
 // Dep returns an analysed dependency.
 func (c *Context) Dep(l Label) *Target { return c.g.Targets[l] }

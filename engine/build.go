@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -39,6 +40,21 @@ type Options struct {
 	// without the bytes", for --remote_executor); the others stay where
 	// Store has them, which may be a remote server.
 	Lazy bool
+	// Prior, from the last build's snapshot, lets actions whose inputs
+	// did not change be taken as up to date without keying them.
+	Prior *Prior
+	// Snapshot, when set, is where a successful build leaves its own.
+	Snapshot *SnapshotSpec
+}
+
+// SnapshotSpec says where a build writes its snapshot and for what.
+type SnapshotSpec struct {
+	Path   string
+	Key    SnapshotKey
+	Labels []Label
+	// Reads are the loading and analysis reads; nil for a graph
+	// restored from a snapshot, whose Prior has them.
+	Reads *Reads
 }
 
 type node struct {
@@ -48,6 +64,14 @@ type node struct {
 	pending int
 	outs    map[string]*artifact
 	failed  bool
+	// What the snapshot records of the action: its key, its outputs in
+	// lego-out (nil: unknown) and its tally word; prior is set when the
+	// last build's outputs were taken as they are.
+	key   *repb.Digest
+	state []outState
+	word  string
+	prior bool
+	done  bool
 }
 
 type builder struct {
@@ -67,6 +91,9 @@ type builder struct {
 	gpuMu   sync.Mutex
 	gpuSecs map[string]float64 // target label -> GPU-seconds
 
+	order     []*node
+	nodes     map[*Action]*node
+	keyAll    bool // the prior snapshot's keys are not this build's
 	mu        sync.Mutex
 	sum       Summary
 	wg        sync.WaitGroup
@@ -80,9 +107,10 @@ type builder struct {
 }
 
 type sourceOnce struct {
-	once sync.Once
-	art  *artifact
-	err  error
+	once  sync.Once
+	art   *artifact
+	err   error
+	state fileState
 }
 
 // Build brings the default outputs of targets up to date.
@@ -100,12 +128,19 @@ func Build(ctx context.Context, g *Graph, targets []*Target, o Options) (*Summar
 			o.Listener.Event(&Event{Type: EvTargetFinished, Time: time.Now(), Label: t.Label.String(), Success: &ok})
 		}
 	}
+	if p := o.Prior; p != nil && (p.snap.gpuClass != o.GPUClass || p.snap.sandbox != o.Sandbox) {
+		b.keyAll = true // the keys would differ: every action is keyed
+	}
+	b.order = order
+	if b.o.Prior != nil && !b.keyAll {
+		b.settle(order)
+	}
 	// Roots first, then spawn: a finished root spawns its dependents and
 	// brings their pending count to 0 while this loop would still be
 	// reading it, and they would run twice.
 	var roots []*node
 	for _, n := range order {
-		if n.pending == 0 {
+		if n.pending == 0 && !n.done {
 			roots = append(roots, n)
 		}
 	}
@@ -129,6 +164,11 @@ func Build(ctx context.Context, g *Graph, targets []*Target, o Options) (*Summar
 		}
 	}
 	ok := s.Failed == 0 && ctx.Err() == nil
+	if ok && o.Snapshot != nil && !o.Lazy {
+		if err := b.saveSnapshot(); err != nil {
+			o.Listener.Event(&Event{Type: EvWarning, Time: time.Now(), Message: "build snapshot not saved (the next build checks everything again): " + err.Error()})
+		}
+	}
 	o.Listener.Event(&Event{Type: EvBuildFinished, Time: time.Now(), Success: &ok, Total: s.Total,
 		Executed: s.Executed, Cached: s.Cached, Failed: s.Failed, FailedBy: s.FailedBy, Skipped: s.Skipped, Tallies: s.Tallies})
 	if ctx.Err() != nil {
@@ -167,15 +207,26 @@ func (b *builder) plan(targets []*Target) []*node {
 		}
 		n := &node{a: a}
 		nodes[a] = n
-		seen := map[*node]bool{}
+		// Most actions have a few producers, found faster in n.deps
+		// than in a map made for each.
+		var seen map[*node]bool
 		for _, in := range a.Inputs {
 			if p := in.producer; p != nil {
 				d := visit(p)
-				if !seen[d] {
-					seen[d] = true
-					n.deps = append(n.deps, d)
-					d.rdeps = append(d.rdeps, n)
+				if seen == nil && len(n.deps) > 16 {
+					seen = make(map[*node]bool, len(a.Inputs))
+					for _, x := range n.deps {
+						seen[x] = true
+					}
 				}
+				if (seen == nil && slices.Contains(n.deps, d)) || seen[d] {
+					continue
+				}
+				if seen != nil {
+					seen[d] = true
+				}
+				n.deps = append(n.deps, d)
+				d.rdeps = append(d.rdeps, n)
 			}
 		}
 		n.pending = len(n.deps)
@@ -183,6 +234,7 @@ func (b *builder) plan(targets []*Target) []*node {
 		b.remaining[a.Owner]++
 		return n
 	}
+	b.nodes = nodes
 	b.wanted = map[string]bool{}
 	for _, t := range targets {
 		for _, f := range t.Files {
@@ -207,9 +259,24 @@ func (b *builder) spawn(n *node) {
 func (b *builder) finish(n *node, cached bool, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if !b.account(n, cached, err) {
+		return
+	}
+	for _, r := range n.rdeps {
+		r.pending--
+		if r.pending == 0 {
+			b.spawn(r)
+		}
+	}
+}
+
+// account counts n's end and reports whether its dependents may go on;
+// b.mu is held.
+func (b *builder) account(n *node, cached bool, err error) bool {
+	n.done = true
 	owner := n.a.Owner
 	if b.ctx.Err() != nil && err != nil && !n.failed && errors.Is(err, context.Canceled) {
-		return // cancelled because of another failure or an interrupt: counted as skipped
+		return false // cancelled because of another failure or an interrupt: counted as skipped
 	}
 	if err != nil {
 		n.failed = true
@@ -237,14 +304,26 @@ func (b *builder) finish(n *node, cached bool, err error) {
 		ok := !b.failedT[owner]
 		b.o.Listener.Event(&Event{Type: EvTargetFinished, Time: time.Now(), Label: owner.String(), Success: &ok})
 	}
-	if err != nil || b.ctx.Err() != nil {
-		return
-	}
-	for _, r := range n.rdeps {
-		r.pending--
-		if r.pending == 0 {
-			b.spawn(r)
+	return err == nil && b.ctx.Err() == nil
+}
+
+// settle takes, in dependency order, every action whose inputs are known
+// unchanged from the prior snapshot as done, without a goroutine, a key
+// or a lookup: in a null build, all of them. The others are left to run.
+func (b *builder) settle(order []*node) {
+	for _, n := range order {
+		if n.pending != 0 {
+			continue
 		}
+		if !b.usePrior(n) {
+			continue
+		}
+		b.mu.Lock()
+		b.account(n, true, nil)
+		for _, r := range n.rdeps {
+			r.pending--
+		}
+		b.mu.Unlock()
 	}
 }
 

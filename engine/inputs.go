@@ -28,7 +28,7 @@ func (b *builder) input(n *node, f *File) (*artifact, error) {
 	s := v.(*sourceOnce)
 	s.once.Do(func() {
 		abs := filepath.Join(b.g.Root, filepath.FromSlash(f.Path))
-		d, exec, err := b.o.Files.Digest(abs)
+		d, exec, err := b.digestFile(s, f.Path, abs)
 		if err != nil {
 			s.err = fmt.Errorf("source %s: %w", f.Path, err)
 			return
@@ -44,13 +44,25 @@ func (b *builder) input(n *node, f *File) (*artifact, error) {
 	return s.art, s.err
 }
 
+// digestFile digests the file at abs, recording in s what the snapshot
+// keeps of it under path.
+func (b *builder) digestFile(s *sourceOnce, path, abs string) (*repb.Digest, bool, error) {
+	t := time.Now()
+	d, fp, err := b.o.Files.DigestFingerprint(abs)
+	if err != nil {
+		return nil, false, err
+	}
+	s.state = fileState{path: path, hash: d.Hash, size: d.SizeBytes, exec: fp.Executable(), fp: fp, racy: fp.Ino == 0 || fp.Racy(t)}
+	return d, fp.Executable(), nil
+}
+
 // tool digests a host tool once per build: thousands of actions name the
 // same shell.
 func (b *builder) tool(path string) (*repb.Digest, error) {
 	v, _ := b.tools.LoadOrStore(path, &sourceOnce{})
 	s := v.(*sourceOnce)
 	s.once.Do(func() {
-		d, exec, err := b.o.Files.Digest(path)
+		d, exec, err := b.digestFile(s, path, path)
 		if err == nil && !b.o.Store.Has(d) {
 			// Staged in exec roots from the store, like a source.
 			_, err = b.o.Store.PutFile(path)

@@ -18,6 +18,9 @@ func (b *builder) run(n *node) (cached bool, err error) {
 		return false, err
 	}
 	a := n.a
+	if b.o.Prior != nil && !b.keyAll && b.usePrior(n) {
+		return true, nil
+	}
 	b.targetStarted(a.Owner)
 	if err := acquire(b.ctx, b.check); err != nil {
 		return false, err
@@ -31,6 +34,7 @@ func (b *builder) run(n *node) (cached bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", a.Describe(), err)
 	}
+	n.key = k.key
 	if hit, err := b.cached(n, k); hit || err != nil {
 		return hit, err
 	}
@@ -85,6 +89,8 @@ func (b *builder) run(n *node) (cached bool, err error) {
 	if err := b.materialize(outs); err != nil {
 		return false, fmt.Errorf("%s: %w", a.Describe(), err)
 	}
+	n.outs = outs
+	b.recordOutputs(n)
 	// The result may go to a remote cache too: its upload holds no CPU or
 	// GPU, since a checkpoint's upload must not idle GPUs.
 	free()
@@ -108,7 +114,7 @@ func (b *builder) run(n *node) (cached bool, err error) {
 			}
 		}
 	}
-	b.tally(a, res)
+	b.tally(n, res)
 	ev := &Event{Type: EvActionExecuted, Time: time.Now(), Label: a.Owner.String(),
 		Action: a.Describe(), Mnemonic: a.Mnemonic, Key: k.key.Hash, Duration: time.Since(start), Remote: remotely}
 	if hasUsage {
@@ -145,7 +151,8 @@ func (b *builder) cached(n *node, k *keyed) (hit bool, err error) {
 		return false, fmt.Errorf("%s: %w", a.Describe(), err)
 	}
 	n.outs = outs
-	b.tally(a, res)
+	b.recordOutputs(n)
+	b.tally(n, res)
 	remote := layer == cas.Remote
 	b.o.Listener.Event(&Event{Type: EvActionCached, Time: time.Now(), Label: a.Owner.String(),
 		Action: a.Describe(), Mnemonic: a.Mnemonic, Key: k.key.Hash, Remote: remote})
@@ -221,6 +228,8 @@ func (b *builder) runWrite(n *node) (bool, error) {
 	if err := b.materialize(n.outs); err != nil {
 		return false, fmt.Errorf("%s: %w", a.Describe(), err)
 	}
+	n.key = d
+	b.recordOutputs(n)
 	ev := EvActionExecuted
 	if cached {
 		ev = EvActionCached

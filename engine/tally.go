@@ -17,15 +17,20 @@ const tallyTail = 4 << 10
 // tally emits and counts the word a Tally action's stdout ends with, for
 // res, its result: run now or a cache hit, which has the same stdout. A
 // stdout that cannot be read, or ends with no tally line, counts nothing.
-func (b *builder) tally(a *Action, res *repb.ActionResult) {
-	if !a.Tally {
+func (b *builder) tally(n *node, res *repb.ActionResult) {
+	if !n.a.Tally {
 		return
 	}
-	word := executors.TallyOf(blobTail(b.o.Store, res.GetStdoutDigest(), tallyTail))
+	b.count(n, executors.TallyOf(blobTail(b.o.Store, res.GetStdoutDigest(), tallyTail)))
+}
+
+// count counts and emits n's tally word (none when "").
+func (b *builder) count(n *node, word string) {
+	n.word = word
 	if word == "" {
 		return
 	}
-	label := a.Owner.String()
+	label := n.a.Owner.String()
 	b.mu.Lock()
 	if b.sum.Tallies == nil {
 		b.sum.Tallies = map[string]map[string]int{}

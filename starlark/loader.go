@@ -35,6 +35,9 @@ type Loader struct {
 	defines map[string]string
 	natives sl.StringDict
 
+	// reads records what loading read, for the build snapshot.
+	reads *engine.Reads
+
 	mu       sync.Mutex
 	packages map[string]*pkgEntry
 	modules  map[string]*moduleEntry
@@ -49,7 +52,7 @@ type pkgEntry struct {
 // NewLoader makes a loader for the workspace at root; defines are the
 // --define values config() reads.
 func NewLoader(root string, defines map[string]string) (*Loader, error) {
-	l := &Loader{root: root, defines: defines, packages: map[string]*pkgEntry{}, modules: map[string]*moduleEntry{}}
+	l := &Loader{root: root, defines: defines, reads: engine.NewReads(), packages: map[string]*pkgEntry{}, modules: map[string]*moduleEntry{}}
 	l.natives = sl.StringDict{}
 	for _, r := range Reference().Rules {
 		l.natives[r.Kind()] = &ruleClass{rule: r, kind: r.Kind()}
@@ -62,9 +65,12 @@ func NewLoader(root string, defines map[string]string) (*Loader, error) {
 
 func (l *Loader) Root() string { return l.root }
 
+// Reads is what the loader has read so far; analysis adds to it.
+func (l *Loader) Reads() *engine.Reads { return l.reads }
+
 func (l *Loader) loadWorkspaceFile() error {
 	path := filepath.Join(l.root, WorkspaceFileName)
-	src, err := os.ReadFile(path)
+	src, err := l.reads.ReadFile(path)
 	if err != nil {
 		return err
 	}
@@ -184,6 +190,7 @@ func (l *Loader) Packages(under string) ([]string, error) {
 		if p != start && (strings.HasPrefix(name, ".") || name == engine.OutDir || name == "testdata") {
 			return filepath.SkipDir
 		}
+		l.reads.Dir(p)
 		if p != l.root && isFile(filepath.Join(p, WorkspaceFileName)) {
 			return filepath.SkipDir
 		}
@@ -211,6 +218,7 @@ func (l *Loader) Expand(p engine.Pattern) ([]engine.Label, error) {
 			return nil, err
 		}
 		if _, ok := pk.Targets[p.Name]; !ok {
+			l.reads.Dir(filepath.Join(l.root, filepath.FromSlash(p.Pkg)))
 			// A source file is a target too.
 			if st, err := os.Stat(filepath.Join(l.root, filepath.FromSlash(p.Pkg), filepath.FromSlash(p.Name))); err != nil || st.IsDir() {
 				msg := fmt.Sprintf("no target %s", engine.Label{Pkg: p.Pkg, Name: p.Name})

@@ -2,7 +2,6 @@ package starlark
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -107,7 +106,7 @@ func indexOf(xs []string, s string) int {
 
 func (l *Loader) execModule(task *loadTask, lab engine.Label) (sl.StringDict, error) {
 	rel := filepath.ToSlash(filepath.Join(lab.Pkg, lab.Name))
-	src, err := os.ReadFile(filepath.Join(l.root, filepath.FromSlash(rel)))
+	src, err := l.reads.ReadFile(filepath.Join(l.root, filepath.FromSlash(rel)))
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", lab, err)
 	}
@@ -138,5 +137,6 @@ func (l *Loader) newThread(task *loadTask, name, pkg string) *sl.Thread {
 	thread.SetLocal(localTask, task)
 	thread.SetLocal(localDir, pkg)
 	thread.SetLocal(localRoot, l.root)
+	thread.SetLocal(localReads, l.reads)
 	return thread
 }

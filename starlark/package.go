@@ -27,7 +27,7 @@ func (l *Loader) loadPackage(name string) (*engine.Package, error) {
 	if name != "" {
 		rel = name + "/" + BuildFileName
 	}
-	src, err := os.ReadFile(filepath.Join(l.root, filepath.FromSlash(rel)))
+	src, err := l.reads.ReadFile(filepath.Join(l.root, filepath.FromSlash(rel)))
 	if err != nil {
 		if os.IsNotExist(err) {
 			return nil, fmt.Errorf("no package //%s: %s does not exist", name, rel)
@@ -161,7 +161,8 @@ func builtinGlob(thread *sl.Thread, b *sl.Builtin, args sl.Tuple, kwargs []sl.Tu
 	}
 	if !pb.listed {
 		root := thread.Local(localRoot).(string)
-		pb.files, err = listPackageFiles(filepath.Join(root, filepath.FromSlash(pb.pkg.Name)))
+		reads, _ := thread.Local(localReads).(*engine.Reads)
+		pb.files, err = listPackageFiles(filepath.Join(root, filepath.FromSlash(pb.pkg.Name)), reads)
 		if err != nil {
 			return nil, err
 		}
@@ -181,6 +182,9 @@ func builtinGlob(thread *sl.Thread, b *sl.Builtin, args sl.Tuple, kwargs []sl.Tu
 
 const localRoot = "lego.root"
 
+// localReads is the thread-local key of the loader's Reads.
+const localReads = "lego.reads"
+
 func stringsOf(l *sl.List, what string) ([]string, error) {
 	out := make([]string, l.Len())
 	for i := 0; i < l.Len(); i++ {
@@ -195,7 +199,7 @@ func stringsOf(l *sl.List, what string) ([]string, error) {
 
 // listPackageFiles lists files below dir, package-relative and sorted,
 // skipping subpackages and the output tree.
-func listPackageFiles(dir string) ([]string, error) {
+func listPackageFiles(dir string, reads *engine.Reads) ([]string, error) {
 	var out []string
 	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 		if err != nil {
@@ -210,6 +214,7 @@ func listPackageFiles(dir string) ([]string, error) {
 					return filepath.SkipDir
 				}
 			}
+			reads.Dir(p)
 			return nil
 		}
 		rel, _ := filepath.Rel(dir, p)

@@ -64,6 +64,9 @@ type buildFlags struct {
 	cpuProfile, memProfile string
 	nobuild                bool
 	remote                 remoteFlags
+	// keyed are the flags that change what a build makes, for its
+	// snapshot's key; nil: the build leaves no snapshot.
+	keyed []string
 }
 
 func (f *buildFlags) register(fs *flag.FlagSet) {
@@ -93,7 +96,25 @@ func runBuild(args []string) error {
 	if err != nil {
 		return err
 	}
+	f.keyed = keyedFlags(fs)
 	return f.build(pats, nil)
+}
+
+// unkeyed are the build flags that change how a build runs or reports,
+// not what it makes: they are not in its snapshot's key.
+var unkeyed = map[string]bool{"progress": true, "build_event_json_file": true, "cpu_profile": true,
+	"mem_profile": true, "j": true, "jobs": true, "keep_going": true, "k": true}
+
+// keyedFlags lists the values of fs's other flags, and the PATH that
+// analysis finds executables on.
+func keyedFlags(fs *flag.FlagSet) []string {
+	var out []string
+	fs.VisitAll(func(f *flag.Flag) {
+		if !unkeyed[f.Name] {
+			out = append(out, f.Name+"="+f.Value.String())
+		}
+	})
+	return append(out, "PATH="+os.Getenv("PATH"))
 }
 
 // built is what a successful build had loaded and opened, for a command
@@ -126,17 +147,31 @@ func (f *buildFlags) build(pats []string, then func(*built) error) error {
 	if err != nil {
 		return err
 	}
-	labels, err := l.ExpandArgs(pats)
+	files, err := cas.OpenFileCache(cas.FileCachePath(c.cacheDir, l.Root()))
 	if err != nil {
 		return err
 	}
-	g, err := engine.Analyze(l, labels)
-	if err != nil {
-		return err
+	snap, g, targets, prior := f.restore(pats, l.Root(), files, then != nil)
+	if g == nil {
+		labels, err := l.ExpandArgs(pats)
+		if err != nil {
+			return err
+		}
+		if g, err = engine.Analyze(l, labels); err != nil {
+			return err
+		}
+		targets = make([]*engine.Target, len(labels))
+		for i, lab := range labels {
+			targets[i] = g.Targets[lab]
+		}
+		if snap != nil {
+			snap.Reads = l.Reads()
+		}
 	}
-	targets := make([]*engine.Target, len(labels))
-	for i, lab := range labels {
-		targets[i] = g.Targets[lab]
+	if snap != nil {
+		for _, t := range targets {
+			snap.Labels = append(snap.Labels, t.Label)
+		}
 	}
 	if f.nobuild {
 		fmt.Fprintf(os.Stderr, "INFO: analysed %d targets (%d in the graph), %d actions; %.2fs\n",
@@ -160,10 +195,6 @@ func (f *buildFlags) build(pats []string, then func(*built) error) error {
 		return err
 	}
 	defer unlock()
-	files, err := cas.OpenFileCache(cas.FileCachePath(c.cacheDir, l.Root()))
-	if err != nil {
-		return err
-	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -203,6 +234,7 @@ func (f *buildFlags) build(pats []string, then func(*built) error) error {
 		Jobs: f.jobs, KeepGoing: f.keepGoing, Memory: memCap, GPUClass: exe.GPUClass, Sandbox: exe.Sandbox,
 		Store: store, Files: files, Executor: exe, Caps: exe.Caps,
 		Listener: listeners, History: engine.OpenHistory(stateDir(l.Root())), Lazy: rs.Lazy,
+		Prior: prior, Snapshot: snap,
 	}
 	sum, berr := engine.Build(ctx, g, targets, opts)
 	prog.stop()
@@ -225,6 +257,43 @@ func (f *buildFlags) build(pats []string, then func(*built) error) error {
 		return then(&built{ctx: ctx, g: g, targets: targets, disk: disk, opts: opts})
 	}
 	return nil
+}
+
+// restore gives back the graph of the last build with these flags from
+// its snapshot, with the check of what changed since (prior), when what
+// loading and analysis read is unchanged; g is nil otherwise. spec is
+// where this build leaves its own snapshot, nil for none (repro).
+func (f *buildFlags) restore(pats []string, root string, files *cas.FileCache, repro bool) (spec *engine.SnapshotSpec, g *engine.Graph, targets []*engine.Target, prior *engine.Prior) {
+	if f.keyed == nil || repro || f.nobuild {
+		return nil, nil, nil, nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, nil, nil, nil
+	}
+	bin, err := cas.Stat(exe)
+	if err != nil {
+		return nil, nil, nil, nil
+	}
+	key := engine.SnapshotKey{Root: root, Patterns: pats, Flags: f.keyed, Binary: bin}
+	spec = &engine.SnapshotSpec{Path: engine.SnapshotPath(stateDir(root), key), Key: key}
+	s, why := engine.ReadSnapshot(spec.Path, key, root)
+	if s != nil {
+		if prior = s.Check(files); prior == nil {
+			why = "a BUILD, .star or analysed file, or a listed directory, changed"
+		}
+	}
+	if os.Getenv("LEGO_DEBUG_SNAPSHOT") != "" {
+		if prior != nil {
+			why = "used"
+		}
+		fmt.Fprintln(os.Stderr, "DEBUG: snapshot:", why)
+	}
+	if prior == nil {
+		return spec, nil, nil, nil
+	}
+	g, targets = s.Graph()
+	return spec, g, targets, prior
 }
 
 // executors composes the executor the flags ask for over store; client,

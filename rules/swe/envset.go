@@ -2,7 +2,6 @@ package swe
 
 import (
 	"fmt"
-	"path/filepath"
 	"sort"
 	"strings"
 
@@ -156,7 +155,11 @@ func eachInstance(ctx *engine.Context, attr string, fn func(at format.Loc, t *fo
 		return fmt.Errorf("attribute %s: want one source file (JSON Lines, a JSON array or Parquet, as published)", attr)
 	}
 	src := files[0]
-	_, err := format.EachRecord(filepath.Join(ctx.Root(), src.Path), func(at format.Loc, rec []byte) error {
+	path, err := ctx.ReadSource(src)
+	if err != nil {
+		return fmt.Errorf("attribute %s: %v", attr, err)
+	}
+	_, err = format.EachRecord(path, func(at format.Loc, rec []byte) error {
 		at.File = src.Path
 		var t format.Task
 		if err := format.DecodeAt(at, rec, &t); err != nil {

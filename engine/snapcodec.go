@@ -1,0 +1,201 @@
+package engine
+
+import (
+	"encoding/binary"
+	"math"
+
+	"github.com/legobuild/lego/cas"
+)
+
+// snapEnc writes a snapshot: varints, and strings through a table so that
+// the thousands of repeated ones (labels, mnemonics, environments, tool
+// paths) are written once.
+type snapEnc struct {
+	b    []byte
+	strs map[string]uint64
+	maps map[string]uint64 // a map's encoding -> its index, likewise
+}
+
+func (e *snapEnc) uint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
+func (e *snapEnc) int(v int64)   { e.b = binary.AppendVarint(e.b, v) }
+func (e *snapEnc) bool(v bool) {
+	if v {
+		e.uint(1)
+	} else {
+		e.uint(0)
+	}
+}
+
+// str writes a string seen before as its index + 1, a new one as 0, its
+// length and bytes.
+func (e *snapEnc) str(s string) {
+	if i, ok := e.strs[s]; ok {
+		e.uint(i + 1)
+		return
+	}
+	e.strs[s] = uint64(len(e.strs))
+	e.uint(0)
+	e.bytes([]byte(s))
+}
+
+func (e *snapEnc) bytes(b []byte) {
+	e.uint(uint64(len(b)))
+	e.b = append(e.b, b...)
+}
+
+func (e *snapEnc) strings(ss []string) {
+	e.uint(uint64(len(ss)))
+	for _, s := range ss {
+		e.str(s)
+	}
+}
+
+func (e *snapEnc) strMap(m map[string]string) {
+	e.uint(uint64(len(m)))
+	for _, k := range sortedKeys(m, nil) {
+		e.str(k)
+		e.str(m[k])
+	}
+}
+
+// sharedMap writes a map seen before (thousands of actions have one
+// environment) as its index + 1, a new one as 0 and its entries. Decoded,
+// they are one map: actions do not change theirs.
+func (e *snapEnc) sharedMap(m map[string]string) {
+	sub := &snapEnc{strs: map[string]uint64{}}
+	sub.strMap(m)
+	if i, ok := e.maps[string(sub.b)]; ok {
+		e.uint(i + 1)
+		return
+	}
+	if e.maps == nil {
+		e.maps = map[string]uint64{}
+	}
+	e.maps[string(sub.b)] = uint64(len(e.maps))
+	e.uint(0)
+	e.strMap(m)
+}
+
+func (e *snapEnc) fp(f cas.Fingerprint) {
+	e.int(f.Size)
+	e.int(f.Mtime)
+	e.int(f.Ctime)
+	e.uint(f.Ino)
+	e.uint(uint64(f.Mode))
+}
+
+func (e *snapEnc) float(f float64) { e.uint(math.Float64bits(f)) }
+
+// snapDec reads what snapEnc wrote; the first error latches and every
+// later read returns zero values.
+type snapDec struct {
+	b    []byte
+	strs []string
+	maps []map[string]string
+	bad  bool
+}
+
+func (d *snapDec) uint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.bad, d.b = true, nil
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *snapDec) int() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.bad, d.b = true, nil
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *snapDec) bool() bool { return d.uint() == 1 }
+
+// count reads a length, refusing one larger than the bytes left could
+// hold (each element takes at least one byte), so damage cannot make a
+// huge allocation.
+func (d *snapDec) count() int {
+	n := d.uint()
+	if n > uint64(len(d.b)) {
+		d.bad, d.b = true, nil
+		return 0
+	}
+	return int(n)
+}
+
+func (d *snapDec) bytes() []byte {
+	n := d.count()
+	if d.bad {
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *snapDec) str() string {
+	i := d.uint()
+	if i > 0 {
+		if i-1 >= uint64(len(d.strs)) {
+			d.bad, d.b = true, nil
+			return ""
+		}
+		return d.strs[i-1]
+	}
+	s := string(d.bytes())
+	if !d.bad {
+		d.strs = append(d.strs, s)
+	}
+	return s
+}
+
+func (d *snapDec) strings() []string {
+	n := d.count()
+	if n == 0 {
+		return nil
+	}
+	out := make([]string, n)
+	for i := range out {
+		out[i] = d.str()
+	}
+	return out
+}
+
+func (d *snapDec) strMap() map[string]string {
+	n := d.count()
+	if n == 0 {
+		return nil
+	}
+	m := make(map[string]string, n)
+	for i := 0; i < n; i++ {
+		k := d.str()
+		m[k] = d.str()
+	}
+	return m
+}
+
+func (d *snapDec) sharedMap() map[string]string {
+	i := d.uint()
+	if i > 0 {
+		if i-1 >= uint64(len(d.maps)) {
+			d.bad, d.b = true, nil
+			return nil
+		}
+		return d.maps[i-1]
+	}
+	m := d.strMap()
+	d.maps = append(d.maps, m)
+	return m
+}
+
+func (d *snapDec) fp() cas.Fingerprint {
+	return cas.Fingerprint{Size: d.int(), Mtime: d.int(), Ctime: d.int(), Ino: d.uint(), Mode: uint32(d.uint())}
+}
+
+func (d *snapDec) float() float64 { return math.Float64frombits(d.uint()) }

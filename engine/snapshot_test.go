@@ -1,0 +1,159 @@
+package engine
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/legobuild/lego/cas"
+)
+
+// The snapshot codec writes each field of Action and File by name: a new
+// field must be added to encodeGraph and decodeGraph, or a graph restored
+// from a snapshot would silently lack it.
+func TestSnapshotCoversAction(t *testing.T) {
+	known := map[reflect.Type][]string{
+		reflect.TypeOf(Action{}): {"Owner", "Mnemonic", "Args", "Env", "Inputs", "Outputs", "Resources", "Timeout",
+			"Tools", "HostPaths", "AsRoot", "Platform", "Image", "Network", "SecretEnv", "LayerOutput", "Progress",
+			"Tally", "IsWrite", "Content", "id"},
+		reflect.TypeOf(File{}):      {"Path", "Owner", "Source", "Dir", "Executable", "producer"},
+		reflect.TypeOf(Resources{}): {"CPU", "Memory", "GPUs", "GPUMemory", "GPUModel"},
+	}
+	for typ, names := range known {
+		for i := 0; i < typ.NumField(); i++ {
+			if f := typ.Field(i); !slices.Contains(names, f.Name) {
+				t.Errorf("%s.%s is not in the build snapshot (snapgraph.go)", typ.Name(), f.Name)
+			}
+		}
+	}
+}
+
+// labels are w's targets, in the order a //... build lists them.
+func (w *ws) labels() []Label {
+	var out []Label
+	for _, n := range slices.Sorted(slices.Values(w.order)) {
+		out = append(out, Label{"p", n})
+	}
+	return out
+}
+
+// snapshotOf builds w with a snapshot spec and reads the snapshot back.
+func snapshotOf(t *testing.T, w *ws, key SnapshotKey) (*Snapshot, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "snap")
+	_, err := w.build(func(o *Options) {
+		o.Snapshot = &SnapshotSpec{Path: path, Key: key, Labels: w.labels()}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, why := ReadSnapshot(path, key, w.root)
+	if s == nil {
+		t.Fatalf("snapshot not read back: %s", why)
+	}
+	return s, path
+}
+
+func TestSnapshotRoundTripsTheGraph(t *testing.T) {
+	w := chain(t)
+	key := SnapshotKey{Root: w.root, Patterns: []string{"//..."}, Flags: []string{"define="}}
+	s, path := snapshotOf(t, w, key)
+	var orig *Graph
+	w.withGraph(func(g *Graph, _ []*Target, _ Options) error { orig = g; return nil })
+	g, targets := s.Graph()
+	if len(targets) != 4 || targets[0].Label != (Label{"p", "count"}) || len(g.Actions) != len(orig.Actions) {
+		t.Fatalf("restored %d targets, %d actions; want 4 and %d", len(targets), len(g.Actions), len(orig.Actions))
+	}
+	strip := func(a *Action) Action {
+		c := *a
+		c.Inputs, c.Outputs = nil, nil
+		return c
+	}
+	paths := func(fs []*File) (out []string) {
+		for _, f := range fs {
+			out = append(out, f.Path)
+			if f.producer != nil {
+				out = append(out, "by "+f.producer.Describe())
+			}
+		}
+		return out
+	}
+	for i, a := range orig.Actions {
+		b := g.Actions[i]
+		if !reflect.DeepEqual(strip(a), strip(b)) || !reflect.DeepEqual(paths(a.Inputs), paths(b.Inputs)) || !reflect.DeepEqual(paths(a.Outputs), paths(b.Outputs)) {
+			t.Errorf("action %d:\n got %+v\nwant %+v", i, b, a)
+		}
+	}
+	if attrs := g.Targets[Label{"p", "count"}].Attrs; attrs["cmd"] != FormatAttr(orig.Targets[Label{"p", "count"}].Attrs["cmd"]) {
+		t.Errorf("restored attrs %v", attrs)
+	}
+
+	// Another key, and every kind of damage, read as no snapshot.
+	if s, _ := ReadSnapshot(path, SnapshotKey{Root: w.root, Patterns: []string{"//..."}, Flags: []string{"define=x=1"}}, w.root); s != nil {
+		t.Error("a snapshot was read for other flags")
+	}
+	good, _ := os.ReadFile(path)
+	for i := 0; i < len(good); i += max(1, len(good)/97) {
+		bad := append([]byte(nil), good...)
+		bad[i] ^= 0x10
+		os.WriteFile(path, bad, 0o644)
+		if s, _ := ReadSnapshot(path, key, w.root); s != nil {
+			t.Fatalf("a snapshot with byte %d flipped was read", i)
+		}
+	}
+}
+
+// A build given the prior check keys and runs only the actions whose
+// inputs changed, and stops where a rerun made the same bytes.
+func TestPriorRunsOnlyWhatChanged(t *testing.T) {
+	w := newWS(t)
+	os.MkdirAll(filepath.Join(w.root, "p"), 0o755)
+	w.file("in.txt", "abc\n")
+	w.sh("a", []string{"in.txt"}, "tr a-z A-Z < $SRCS > $OUT")
+	w.sh("b", []string{"a"}, "wc -c < $SRCS > $OUT")
+	w.sh("c", []string{"b"}, "cat $SRCS $SRCS > $OUT")
+	key := SnapshotKey{Root: w.root}
+	s, path := snapshotOf(t, w, key)
+	build := func() *Summary {
+		t.Helper()
+		files, _ := cas.OpenFileCache(filepath.Join(w.cache, "files"))
+		p := s.Check(files)
+		if p == nil {
+			t.Fatal("check refused the snapshot")
+		}
+		g, targets := s.Graph()
+		var sum *Summary
+		w.withGraph(func(_ *Graph, _ []*Target, o Options) error {
+			o.Prior, o.Snapshot = p, &SnapshotSpec{Path: path, Key: key, Labels: w.labels()}
+			var err error
+			if sum, err = Build(context.Background(), g, targets, o); err != nil {
+				t.Fatal(err)
+			}
+			return nil
+		})
+		var why string
+		if s, why = ReadSnapshot(path, key, w.root); s == nil {
+			t.Fatal(why)
+		}
+		return sum
+	}
+	if sum := build(); sum.Executed != 0 || sum.Cached != 3 {
+		t.Fatalf("null build from the snapshot: %+v", sum)
+	}
+	w.file("in.txt", "xyz\n")
+	if sum := build(); !reflect.DeepEqual(sum.Ran, []string{"//p:a Sh p/a.out", "//p:b Sh p/b.out"}) {
+		t.Fatalf("after an edit ran %v, want a and b (b made the same count)", sum.Ran)
+	}
+	if got := w.out("a"); got != "XYZ\n" {
+		t.Fatalf("a.out = %q", got)
+	}
+	// An output changed in lego-out is no longer taken as it is.
+	os.Remove(filepath.Join(w.root, "lego-out/p/c.out"))
+	os.WriteFile(filepath.Join(w.root, "lego-out/p/c.out"), []byte("tampered"), 0o644)
+	if sum := build(); sum.Executed != 0 || w.out("c") != "4\n4\n" {
+		t.Fatalf("tampered output: %d executed, c.out %q", sum.Executed, w.out("c"))
+	}
+}
