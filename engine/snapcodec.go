@@ -87,31 +87,41 @@ func (e *snapEnc) fp(f cas.Fingerprint) {
 func (e *snapEnc) float(f float64) { e.uint(math.Float64bits(f)) }
 
 // snapDec reads what snapEnc wrote; the first error latches and every
-// later read returns zero values.
+// later read returns zero values. It reads a string, so that the strings
+// it returns are slices of it, not copies: a snapshot of 100,000 actions
+// holds a million of them.
 type snapDec struct {
-	b    []byte
-	strs []string
-	maps []map[string]string
-	bad  bool
+	s      string
+	strs   []string
+	maps   []map[string]string
+	labels map[string]Label
+	bad    bool
+}
+
+func (d *snapDec) fail() {
+	d.bad, d.s = true, ""
 }
 
 func (d *snapDec) uint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.bad, d.b = true, nil
-		return 0
+	var v uint64
+	for i := 0; i < len(d.s) && i < binary.MaxVarintLen64; i++ {
+		c := d.s[i]
+		v |= uint64(c&0x7f) << (7 * i)
+		if c < 0x80 {
+			d.s = d.s[i+1:]
+			return v
+		}
 	}
-	d.b = d.b[n:]
-	return v
+	d.fail()
+	return 0
 }
 
 func (d *snapDec) int() int64 {
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.bad, d.b = true, nil
-		return 0
+	u := d.uint()
+	v := int64(u >> 1)
+	if u&1 != 0 {
+		v = ^v
 	}
-	d.b = d.b[n:]
 	return v
 }
 
@@ -122,37 +132,56 @@ func (d *snapDec) bool() bool { return d.uint() == 1 }
 // huge allocation.
 func (d *snapDec) count() int {
 	n := d.uint()
-	if n > uint64(len(d.b)) {
-		d.bad, d.b = true, nil
+	if n > uint64(len(d.s)) {
+		d.fail()
 		return 0
 	}
 	return int(n)
 }
 
-func (d *snapDec) bytes() []byte {
+func (d *snapDec) raw() string {
 	n := d.count()
 	if d.bad {
-		return nil
+		return ""
 	}
-	v := d.b[:n:n]
-	d.b = d.b[n:]
+	v := d.s[:n]
+	d.s = d.s[n:]
 	return v
 }
+
+func (d *snapDec) bytes() []byte { return []byte(d.raw()) }
 
 func (d *snapDec) str() string {
 	i := d.uint()
 	if i > 0 {
 		if i-1 >= uint64(len(d.strs)) {
-			d.bad, d.b = true, nil
+			d.fail()
 			return ""
 		}
 		return d.strs[i-1]
 	}
-	s := string(d.bytes())
+	s := d.raw()
 	if !d.bad {
 		d.strs = append(d.strs, s)
 	}
 	return s
+}
+
+// label reads a label, parsing each distinct one once.
+func (d *snapDec) label() Label {
+	s := d.str()
+	if l, ok := d.labels[s]; ok {
+		return l
+	}
+	l, err := ParseLabel(s, "")
+	if err != nil {
+		d.fail()
+	}
+	if d.labels == nil {
+		d.labels = map[string]Label{}
+	}
+	d.labels[s] = l
+	return l
 }
 
 func (d *snapDec) strings() []string {
@@ -184,7 +213,7 @@ func (d *snapDec) sharedMap() map[string]string {
 	i := d.uint()
 	if i > 0 {
 		if i-1 >= uint64(len(d.maps)) {
-			d.bad, d.b = true, nil
+			d.fail()
 			return nil
 		}
 		return d.maps[i-1]

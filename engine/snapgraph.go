@@ -115,16 +115,13 @@ func encodeGraph(e *snapEnc, g *Graph, labels []Label) {
 // decodeGraph reads what encodeGraph wrote into a graph rooted at root.
 func decodeGraph(d *snapDec, root string) *Graph {
 	g := &Graph{Root: root, Targets: map[Label]*Target{}, outputs: map[string]*Action{}, restored: true}
-	label := func() Label {
-		l, err := ParseLabel(d.str(), "")
-		if err != nil {
-			d.bad = true
-		}
-		return l
-	}
+	label := d.label
+	// One allocation for all files and one for all actions.
 	files := make([]*File, d.count())
+	fileVals := make([]File, len(files))
 	for i := range files {
-		files[i] = &File{Path: d.str(), Owner: label(), Source: d.bool(), Dir: d.bool(), Executable: d.bool()}
+		fileVals[i] = File{Path: d.str(), Owner: label(), Source: d.bool(), Dir: d.bool(), Executable: d.bool()}
+		files[i] = &fileVals[i]
 	}
 	file := func() *File {
 		i := d.uint()
@@ -150,8 +147,11 @@ func decodeGraph(d *snapDec, root string) *Graph {
 		return out
 	}
 	g.Actions = make([]*Action, d.count())
+	actVals := make([]Action, len(g.Actions))
+	g.outputs = make(map[string]*Action, len(files))
 	for i := range g.Actions {
-		a := &Action{id: i, Owner: label(), Mnemonic: d.str(), Args: d.strings(), Env: d.sharedMap()}
+		a := &actVals[i]
+		*a = Action{id: i, Owner: label(), Mnemonic: d.str(), Args: d.strings(), Env: d.sharedMap()}
 		a.Inputs = fileList()
 		a.Outputs = fileList()
 		a.Resources = Resources{CPU: d.float(), Memory: d.int(), GPUs: int(d.int()), GPUMemory: d.int(), GPUModel: d.str()}
@@ -167,8 +167,8 @@ func decodeGraph(d *snapDec, root string) *Graph {
 		a.Progress = d.str()
 		a.Tally = d.bool()
 		a.IsWrite = d.bool()
-		if c := d.bytes(); len(c) > 0 {
-			a.Content = append([]byte(nil), c...)
+		if c := d.raw(); len(c) > 0 {
+			a.Content = []byte(c)
 		}
 		for _, o := range a.Outputs {
 			if o.producer != nil {
@@ -179,7 +179,9 @@ func decodeGraph(d *snapDec, root string) *Graph {
 		}
 		g.Actions[i] = a
 	}
-	for n := d.count(); n > 0 && !d.bad; n-- {
+	n := d.count()
+	g.Targets = make(map[Label]*Target, n)
+	for ; n > 0 && !d.bad; n-- {
 		t := &Target{Label: label(), Pos: d.str(), analyzed: true}
 		if d.bool() {
 			r := &restoredRule{kind: d.str()}

@@ -129,13 +129,16 @@ func ReadSnapshot(path string, key SnapshotKey, root string) (*Snapshot, string)
 	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(b[len(b)-4:]) {
 		return nil, "snapshot damaged (checksum)"
 	}
-	d := &snapDec{b: body[len(snapshotMagic):]}
+	d := &snapDec{s: string(body[len(snapshotMagic):])}
+	// About one distinct string per 40 bytes, as lego's graphs go.
+	d.strs = make([]string, 0, len(d.s)/40)
+	d.labels = make(map[string]Label, len(d.s)/400)
 	s := &Snapshot{}
 	if s.key = d.str(); s.key != key.hash() {
 		return nil, "snapshot of another key"
 	}
 	s.decode(d, root)
-	if d.bad || len(d.b) != 0 {
+	if d.bad || len(d.s) != 0 {
 		return nil, "snapshot damaged (structure)"
 	}
 	return s, ""
@@ -232,11 +235,7 @@ func (s *Snapshot) decode(d *snapDec, root string) {
 	}
 	s.labels = make([]Label, d.count())
 	for i := range s.labels {
-		l, err := ParseLabel(d.str(), "")
-		if err != nil {
-			d.bad = true
-		}
-		s.labels[i] = l
+		s.labels[i] = d.label()
 	}
 	s.g = decodeGraph(d, root)
 	for _, fs := range []*[]fileState{&s.sources, &s.tools} {
