@@ -61,12 +61,25 @@ func decodeAC(b []byte) (r *repb.ActionResult, legacy, ok bool) {
 	return r, true, true
 }
 
+// acBody returns the deterministic ActionResult of an entry decodeAC took.
+func acBody(b []byte, legacy bool) []byte {
+	if legacy {
+		return b
+	}
+	return b[len(acMagic)+4:]
+}
+
 // GetActionResult returns the cached result for the action digest key, or
-// (nil, Miss, nil) when there is none. A damaged entry is removed and
+// (nil, Miss, nil) when there is none: from the index (acindex.go) when it
+// has it, else from the entry's file. A damaged entry is removed and
 // reported absent; an entry in the older format is rewritten.
 func (s *Disk) GetActionResult(_ context.Context, key *repb.Digest) (*repb.ActionResult, Layer, error) {
 	if err := check(key); err != nil {
 		return nil, Miss, err
+	}
+	k := sumOf(key.Hash)
+	if r := s.indexed(&k); r != nil {
+		return r, OnDisk, nil
 	}
 	p := s.acPath(key.Hash)
 	b, err := readSmall(p)
@@ -84,6 +97,13 @@ func (s *Disk) GetActionResult(_ context.Context, key *repb.Digest) (*repb.Actio
 	if legacy {
 		s.writeAtomic(p, encodeAC(b), 0o644) // a failure leaves the old entry, still good
 	}
+	// Indexed, so that the next build need not open the file: a store an
+	// older lego wrote, or one whose records were lost, fills in as used.
+	// A concurrent Put of another result for key may land in the index
+	// before this one: both are results of the action, and a GC, which
+	// keeps the blobs of the file's alone, rewrites the index from the
+	// files (ignoring it from before it removes anything).
+	s.index(&k, acBody(b, legacy))
 	return r, OnDisk, nil
 }
 
@@ -97,7 +117,13 @@ func (s *Disk) PutActionResult(_ context.Context, key *repb.Digest, r *repb.Acti
 	if err != nil {
 		return err
 	}
-	return s.writeAtomic(s.acPath(key.Hash), encodeAC(b), 0o644)
+	if err := s.writeAtomic(s.acPath(key.Hash), encodeAC(b), 0o644); err != nil {
+		return err
+	}
+	// After the file: an indexed result always has one for GC to go by.
+	k := sumOf(key.Hash)
+	s.index(&k, b)
+	return nil
 }
 
 // wellFormed rejects results whose digests are malformed: protobuf parses

@@ -61,6 +61,28 @@ func BenchmarkGetActionResult(b *testing.B) {
 	})
 }
 
+// BenchmarkACLookup is a null build's first lookup of 10k results, each
+// iteration in a new Disk: answered by the index ("index"), or by the
+// entries' files with the index not in use ("files").
+func BenchmarkACLookup(b *testing.B) {
+	s := newDisk(b)
+	keys := benchActions(b, s, 10000)
+	run := func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			d := openDisk(b, s.Dir())
+			for _, k := range keys {
+				if r, _, err := d.GetActionResult(bg, k); r == nil || err != nil {
+					b.Fatal("miss", err)
+				}
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(keys)), "ns/lookup")
+	}
+	b.Run("index", run)
+	indexOff(b, s.Dir())
+	b.Run("files", run)
+}
+
 func BenchmarkFileCacheDigestHit(b *testing.B) {
 	p := filepath.Join(b.TempDir(), "src.py")
 	writeOld(b, p, make([]byte, 1<<20), 0o644, time.Hour)

@@ -22,6 +22,7 @@ import (
 //	cas/<2 hex>/<hash>    blobs, 0444
 //	cas-x/<2 hex>/<hash>  executable copies of blobs, 0555
 //	ac/<2 hex>/<hash>     serialized ActionResults keyed by action digest
+//	acindex/<hex>         the same results, packed in 16 logs (acindex.go)
 //	tmp/                  temp files; <pid>-<n>/: a process's exec roots (tmp.go)
 //	usage/                usage journals (RecordUse) read by GC
 //	lock                  flock: builds shared, gc exclusive
@@ -42,6 +43,7 @@ type Disk struct {
 	journal   string // this Disk's usage journal file, created lazily
 
 	rec      record       // the verification record (record.go)
+	acx      acIndex      // the action-cache index (acindex.go)
 	rehashed atomic.Int64 // files Check had to hash
 	proc     procTmp      // this Disk's directory in tmp/, created lazily
 }

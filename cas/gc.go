@@ -83,12 +83,16 @@ type gcItem struct {
 // stderr, Trees and the files in them). So a blob never goes before a
 // result that names it, and on a tie results go first: a kept result
 // always has its outputs. Leftovers older than an hour in tmp/ are
-// removed, and the journals are folded into one.
+// removed, the journals are folded into one, and the action-cache index
+// is rewritten with the results kept.
 func (s *Disk) GC(maxSize int64) (GCStats, error) {
 	var st GCStats
 	s.cleanTmp(time.Now().Add(-tmpMaxAge))
 	uses, journals, err := s.readJournals()
 	if err != nil {
+		return st, err
+	}
+	if err := s.staleIndex(); err != nil {
 		return st, err
 	}
 
@@ -111,8 +115,9 @@ func (s *Disk) GC(maxSize int64) (GCStats, error) {
 		return st, err
 	}
 	var items []*gcItem
+	live := map[[32]byte][]byte{} // the index to write
 	if err := walkStore(s.acDir, func(h, p string, size, mtime int64) {
-		r, ok := readACFile(p)
+		r, body, ok := readACFile(p)
 		if !ok {
 			os.Remove(p)
 			corrupt += size
@@ -125,6 +130,7 @@ func (s *Disk) GC(maxSize int64) (GCStats, error) {
 		if r == nil {
 			return
 		}
+		live[sumOf(h)] = body
 		s.forEachBlobOf(r, func(d *repb.Digest) {
 			if b := blobs[d.Hash]; b != nil && b.last < last {
 				b.last = last
@@ -158,6 +164,7 @@ func (s *Disk) GC(maxSize int64) (GCStats, error) {
 				return st, err
 			}
 			removed[it.hash] = true
+			delete(live, sumOf(it.hash))
 			st.RemovedActions++
 		} else {
 			if it.hash == emptyHash {
@@ -193,19 +200,27 @@ func (s *Disk) GC(maxSize int64) (GCStats, error) {
 	if err := s.rewriteRecord(rec); err != nil {
 		return st, err
 	}
-	return st, s.bumpGCGen()
+	gen := newGCGen()
+	if err := s.rewriteIndex(live, gen); err != nil {
+		return st, err
+	}
+	return st, s.bumpGCGen(gen)
 }
 
-// readACFile parses an action-cache file. ok is false only for a corrupt
-// entry; r is nil (and ok true) when it could not be read at all, so an
-// I/O error never deletes an entry.
-func readACFile(p string) (r *repb.ActionResult, ok bool) {
+// readACFile parses an action-cache file, returning its result decoded
+// and as body (acBody). ok is false only for a corrupt entry; r is nil
+// (and ok true) when it could not be read at all, so an I/O error never
+// deletes an entry.
+func readACFile(p string) (r *repb.ActionResult, body []byte, ok bool) {
 	b, err := os.ReadFile(p)
 	if err != nil {
-		return nil, true
+		return nil, nil, true
 	}
-	r, _, ok = decodeAC(b)
-	return r, ok
+	r, legacy, ok := decodeAC(b)
+	if !ok {
+		return nil, nil, false
+	}
+	return r, acBody(b, legacy), true
 }
 
 // forEachBlobOf calls fn for every blob r references, including the files

@@ -27,7 +27,7 @@ var markerText = fmt.Sprintf("lego's content-addressed store and action cache; `
 // and nothing else; a directory holding only these and cas/ and ac/ is a
 // store made before the marker existed.
 var layout = map[string]bool{
-	"cas": true, "cas-x": true, "ac": true, "tmp": true, "usage": true, "filecache": true, recDir: true,
+	"cas": true, "cas-x": true, "ac": true, "tmp": true, "usage": true, "filecache": true, recDir: true, acxDir: true,
 	"lock": false, "gcgen": false,
 }
 

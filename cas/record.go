@@ -62,13 +62,15 @@ type recKey struct {
 	kind recKind
 }
 
-// keyOf decodes a hash already checked by validHash, without allocating.
-func keyOf(h string, kind recKind) recKey {
-	k := recKey{kind: kind}
-	for i := range k.sum {
-		k.sum[i] = unhex(h[2*i])<<4 | unhex(h[2*i+1])
+// keyOf is the record's key for a hash already checked by validHash.
+func keyOf(h string, kind recKind) recKey { return recKey{sumOf(h), kind} }
+
+// sumOf decodes a hash already checked by validHash, without allocating.
+func sumOf(h string) (sum [32]byte) {
+	for i := range sum {
+		sum[i] = unhex(h[2*i])<<4 | unhex(h[2*i+1])
 	}
-	return k
+	return sum
 }
 
 func unhex(c byte) byte {

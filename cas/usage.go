@@ -181,12 +181,17 @@ func (s *Disk) readGCGen() string {
 	return string(b)
 }
 
-// bumpGCGen marks that a GC removed entries, so that every Disk on this
-// directory drops its memory layer at its next LockShared.
-func (s *Disk) bumpGCGen() error {
+// newGCGen returns a value for dir/gcgen that no GC wrote before.
+func newGCGen() string {
 	var r [8]byte
 	rand.Read(r[:])
-	v := hex.EncodeToString(r[:])
+	return hex.EncodeToString(r[:])
+}
+
+// bumpGCGen writes v (newGCGen) to dir/gcgen, marking that a GC removed
+// entries, so that every Disk on this directory drops its memory layer
+// at its next LockShared.
+func (s *Disk) bumpGCGen(v string) error {
 	if err := s.writeAtomic(filepath.Join(s.dir, "gcgen"), []byte(v), 0o644); err != nil {
 		return err
 	}

@@ -175,10 +175,13 @@ type VerifyStats struct {
 
 // Verify hashes every blob and executable copy in the store and parses
 // every action result, removes those that are wrong, and rewrites the
-// verification record with what it found good. The caller holds
-// LockExclusive: a file removed here is not in use.
+// verification record and the action-cache index with what it found good.
+// The caller holds LockExclusive: a file removed here is not in use.
 func (s *Disk) Verify() (VerifyStats, error) {
 	var st VerifyStats
+	if err := s.staleIndex(); err != nil {
+		return st, err
+	}
 	good := map[recKey]Version{}
 	for _, kind := range []recKind{kindBlob, kindExec} {
 		root := s.casDir
@@ -217,6 +220,7 @@ func (s *Disk) Verify() (VerifyStats, error) {
 			}
 		}
 	}
+	live := map[[32]byte][]byte{} // the index to write
 	err := walkStore(s.acDir, func(h, p string, _, _ int64) {
 		st.Actions++
 		b, err := os.ReadFile(p)
@@ -228,11 +232,13 @@ func (s *Disk) Verify() (VerifyStats, error) {
 		case !ok:
 			os.Remove(p)
 			st.Evicted = append(st.Evicted, Evicted{Path: s.rel(p), Reason: "damaged action result"})
+			return
 		case legacy:
 			if s.writeAtomic(p, encodeAC(b), 0o644) == nil {
 				st.Upgraded++
 			}
 		}
+		live[sumOf(h)] = acBody(b, legacy)
 	})
 	if err != nil {
 		return st, err
@@ -240,7 +246,11 @@ func (s *Disk) Verify() (VerifyStats, error) {
 	if err := s.rewriteRecord(good); err != nil {
 		return st, err
 	}
-	return st, s.bumpGCGen()
+	gen := newGCGen()
+	if err := s.rewriteIndex(live, gen); err != nil {
+		return st, err
+	}
+	return st, s.bumpGCGen(gen)
 }
 
 // verifyFile hashes one stored file: reason is why it is bad, or ""; a

@@ -271,6 +271,10 @@ func TestActionResultDamage(t *testing.T) {
 	if err := s.PutActionResult(bg, key, r, Here); err != nil {
 		t.Fatal(err)
 	}
+	// The index would answer with the genuine result: the file's damage
+	// shows where it does not.
+	indexOff(t, s.Dir())
+	s = openDisk(t, s.Dir())
 	good := readFile(t, p)
 	for i := range good {
 		for _, damaged := range [][]byte{
