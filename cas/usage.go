@@ -175,6 +175,11 @@ func (s *Disk) foldJournals(keep map[string]int64, read []string) error {
 	return nil
 }
 
+// Collected names the store's last collection ("" if none): it changes
+// whenever GC removed entries, so a build snapshot made before it keys
+// every action again rather than trust results that may be gone.
+func (s *Disk) Collected() string { return s.readGCGen() }
+
 // readGCGen returns the content of dir/gcgen ("" if none).
 func (s *Disk) readGCGen() string {
 	b, _ := os.ReadFile(filepath.Join(s.dir, "gcgen"))

@@ -45,6 +45,9 @@ type Options struct {
 	Prior *Prior
 	// Snapshot, when set, is where a successful build leaves its own.
 	Snapshot *SnapshotSpec
+	// Collected names the store's last GC (cas.Disk.Collected): a prior
+	// snapshot made before another one is not used.
+	Collected string
 }
 
 // SnapshotSpec says where a build writes its snapshot and for what.
@@ -128,7 +131,7 @@ func Build(ctx context.Context, g *Graph, targets []*Target, o Options) (*Summar
 			o.Listener.Event(&Event{Type: EvTargetFinished, Time: time.Now(), Label: t.Label.String(), Success: &ok})
 		}
 	}
-	if p := o.Prior; p != nil && (p.snap.gpuClass != o.GPUClass || p.snap.sandbox != o.Sandbox) {
+	if p := o.Prior; p != nil && (p.snap.gpuClass != o.GPUClass || p.snap.sandbox != o.Sandbox || p.snap.collected != o.Collected) {
 		b.keyAll = true // the keys would differ: every action is keyed
 	}
 	b.order = order

@@ -18,6 +18,9 @@ func (b *builder) input(n *node, f *File) (*artifact, error) {
 		for _, d := range n.deps {
 			if d.a == p {
 				if art := d.outs[f.Path]; art != nil {
+					if d.prior {
+						return art, b.restock(f, art)
+					}
 					return art, nil
 				}
 			}
@@ -42,6 +45,42 @@ func (b *builder) input(n *node, f *File) (*artifact, error) {
 		s.art = &artifact{digest: d, exec: exec}
 	})
 	return s.art, s.err
+}
+
+// restock makes sure the store holds the blobs of art, an output taken
+// from the prior snapshot as it is in lego-out, which the action about to
+// run is staged from: the store may have lost one since (an evicted
+// corrupt copy) while lego-out kept its own link. A lost one is stored
+// again from lego-out, whose bytes must still be art's.
+func (b *builder) restock(f *File, art *artifact) error {
+	type file struct {
+		path string
+		d    *repb.Digest
+	}
+	files := []file{{f.Path, art.digest}}
+	if art.tree != nil {
+		tfs, err := treeFiles(art.tree)
+		if err != nil {
+			return err
+		}
+		files = files[:0]
+		for _, tf := range tfs {
+			files = append(files, file{path.Join(f.Path, tf.path), tf.digest})
+		}
+	}
+	for _, x := range files {
+		if b.o.Store.Has(x.d) {
+			continue
+		}
+		got, err := b.o.Store.PutFile(filepath.Join(b.g.Root, filepath.FromSlash(x.path)))
+		if err != nil {
+			return fmt.Errorf("input %s: %w", x.path, err)
+		}
+		if got.Hash != x.d.Hash {
+			return fmt.Errorf("input %s: its copy in lego-out changed while it was staged", x.path)
+		}
+	}
+	return nil
 }
 
 // digestFile digests the file at abs, recording in s what the snapshot

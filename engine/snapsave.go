@@ -185,5 +185,5 @@ func (b *builder) saveSnapshot() error {
 		acts[i] = actState{known: true, key: n.key.Hash, keySize: n.key.SizeBytes, tally: n.word, outs: n.state}
 	}
 	key := spec.Key.hash()
-	return writeSnapshot(spec.Path, encodeSnapshot(key, b.o.GPUClass, b.o.Sandbox, reads, spec.Labels, b.g, sources, tools, acts))
+	return writeSnapshot(spec.Path, encodeSnapshot(key, b.o.GPUClass, b.o.Sandbox, b.o.Collected, reads, spec.Labels, b.g, sources, tools, acts))
 }

@@ -104,6 +104,7 @@ type readRec struct {
 type Snapshot struct {
 	key               string
 	gpuClass, sandbox string
+	collected         string
 	reads             []readRec
 	labels            []Label
 	g                 *Graph
@@ -156,12 +157,13 @@ func (s *Snapshot) Graph() (*Graph, []*Target) {
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // encodeSnapshot writes a snapshot of the graph g built for labels.
-func encodeSnapshot(key, gpuClass, sandbox string, reads []readRec, labels []Label, g *Graph,
+func encodeSnapshot(key, gpuClass, sandbox, collected string, reads []readRec, labels []Label, g *Graph,
 	sources, tools []fileState, acts []actState) []byte {
 	e := &snapEnc{b: []byte(snapshotMagic), strs: map[string]uint64{}}
 	e.str(key)
 	e.str(gpuClass)
 	e.str(sandbox)
+	e.str(collected)
 	e.uint(uint64(len(reads)))
 	for _, r := range reads {
 		e.str(r.path)
@@ -224,6 +226,7 @@ func (d *snapDec) fileState() fileState {
 func (s *Snapshot) decode(d *snapDec, root string) {
 	s.gpuClass = d.str()
 	s.sandbox = d.str()
+	s.collected = d.str()
 	s.reads = make([]readRec, d.count())
 	for i := range s.reads {
 		r := &s.reads[i]

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -114,7 +116,8 @@ func TestPriorRunsOnlyWhatChanged(t *testing.T) {
 	w.file("in.txt", "abc\n")
 	w.sh("a", []string{"in.txt"}, "tr a-z A-Z < $SRCS > $OUT")
 	w.sh("b", []string{"a"}, "wc -c < $SRCS > $OUT")
-	w.sh("c", []string{"b"}, "cat $SRCS $SRCS > $OUT")
+	w.file("extra.txt", "e\n")
+	w.sh("c", []string{"b", "extra.txt"}, "cat $SRCS $SRCS > $OUT")
 	key := SnapshotKey{Root: w.root}
 	s, path := snapshotOf(t, w, key)
 	build := func() *Summary {
@@ -153,7 +156,18 @@ func TestPriorRunsOnlyWhatChanged(t *testing.T) {
 	// An output changed in lego-out is no longer taken as it is.
 	os.Remove(filepath.Join(w.root, "lego-out/p/c.out"))
 	os.WriteFile(filepath.Join(w.root, "lego-out/p/c.out"), []byte("tampered"), 0o644)
-	if sum := build(); sum.Executed != 0 || w.out("c") != "4\n4\n" {
+	if sum := build(); sum.Executed != 0 || w.out("c") != "4\ne\n4\ne\n" {
 		t.Fatalf("tampered output: %d executed, c.out %q", sum.Executed, w.out("c"))
+	}
+	// b is taken as it is in lego-out while c runs again: the store lost
+	// b's blob (an evicted copy, no GC), so it is stored again from there.
+	sum := sha256.Sum256([]byte(w.out("b")))
+	h := hex.EncodeToString(sum[:])
+	if err := os.Remove(filepath.Join(w.cache, "cas", h[:2], h)); err != nil {
+		t.Fatal(err)
+	}
+	w.file("extra.txt", "f\n")
+	if sum := build(); !reflect.DeepEqual(sum.Ran, []string{"//p:c Sh p/c.out"}) || w.out("c") != "4\nf\n4\nf\n" {
+		t.Fatalf("after the store lost b: ran %v, c.out %q", sum.Ran, w.out("c"))
 	}
 }

@@ -234,7 +234,7 @@ func (f *buildFlags) build(pats []string, then func(*built) error) error {
 		Jobs: f.jobs, KeepGoing: f.keepGoing, Memory: memCap, GPUClass: exe.GPUClass, Sandbox: exe.Sandbox,
 		Store: store, Files: files, Executor: exe, Caps: exe.Caps,
 		Listener: listeners, History: engine.OpenHistory(stateDir(l.Root())), Lazy: rs.Lazy,
-		Prior: prior, Snapshot: snap,
+		Prior: prior, Snapshot: snap, Collected: disk.Collected(),
 	}
 	sum, berr := engine.Build(ctx, g, targets, opts)
 	prog.stop()
