@@ -75,6 +75,9 @@ type node struct {
 	word  string
 	prior bool
 	done  bool
+	// triedPrior: the prior snapshot was asked about n already, and
+	// could not vouch for it.
+	triedPrior bool
 }
 
 type builder struct {
@@ -259,18 +262,41 @@ func (b *builder) spawn(n *node) {
 	}()
 }
 
+// finish accounts for n and starts the dependents it made ready. One
+// that the prior snapshot shows up to date is taken here, in this
+// goroutine, and so on down the graph: after an edit, thousands of
+// actions downstream of one that reran are each settled in microseconds.
 func (b *builder) finish(n *node, cached bool, err error) {
+	ready := b.release(n, cached, err)
+	for len(ready) > 0 {
+		r := ready[len(ready)-1]
+		ready = ready[:len(ready)-1]
+		if b.o.Prior != nil && !b.keyAll && b.ctx.Err() == nil {
+			r.triedPrior = true
+			if b.usePrior(r) {
+				ready = append(ready, b.release(r, true, nil)...)
+				continue
+			}
+		}
+		b.spawn(r)
+	}
+}
+
+// release accounts for n and returns the dependents now ready.
+func (b *builder) release(n *node, cached bool, err error) []*node {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !b.account(n, cached, err) {
-		return
+		return nil
 	}
+	var ready []*node
 	for _, r := range n.rdeps {
 		r.pending--
 		if r.pending == 0 {
-			b.spawn(r)
+			ready = append(ready, r)
 		}
 	}
+	return ready
 }
 
 // account counts n's end and reports whether its dependents may go on;

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -30,28 +31,60 @@ type ActionRecord struct {
 func (r *ActionRecord) id() string { return r.Label + " " + r.Output }
 
 // History is the per-workspace record of previous builds, kept under
-// lego-out/.lego: the latest record of every action, and the reasons of the
-// actions that ran in the last build.
+// lego-out/.lego: the latest record of every action (actions.jsonl, a log
+// each build appends the records of the actions it ran to, later lines
+// winning), and the reasons of the actions that ran in the last build.
+//
+// Why a log read line by line: after an edit, a build of 100,000 actions
+// runs a few, and reading, decoding and rewriting every record for them
+// cost more than the rest of the build. A line is decoded only when its
+// action runs again; the rest is scanned for its label and output.
 type History struct {
-	dir      string
-	mu       sync.Mutex
-	loaded   bool
-	prev     map[string]*ActionRecord
-	ran      []*ActionRecord
-	buildTag string
+	dir    string
+	mu     sync.Mutex
+	loaded bool
+	lines  map[string][]byte // action id -> its latest record, undecoded
+	count  int               // lines in the log, for compaction
+	prev   map[string]*ActionRecord
+	ran    []*ActionRecord
 }
 
 // OpenHistory reads nothing yet: the previous records are loaded only when
 // an action must run, so a null build pays nothing for explain.
 func OpenHistory(dir string) *History { return &History{dir: dir} }
 
+const (
+	historyLog    = "actions.jsonl"
+	historyLegacy = "actions.json" // one JSON array, before the log
+)
+
 func (h *History) load() {
 	if h.loaded {
 		return
 	}
 	h.loaded = true
-	h.prev = map[string]*ActionRecord{}
-	b, err := os.ReadFile(filepath.Join(h.dir, "actions.json"))
+	h.lines, h.prev = map[string][]byte{}, map[string]*ActionRecord{}
+	b, err := os.ReadFile(filepath.Join(h.dir, historyLog))
+	if err != nil {
+		h.loadLegacy()
+		return
+	}
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil // a last line cut short by a crash fails to decode
+		}
+		if id, ok := recordID(line); ok {
+			h.lines[id] = line
+			h.count++
+		}
+	}
+}
+
+func (h *History) loadLegacy() {
+	b, err := os.ReadFile(filepath.Join(h.dir, historyLegacy))
 	if err != nil {
 		return
 	}
@@ -64,12 +97,48 @@ func (h *History) load() {
 	}
 }
 
+// recordID reads the label and output that open a record's line, as
+// ActionRecord's field order writes them, without decoding the rest.
+func recordID(line []byte) (string, bool) {
+	var head struct {
+		Label    string `json:"label"`
+		Mnemonic string `json:"mnemonic"`
+		Output   string `json:"output"`
+	}
+	// The three strings end at the fourth field's key, "key".
+	end := bytes.Index(line, []byte(`,"key":`))
+	if end < 0 {
+		return "", false
+	}
+	if err := json.Unmarshal(append(line[:end:end], '}'), &head); err != nil || head.Label == "" {
+		return "", false
+	}
+	return head.Label + " " + head.Output, true
+}
+
+// previous is the latest record of the action id, or nil; h.mu is held.
+func (h *History) previous(id string) *ActionRecord {
+	h.load()
+	if r, ok := h.prev[id]; ok {
+		return r
+	}
+	line, ok := h.lines[id]
+	if !ok {
+		return nil
+	}
+	var r ActionRecord
+	if json.Unmarshal(line, &r) != nil {
+		return nil
+	}
+	h.prev[id] = &r
+	return &r
+}
+
 // record records an action about to run and computes why it runs.
 func (h *History) record(r *ActionRecord) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.load()
-	r.Reasons = diffRecords(h.prev[r.id()], r)
+	r.Reasons = diffRecords(h.previous(r.id()), r)
 	h.ran = append(h.ran, r)
 }
 
@@ -78,8 +147,7 @@ func (h *History) record(r *ActionRecord) {
 func (h *History) lastDuration(r *ActionRecord) time.Duration {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.load()
-	if old := h.prev[r.id()]; old != nil {
+	if old := h.previous(r.id()); old != nil {
 		return old.Duration
 	}
 	return 0
@@ -174,19 +242,73 @@ func (h *History) Save() error {
 		return writeJSON(filepath.Join(h.dir, "last_build.json"), []*ActionRecord{})
 	}
 	h.load()
-	for _, r := range h.ran {
-		h.prev[r.id()] = r
-	}
-	all := make([]*ActionRecord, 0, len(h.prev))
-	for _, r := range h.prev {
-		all = append(all, r)
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i].id() < all[j].id() })
 	sort.Slice(h.ran, func(i, j int) bool { return h.ran[i].id() < h.ran[j].id() })
-	if err := writeJSON(filepath.Join(h.dir, "actions.json"), all); err != nil {
+	var add []byte
+	for _, r := range h.ran {
+		line, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		h.lines[r.id()] = line
+		add = append(append(add, line...), '\n')
+	}
+	// Rewritten whole when most of it is stale, or to leave the old
+	// format; appended to otherwise.
+	legacy := len(h.prev) > 0 && h.count == 0
+	if legacy || h.count+len(h.ran) > 2*len(h.lines)+1000 {
+		if err := h.rewrite(); err != nil {
+			return err
+		}
+	} else if err := appendFile(filepath.Join(h.dir, historyLog), add); err != nil {
 		return err
 	}
 	return writeJSON(filepath.Join(h.dir, "last_build.json"), h.ran)
+}
+
+// rewrite writes the log afresh with one line per action.
+func (h *History) rewrite() error {
+	for id, r := range h.prev {
+		if _, ok := h.lines[id]; !ok {
+			line, err := json.Marshal(r) // a legacy record
+			if err != nil {
+				return err
+			}
+			h.lines[id] = line
+		}
+	}
+	ids := make([]string, 0, len(h.lines))
+	for id := range h.lines {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	var b []byte
+	for _, id := range ids {
+		b = append(append(b, h.lines[id]...), '\n')
+	}
+	p := filepath.Join(h.dir, historyLog)
+	tmp := fmt.Sprintf("%s.tmp.%d", p, os.Getpid())
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		return err
+	}
+	os.Remove(filepath.Join(h.dir, historyLegacy))
+	return nil
+}
+
+// appendFile appends b to the file at path with one write: builds that
+// end together do not interleave their lines.
+func appendFile(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func writeJSON(path string, v any) error {

@@ -18,7 +18,7 @@ func (b *builder) run(n *node) (cached bool, err error) {
 		return false, err
 	}
 	a := n.a
-	if b.o.Prior != nil && !b.keyAll && b.usePrior(n) {
+	if b.o.Prior != nil && !b.keyAll && !n.triedPrior && b.usePrior(n) {
 		return true, nil
 	}
 	b.targetStarted(a.Owner)

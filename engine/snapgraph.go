@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -181,17 +182,33 @@ func decodeGraph(d *snapDec, root string) *Graph {
 	}
 	n := d.count()
 	g.Targets = make(map[Label]*Target, n)
-	for ; n > 0 && !d.bad; n-- {
-		t := &Target{Label: label(), Pos: d.str(), analyzed: true}
+	targetVals := make([]Target, n)
+	rules := map[string]*restoredRule{} // one per kind and attribute names
+	var names, values []string
+	for i := 0; i < n && !d.bad; i++ {
+		t := &targetVals[i]
+		*t = Target{Label: label(), Pos: d.str(), analyzed: true}
 		if d.bool() {
-			r := &restoredRule{kind: d.str()}
-			t.Attrs = map[string]any{}
+			kind := d.str()
+			names, values = names[:0], values[:0]
 			for k := d.count(); k > 0; k-- {
-				name := d.str()
-				r.attrs = append(r.attrs, AttrSpec{Name: name, Type: AttrString})
-				t.Attrs[name] = d.str()
+				names = append(names, d.str())
+				values = append(values, d.str())
+			}
+			id := kind + "\x00" + strings.Join(names, "\x00")
+			r := rules[id]
+			if r == nil {
+				r = &restoredRule{kind: kind}
+				for _, name := range names {
+					r.attrs = append(r.attrs, AttrSpec{Name: name, Type: AttrString})
+				}
+				rules[id] = r
 			}
 			t.Rule = r
+			t.Attrs = make(map[string]any, len(names))
+			for k, name := range names {
+				t.Attrs[name] = values[k]
+			}
 		}
 		t.Files = fileList()
 		g.Targets[t.Label] = t

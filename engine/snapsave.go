@@ -146,11 +146,12 @@ func (b *builder) saveSnapshot() error {
 		}
 	}
 	reads := spec.Reads.records()
+	var graph []byte
 	if b.g.restored {
 		if p == nil {
 			return nil // nothing says what analysis read
 		}
-		reads = p.reads
+		reads, graph = p.reads, []byte(p.snap.graph)
 	}
 	var sources, tools []fileState
 	seenSrc, seenTool := map[string]bool{}, map[string]bool{}
@@ -185,5 +186,5 @@ func (b *builder) saveSnapshot() error {
 		acts[i] = actState{known: true, key: n.key.Hash, keySize: n.key.SizeBytes, tally: n.word, outs: n.state}
 	}
 	key := spec.Key.hash()
-	return writeSnapshot(spec.Path, encodeSnapshot(key, b.o.GPUClass, b.o.Sandbox, b.o.Collected, reads, spec.Labels, b.g, sources, tools, acts))
+	return writeSnapshot(spec.Path, encodeSnapshot(key, b.o.GPUClass, b.o.Sandbox, b.o.Collected, reads, spec.Labels, b.g, graph, sources, tools, acts))
 }

@@ -103,6 +103,7 @@ type readRec struct {
 // Snapshot is a decoded snapshot file.
 type Snapshot struct {
 	key               string
+	graph             string // the graph section as read
 	gpuClass, sandbox string
 	collected         string
 	reads             []readRec
@@ -131,13 +132,20 @@ func ReadSnapshot(path string, key SnapshotKey, root string) (*Snapshot, string)
 		return nil, "snapshot damaged (checksum)"
 	}
 	d := &snapDec{s: string(body[len(snapshotMagic):])}
-	// About one distinct string per 40 bytes, as lego's graphs go.
-	d.strs = make([]string, 0, len(d.s)/40)
-	d.labels = make(map[string]Label, len(d.s)/400)
 	s := &Snapshot{}
 	if s.key = d.str(); s.key != key.hash() {
 		return nil, "snapshot of another key"
 	}
+	s.graph = d.raw()
+	gd := &snapDec{s: s.graph}
+	// About one distinct string per 40 bytes, as lego's graphs go.
+	gd.strs = make([]string, 0, len(gd.s)/40)
+	gd.labels = make(map[string]Label, len(gd.s)/400)
+	s.g = decodeGraph(gd, root)
+	if gd.bad || len(gd.s) != 0 {
+		return nil, "snapshot damaged (graph)"
+	}
+	d.strs = nil
 	s.decode(d, root)
 	if d.bad || len(d.s) != 0 {
 		return nil, "snapshot damaged (structure)"
@@ -157,10 +165,19 @@ func (s *Snapshot) Graph() (*Graph, []*Target) {
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // encodeSnapshot writes a snapshot of the graph g built for labels.
-func encodeSnapshot(key, gpuClass, sandbox, collected string, reads []readRec, labels []Label, g *Graph,
+func encodeSnapshot(key, gpuClass, sandbox, collected string, reads []readRec, labels []Label, g *Graph, graph []byte,
 	sources, tools []fileState, acts []actState) []byte {
 	e := &snapEnc{b: []byte(snapshotMagic), strs: map[string]uint64{}}
 	e.str(key)
+	// The graph first, with strings of its own, so that a build from a
+	// restored graph writes the bytes it read rather than encode it again.
+	if graph == nil {
+		ge := &snapEnc{strs: map[string]uint64{}}
+		encodeGraph(ge, g, labels)
+		graph = ge.b
+	}
+	e.bytes(graph)
+	e.strs = map[string]uint64{}
 	e.str(gpuClass)
 	e.str(sandbox)
 	e.str(collected)
@@ -176,7 +193,6 @@ func encodeSnapshot(key, gpuClass, sandbox, collected string, reads []readRec, l
 	for _, l := range labels {
 		e.str(l.String())
 	}
-	encodeGraph(e, g, labels)
 	for _, fs := range [][]fileState{sources, tools} {
 		e.uint(uint64(len(fs)))
 		for i := range fs {
@@ -240,7 +256,6 @@ func (s *Snapshot) decode(d *snapDec, root string) {
 	for i := range s.labels {
 		s.labels[i] = d.label()
 	}
-	s.g = decodeGraph(d, root)
 	for _, fs := range []*[]fileState{&s.sources, &s.tools} {
 		*fs = make([]fileState, d.count())
 		for i := range *fs {

@@ -171,3 +171,41 @@ func TestPriorRunsOnlyWhatChanged(t *testing.T) {
 		t.Fatalf("after the store lost b: ran %v, c.out %q", sum.Ran, w.out("c"))
 	}
 }
+
+// The history log: records are found again by id after builds that ran
+// other actions, the last line wins, and the older one-array file is read
+// once and replaced.
+func TestHistoryLog(t *testing.T) {
+	dir := t.TempDir()
+	legacy := `[{"label":"//p:a","mnemonic":"Sh","output":"lego-out/p/a.out","key":"k1","args":["x"]}]`
+	os.WriteFile(filepath.Join(dir, "actions.json"), []byte(legacy), 0o644)
+	h := OpenHistory(dir)
+	h.record(&ActionRecord{Label: "//p:a", Mnemonic: "Sh", Output: "lego-out/p/a.out", Key: "k2", Args: []string{"y"}})
+	if err := h.Save(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "actions.json")); !os.IsNotExist(err) {
+		t.Errorf("the old history file was kept: %v", err)
+	}
+	if r := h.ran[0]; len(r.Reasons) != 1 || r.Reasons[0] != "command line changed" {
+		t.Errorf("reasons against the old file's record: %v", r.Reasons)
+	}
+	for i, args := range []string{"z", "w"} {
+		h = OpenHistory(dir)
+		h.record(&ActionRecord{Label: "//p:b", Mnemonic: "Sh", Output: "lego-out/p/b.out", Key: "b" + args})
+		h.record(&ActionRecord{Label: "//p:a", Mnemonic: "Sh", Output: "lego-out/p/a.out", Key: args, Args: []string{args}})
+		if err := h.Save(); err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 && (len(h.ran[0].Reasons) != 1 || h.ran[0].Reasons[0] != "command line changed") {
+			t.Errorf("second append: reasons %v", h.ran[0].Reasons)
+		}
+	}
+	h = OpenHistory(dir)
+	h.mu.Lock()
+	r := h.previous("//p:a lego-out/p/a.out")
+	h.mu.Unlock()
+	if r == nil || r.Key != "w" {
+		t.Fatalf("latest record of a: %+v", r)
+	}
+}

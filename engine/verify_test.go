@@ -175,8 +175,15 @@ func cutLastField(t *testing.T, b []byte) []byte {
 }
 
 // Damaged action-cache entries are misses: the actions run again and the
-// build succeeds with the right outputs.
+// build succeeds with the right outputs. While the packed index holds the
+// entries intact (its records are checksummed), it serves them instead.
 func TestActionCacheDamageRebuilt(t *testing.T) {
+	for _, indexed := range []bool{false, true} {
+		testActionCacheDamage(t, indexed)
+	}
+}
+
+func testActionCacheDamage(t *testing.T, indexed bool) {
 	for _, tc := range []struct {
 		name   string
 		damage func(b []byte) []byte
@@ -200,6 +207,16 @@ func TestActionCacheDamageRebuilt(t *testing.T) {
 			})
 			if n != 5 {
 				t.Fatalf("%d action-cache entries, want 5", n)
+			}
+			if indexed {
+				w.ran()
+				if w.out("report") != "total 6\n" || w.out("rev") != "OLLEH\n" {
+					t.Errorf("outputs %q %q", w.out("report"), w.out("rev"))
+				}
+				return
+			}
+			if err := os.RemoveAll(filepath.Join(w.cache, "acindex")); err != nil {
+				t.Fatal(err)
 			}
 			w.ran("//p:count", "//p:report", "//p:rev", "//p:side", "//p:upper")
 			if w.out("report") != "total 6\n" || w.out("rev") != "OLLEH\n" {

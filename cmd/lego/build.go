@@ -267,11 +267,8 @@ func (f *buildFlags) restore(pats []string, root string, files *cas.FileCache, r
 	if f.keyed == nil || repro || f.nobuild {
 		return nil, nil, nil, nil
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, nil, nil, nil
-	}
-	bin, err := cas.Stat(exe)
+	// The running binary's own inode, even if its path was replaced since.
+	bin, err := cas.Stat("/proc/self/exe")
 	if err != nil {
 		return nil, nil, nil, nil
 	}
