@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"sync"
 	"time"
 
@@ -109,24 +110,14 @@ func (s *Snapshot) Check(files *cas.FileCache) *Prior {
 		}
 		return m, ch
 	}
-	p.sources, p.srcChanged = check(s.sources, func(rel string) string { return filepath.Join(s.g.Root, filepath.FromSlash(rel)) })
+	p.sources, p.srcChanged = check(s.sources, func(rel string) string { return filepath.Join(s.root, filepath.FromSlash(rel)) })
 	p.tools, p.toolChanged = check(s.tools, func(abs string) string { return abs })
 	if failed {
 		return nil
 	}
-	if len(p.srcChanged) > 0 {
-		exec := map[string]bool{}
-		for _, a := range s.g.Actions {
-			for _, f := range a.Inputs {
-				if f.producer == nil {
-					exec[f.Path] = f.Executable
-				}
-			}
-		}
-		for path := range p.srcChanged {
-			if p.sources[path].exec != exec[path] {
-				return nil // analysis saw the execute bit
-			}
+	for path := range p.srcChanged {
+		if p.sources[path].exec != srcRec(s, path).exec {
+			return nil // analysis saw the execute bit
 		}
 	}
 	p.outs = map[string]*outState{}
@@ -146,7 +137,7 @@ func (s *Snapshot) Check(files *cas.FileCache) *Prior {
 		fresh := make([]outState, len(a.outs))
 		for j := range a.outs {
 			var ok, mv bool
-			fresh[j], ok, mv = checkOutput(s.g.Root, &a.outs[j])
+			fresh[j], ok, mv = checkOutput(s.root, &a.outs[j])
 			if mv {
 				moved()
 			}
@@ -158,6 +149,15 @@ func (s *Snapshot) Check(files *cas.FileCache) *Prior {
 		p.intact[i], p.fresh[i] = true, fresh
 	})
 	return p
+}
+
+// srcRec is the snapshot's record of the source at path.
+func srcRec(s *Snapshot, path string) *fileState {
+	i := sort.Search(len(s.sources), func(i int) bool { return s.sources[i].path >= path })
+	if i < len(s.sources) && s.sources[i].path == path {
+		return &s.sources[i]
+	}
+	return &fileState{}
 }
 
 // checkOutput reports whether the output o recorded is still in lego-out

@@ -183,8 +183,11 @@ func (b *builder) saveSnapshot() error {
 		if n == nil || !n.done || n.failed || n.key == nil || n.state == nil {
 			continue
 		}
-		acts[i] = actState{known: true, key: n.key.Hash, keySize: n.key.SizeBytes, tally: n.word, outs: n.state}
+		acts[i] = actState{known: true, owner: a.Owner.String(), mnem: a.Mnemonic, desc: a.Describe(), write: a.IsWrite,
+			gpus: a.Resources.GPUs > 0 && a.Resources.GPUModel == "",
+			key: n.key.Hash, keySize: n.key.SizeBytes, tally: n.word, outs: n.state}
 	}
+	sort.Slice(sources, func(i, j int) bool { return sources[i].path < sources[j].path })
 	key := spec.Key.hash()
 	return writeSnapshot(spec.Path, encodeSnapshot(key, b.o.GPUClass, b.o.Sandbox, b.o.Collected, reads, spec.Labels, b.g, graph, sources, tools, acts))
 }

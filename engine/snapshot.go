@@ -84,9 +84,15 @@ type outState struct {
 	entries []fileState // a directory's files: path relative to it
 }
 
-// actState is what the last build knew of one action.
+// actState is what the last build knew of one action, with what a build
+// that replays it needs to say (its owner, mnemonic and description).
 type actState struct {
 	known   bool
+	owner   string
+	mnem    string
+	desc    string
+	write   bool
+	gpus    bool // keyed with the machine's GPU class
 	key     string
 	keySize int64
 	tally   string
@@ -103,7 +109,8 @@ type readRec struct {
 // Snapshot is a decoded snapshot file.
 type Snapshot struct {
 	key               string
-	graph             string // the graph section as read
+	root              string
+	graph             string // the graph section as read, decoded by Graph
 	gpuClass, sandbox string
 	collected         string
 	reads             []readRec
@@ -136,15 +143,7 @@ func ReadSnapshot(path string, key SnapshotKey, root string) (*Snapshot, string)
 	if s.key = d.str(); s.key != key.hash() {
 		return nil, "snapshot of another key"
 	}
-	s.graph = d.raw()
-	gd := &snapDec{s: s.graph}
-	// About one distinct string per 40 bytes, as lego's graphs go.
-	gd.strs = make([]string, 0, len(gd.s)/40)
-	gd.labels = make(map[string]Label, len(gd.s)/400)
-	s.g = decodeGraph(gd, root)
-	if gd.bad || len(gd.s) != 0 {
-		return nil, "snapshot damaged (graph)"
-	}
+	s.graph, s.root = d.raw(), root
 	d.strs = nil
 	s.decode(d, root)
 	if d.bad || len(d.s) != 0 {
@@ -153,11 +152,26 @@ func ReadSnapshot(path string, key SnapshotKey, root string) (*Snapshot, string)
 	return s, ""
 }
 
-// Graph is the analysed graph the snapshot holds and the targets built.
+// Graph is the analysed graph the snapshot holds and the targets built,
+// decoded on first use: a build that replays the snapshot needs none of
+// it. A graph that does not decode gives nil.
 func (s *Snapshot) Graph() (*Graph, []*Target) {
+	if s.g == nil {
+		gd := &snapDec{s: s.graph}
+		// About one distinct string per 40 bytes, as lego's graphs go.
+		gd.strs = make([]string, 0, len(gd.s)/40)
+		gd.labels = make(map[string]Label, len(gd.s)/400)
+		g := decodeGraph(gd, s.root)
+		if gd.bad || len(gd.s) != 0 || len(g.Actions) != len(s.acts) {
+			return nil, nil
+		}
+		s.g = g
+	}
 	ts := make([]*Target, len(s.labels))
 	for i, l := range s.labels {
-		ts[i] = s.g.Targets[l]
+		if ts[i] = s.g.Targets[l]; ts[i] == nil {
+			return nil, nil
+		}
 	}
 	return s.g, ts
 }
@@ -205,6 +219,11 @@ func encodeSnapshot(key, gpuClass, sandbox, collected string, reads []readRec, l
 		if !a.known {
 			continue
 		}
+		e.str(a.owner)
+		e.str(a.mnem)
+		e.str(a.desc)
+		e.bool(a.write)
+		e.bool(a.gpus)
 		e.str(a.key)
 		e.int(a.keySize)
 		e.str(a.tally)
@@ -263,15 +282,16 @@ func (s *Snapshot) decode(d *snapDec, root string) {
 		}
 	}
 	s.acts = make([]actState, d.count())
-	if len(s.acts) != len(s.g.Actions) {
-		d.bad = true
-		return
-	}
 	for i := range s.acts {
 		a := &s.acts[i]
 		if a.known = d.bool(); !a.known {
 			continue
 		}
+		a.owner = d.str()
+		a.mnem = d.str()
+		a.desc = d.str()
+		a.write = d.bool()
+		a.gpus = d.bool()
 		a.key = d.str()
 		a.keySize = d.int()
 		a.tally = d.str()

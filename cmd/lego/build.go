@@ -151,7 +151,19 @@ func (f *buildFlags) build(pats []string, then func(*built) error) error {
 	if err != nil {
 		return err
 	}
-	snap, g, targets, prior := f.restore(pats, l.Root(), files, then != nil)
+	snap, restored, prior := f.restore(pats, l.Root(), files, then != nil)
+	if prior != nil && prior.Settled() {
+		if done, err := f.replay(prior, snap, l.Root(), start); done || err != nil {
+			return err
+		}
+	}
+	var g *engine.Graph
+	var targets []*engine.Target
+	if prior != nil {
+		if g, targets = restored.Graph(); g == nil {
+			prior = nil
+		}
+	}
 	if g == nil {
 		labels, err := l.ExpandArgs(pats)
 		if err != nil {
@@ -263,14 +275,14 @@ func (f *buildFlags) build(pats []string, then func(*built) error) error {
 // its snapshot, with the check of what changed since (prior), when what
 // loading and analysis read is unchanged; g is nil otherwise. spec is
 // where this build leaves its own snapshot, nil for none (repro).
-func (f *buildFlags) restore(pats []string, root string, files *cas.FileCache, repro bool) (spec *engine.SnapshotSpec, g *engine.Graph, targets []*engine.Target, prior *engine.Prior) {
+func (f *buildFlags) restore(pats []string, root string, files *cas.FileCache, repro bool) (spec *engine.SnapshotSpec, s *engine.Snapshot, prior *engine.Prior) {
 	if f.keyed == nil || repro || f.nobuild {
-		return nil, nil, nil, nil
+		return nil, nil, nil
 	}
 	// The running binary's own inode, even if its path was replaced since.
 	bin, err := cas.Stat("/proc/self/exe")
 	if err != nil {
-		return nil, nil, nil, nil
+		return nil, nil, nil
 	}
 	key := engine.SnapshotKey{Root: root, Patterns: pats, Flags: f.keyed, Binary: bin}
 	spec = &engine.SnapshotSpec{Path: engine.SnapshotPath(stateDir(root), key), Key: key}
@@ -286,11 +298,51 @@ func (f *buildFlags) restore(pats []string, root string, files *cas.FileCache, r
 		}
 		fmt.Fprintln(os.Stderr, "DEBUG: snapshot:", why)
 	}
-	if prior == nil {
-		return spec, nil, nil, nil
+	return spec, s, prior
+}
+
+// replay is a build that the snapshot shows has nothing to do: each
+// action is reported as the cache hit it would be, from the snapshot
+// alone, without loading, analysis or executors. done is false when the
+// store was collected since the snapshot (or the sandbox differs): the
+// build goes on as usual.
+func (f *buildFlags) replay(prior *engine.Prior, spec *engine.SnapshotSpec, root string, start time.Time) (done bool, err error) {
+	disk, err := cas.Open(f.cacheDir)
+	if err != nil {
+		return false, err
 	}
-	g, targets = s.Graph()
-	return spec, g, targets, prior
+	defer disk.Close()
+	unlock, err := disk.LockShared()
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	o := engine.Options{Store: disk, History: engine.OpenHistory(stateDir(root)), Snapshot: spec,
+		Collected: disk.Collected(), Sandbox: stack.SandboxKey(f.sandbox)}
+	if !prior.Replayable(o) {
+		return false, nil
+	}
+	prog := newProgress(os.Stderr, f.progress)
+	listeners := engine.Listeners{prog}
+	if f.bep != "" {
+		w, err := engine.CreateEventFile(f.bep)
+		if err != nil {
+			return false, err
+		}
+		defer w.Close()
+		listeners = append(listeners, w)
+	}
+	o.Listener = listeners
+	sum, err := engine.Replay(context.Background(), prior, o)
+	prog.stop()
+	if err != nil {
+		return true, err
+	}
+	for _, e := range sum.Errors {
+		fmt.Fprintln(os.Stderr, "ERROR: "+e.Error())
+	}
+	sum.Report(os.Stderr, prior.Targets(), time.Since(start))
+	return true, nil
 }
 
 // executors composes the executor the flags ask for over store; client,

@@ -94,10 +94,7 @@ func New(ctx context.Context, o Options) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Stack{close: []func(){r.Close}, Sandbox: sandbox.Platform()}
-	if lo.Unsandboxed {
-		s.Sandbox = "none"
-	}
+	s := &Stack{close: []func(){r.Close}, Sandbox: SandboxKey(o.Sandbox)}
 	// NVML is opened only when some action needs GPUs: a machine without
 	// the driver never touches it otherwise.
 	var nv *gpu.NVML
@@ -124,6 +121,15 @@ func New(ctx context.Context, o Options) (*Stack, error) {
 	s.Caps.Reserve = g.Reserve
 	s.GPUClass, _ = g.Class() // checked above for the actions that need it
 	return s, nil
+}
+
+// SandboxKey is the Sandbox of a local stack made with this --sandbox
+// mode: what a build snapshot compares without making one.
+func SandboxKey(mode string) string {
+	if mode == "none" {
+		return "none"
+	}
+	return sandbox.Platform()
 }
 
 // remoteStack sends every action to the REAPI service. The GPU class is
