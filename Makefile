@@ -5,7 +5,7 @@ GO ?= go
 # go-nvml's cgo prolog calls functions NVML marks deprecated.
 export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 
-.PHONY: build test vet deadcode docs bench corrupt example clean fuzz fuzz-short
+.PHONY: build test vet deadcode docs bench bench-peers corrupt example clean fuzz fuzz-short
 
 build:
 	$(GO) build $(LDFLAGS) -o bin/lego ./cmd/lego
@@ -51,10 +51,11 @@ fuzz:
 fuzz-short:
 	@$(MAKE) -s fuzz FUZZTIME=10s FUZZMINIMIZETIME=2s
 
-# Benchmarks, not tests: null-build wall time and peak RSS on generated
-# workspaces, then the Go benchmark functions.
+# Benchmarks, not tests: first, null, touched and changed builds (wall
+# time, peak RSS; the changed build checked to run only what it must) on
+# generated chains, then the Go benchmark functions.
 bench: build
-	$(GO) run ./bench -lego bin/lego -n $${BENCH_SIZES:-1000,10000,100000}
+	$(GO) run $(LDFLAGS) ./bench -lego bin/lego -shape chain -n $${BENCH_SIZES:-1000,10000,100000}
 	$(GO) run ./bench -lego bin/lego -swe_envs 3000 -swe_tasks 32000
 	$(GO) run ./bench -lego bin/lego -rebench_repos 3000 -rebench_instances 20000
 	# the example's images, if it was built (make example): store sharing
@@ -75,6 +76,11 @@ bench: build
 	$(GO) test $(LDFLAGS) -run '^$$' -bench RemoteCacheHit -benchtime 5x ./cmd/lego/
 	# whole scripted rollouts (loop, then the tests afresh) on directory sessions
 	$(GO) test $(LDFLAGS) -run '^$$' -bench ScriptedRollout -benchtime 20x ./rules/swe/agent/
+
+# The same chains through Bazel beside lego (first, warm and cold null
+# builds, the ratios), when bazel is on PATH (Debian: bazel-bootstrap).
+bench-peers: build
+	$(GO) run $(LDFLAGS) ./bench -lego bin/lego -peers bazel -shape chain -n $${BENCH_SIZES:-1000,10000}
 
 # An experiment, not a test: 60 trials of damage to a cache (in-place and
 # replaced same-size flips, truncations, appends, deletions, action-cache

@@ -1,7 +1,25 @@
-// Command bench measures lego on generated workspaces: a first build and a
-// null build of N chained and fanned genrules, with wall time and the peak
-// RSS of the lego process. `make bench` runs it; it is a benchmark, not a
-// test.
+// Command bench measures lego on generated workspaces of N genrules
+// (-n, packages of 100; -shape chain, tree, wide or the older packages; see
+// NewGraph), each row with wall time and the peak RSS of the lego process:
+//
+//   - first: the first build (for the sizes in -first; others are built
+//     untimed);
+//   - null: a build with nothing to do, the median of -runs;
+//   - touch: after a new mtime on one source deep in the graph, content
+//     unchanged; nothing may run;
+//   - change: after new content, of another size, in that source (target
+//     N/2's; in packages, its package's input.txt). The build must run
+//     exactly the targets reading it and those one of whose direct deps'
+//     outputs changed (read from lego-out before and after; what ran, from
+//     --build_event_json_file), or bench fails. Printed: how many ran, and
+//     the overhead, wall time less the actions' summed durations. The
+//     source is then restored and rebuilt.
+//
+// -peers bazel builds the same workspaces with Bazel too (first, null with
+// a warm server, null after `bazel shutdown`) and prints the ratios Bazel
+// / lego. -generate DIR only writes a workspace. -swe_envs, -rebench_repos
+// and -image_sharing measure other things instead. `make bench` and `make
+// bench-peers` run it; it is a benchmark, not a test.
 package main
 
 import (
@@ -21,8 +39,10 @@ func main() {
 	sizes := flag.String("n", "1000,10000,100000", "workspace sizes (targets)")
 	first := flag.String("first", "1000,10000", "sizes whose first build is timed too (others are built untimed, quietly)")
 	dir := flag.String("dir", "", "where to generate workspaces (default: a temp dir, removed afterwards)")
-	runs := flag.Int("runs", 3, "null builds per size; the median is reported")
-	genOnly := flag.String("generate", "", "only write a workspace of the first -n size (or the -rebench_repos one) to this directory (e.g. to build it with Bazel)")
+	runs := flag.Int("runs", 3, "null builds per size (with -peers, per Bazel server state too); the median is reported")
+	shape := flag.String("shape", "chain", "the generated graph: "+strings.Join(Shapes, ", ")+" (see NewGraph)")
+	peers := flag.String("peers", "", "instead: build the -shape workspaces with this peer too (bazel) and print the ratios to lego")
+	genOnly := flag.String("generate", "", "only write a workspace of the first -n size and -shape (or the -rebench_repos one) to this directory (e.g. to build it with Bazel)")
 	sweEnvs := flag.Int("swe_envs", 0, "instead: time load and analysis of this many swe_env targets and -swe_tasks task sets")
 	sweTasks := flag.Int("swe_tasks", 32000, "task_set targets of the -swe_envs workspace")
 	sharing := flag.String("image_sharing", "", "instead: report the images under this lego-out, their summed sizes beside the store's distinct bytes")
@@ -38,7 +58,7 @@ func main() {
 	if *genOnly != "" {
 		n, err := strconv.Atoi(strings.Split(*sizes, ",")[0])
 		if err == nil {
-			err = Generate(*genOnly, n)
+			err = Generate(*genOnly, *shape, n)
 		}
 		if err != nil {
 			fail(err)
@@ -79,38 +99,174 @@ func main() {
 		n, _ := strconv.Atoi(strings.TrimSpace(s))
 		timedFirst[n] = true
 	}
-	fmt.Printf("%-8s %-12s %10s %10s\n", "targets", "build", "wall", "peak RSS")
-	for _, s := range strings.Split(*sizes, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 1 {
-			fail(fmt.Errorf("-n: bad size %q", s))
-		}
-		ws := filepath.Join(base, fmt.Sprintf("ws%d", n))
-		if err := Generate(ws, n); err != nil {
+	ns, err := parseSizes(*sizes)
+	if err != nil {
+		fail(err)
+	}
+	if *peers != "" {
+		if err := benchPeers(*peers, bin, base, *shape, ns, *runs); err != nil {
 			fail(err)
 		}
-		cache := filepath.Join(base, fmt.Sprintf("cache%d", n))
-		wall, rss, err := run(bin, ws, cache, "build", "//...", "--progress=none")
+		return
+	}
+	header()
+	for _, n := range ns {
+		g, err := NewGraph(*shape, n)
 		if err != nil {
-			fail(fmt.Errorf("first build of %d targets: %w", n, err))
+			fail(err)
 		}
-		if timedFirst[n] {
-			fmt.Printf("%-8d %-12s %9.2fs %7d MB\n", n, "first", wall.Seconds(), rss>>20)
+		ws := filepath.Join(base, fmt.Sprintf("ws%d", n))
+		cache := filepath.Join(base, fmt.Sprintf("cache%d", n))
+		if err := g.Write(ws); err != nil {
+			fail(err)
 		}
-		var walls []time.Duration
-		var peak int64
-		for i := 0; i < *runs; i++ {
-			w, r, err := run(bin, ws, cache, "build", "//...", "--progress=none")
-			if err != nil {
-				fail(fmt.Errorf("null build of %d targets: %w", n, err))
-			}
-			walls = append(walls, w)
-			peak = max(peak, r)
+		if _, _, err := benchLego(bin, ws, cache, g, *runs, timedFirst[n]); err != nil {
+			fail(err)
 		}
-		fmt.Printf("%-8d %-12s %9.3fs %7d MB\n", n, "null", median(walls).Seconds(), peak>>20)
 		os.RemoveAll(ws)
 		os.RemoveAll(cache)
 	}
+}
+
+// measure is one timed build: wall time and peak RSS.
+type measure struct {
+	wall time.Duration
+	rss  int64
+}
+
+func header() {
+	fmt.Printf("%-8s %-8s %-10s %-10s %10s %10s %9s %10s\n",
+		"targets", "shape", "tool", "build", "wall", "peak RSS", "executed", "overhead")
+}
+
+// row prints one line of the table; the last columns only where given.
+func row(g *Graph, tool, build, wall, rss string, more ...string) {
+	fmt.Printf("%-8d %-8s %-10s %-10s %10s %10s", len(g.nodes), g.shape, tool, build, wall, rss)
+	for i, m := range more {
+		fmt.Printf(" %*s", []int{9, 10}[i], m)
+	}
+	fmt.Println()
+}
+
+func (m measure) cols() (string, string) {
+	return secs(m.wall), fmt.Sprintf("%d MB", m.rss>>20)
+}
+
+func secs(d time.Duration) string { return fmt.Sprintf("%.3fs", d.Seconds()) }
+
+// benchLego prints lego's rows for the workspace ws of g, generated and
+// not built yet: first (when timed), null, touch and change. It returns
+// the first and null builds.
+func benchLego(bin, ws, cache string, g *Graph, runs int, timed bool) (first, null measure, err error) {
+	n := len(g.nodes)
+	if first.wall, first.rss, err = run(bin, ws, cache, "build", "//...", "--progress=none"); err != nil {
+		return first, null, fmt.Errorf("first build of %d targets: %w", n, err)
+	}
+	if timed {
+		w, r := first.cols()
+		row(g, "lego", "first", w, r)
+	}
+	if null.wall, null.rss, err = nullBuilds(bin, ws, cache, runs); err != nil {
+		return first, null, fmt.Errorf("null build of %d targets: %w", n, err)
+	}
+	w, r := null.cols()
+	row(g, "lego", "null", w, r)
+	events := filepath.Join(filepath.Dir(ws), "events.json")
+	defer os.Remove(events)
+	build := func(what string) (measure, map[string]time.Duration, error) {
+		var m measure
+		var err error
+		if m.wall, m.rss, err = run(bin, ws, cache, "build", "//...", "--progress=none", "--build_event_json_file="+events); err != nil {
+			return m, nil, fmt.Errorf("build after %s %s: %w", what, g.probe, err)
+		}
+		ran, err := executed(events)
+		return m, ran, err
+	}
+
+	// touch: a new mtime, the same content; nothing needs to run.
+	probe := filepath.Join(ws, g.probe)
+	now := time.Now()
+	if err := os.Chtimes(probe, now, now); err != nil {
+		return first, null, err
+	}
+	m, ran, err := build("touching")
+	if err != nil {
+		return first, null, err
+	}
+	if err := sameSet(ran, nil); err != nil {
+		return first, null, fmt.Errorf("build after touching %s, content unchanged: %w", g.probe, err)
+	}
+	w, r = m.cols()
+	row(g, "lego", "touch", w, r, "0", secs(m.wall))
+
+	// change: new content of another size, so that the probe's target's
+	// output changes; how far that spreads depends on the outputs' sizes.
+	orig, err := os.ReadFile(probe)
+	if err != nil {
+		return first, null, err
+	}
+	before, err := g.outputs(ws)
+	if err != nil {
+		return first, null, err
+	}
+	changed := "changed " + string(orig) + strings.Repeat("x", 100) + "\n"
+	if err := os.WriteFile(probe, []byte(changed), 0o644); err != nil {
+		return first, null, err
+	}
+	if m, ran, err = build("changing"); err != nil {
+		return first, null, err
+	}
+	after, err := g.outputs(ws)
+	if err != nil {
+		return first, null, err
+	}
+	if err := sameSet(ran, g.mustRun(g.probe, before, after)); err != nil {
+		return first, null, fmt.Errorf("build after changing %s: %w", g.probe, err)
+	}
+	var sum time.Duration
+	for _, d := range ran {
+		sum += d
+	}
+	w, r = m.cols()
+	row(g, "lego", "change", w, r, fmt.Sprint(len(ran)), secs(m.wall-sum))
+
+	// Back to the generated state, so that a later measurement starts
+	// from it.
+	if err := os.WriteFile(probe, orig, 0o644); err != nil {
+		return first, null, err
+	}
+	if _, _, err := run(bin, ws, cache, "build", "//...", "--progress=none"); err != nil {
+		return first, null, fmt.Errorf("build after restoring %s: %w", g.probe, err)
+	}
+	return first, null, nil
+}
+
+// nullBuilds runs runs null builds: their median wall time, the peak RSS
+// of them all.
+func nullBuilds(bin, ws, cache string, runs int) (time.Duration, int64, error) {
+	var walls []time.Duration
+	var peak int64
+	for i := 0; i < max(runs, 1); i++ {
+		w, r, err := run(bin, ws, cache, "build", "//...", "--progress=none")
+		if err != nil {
+			return 0, 0, err
+		}
+		walls = append(walls, w)
+		peak = max(peak, r)
+	}
+	return median(walls), peak, nil
+}
+
+func parseSizes(list string) ([]int, error) {
+	var ns []int
+	for _, s := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("-n: bad size %q", s)
+		}
+		ns = append(ns, n)
+	}
+	return ns, nil
 }
 
 func median(ds []time.Duration) time.Duration {
