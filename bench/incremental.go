@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,31 +11,24 @@ import (
 	"github.com/legobuild/lego/engine"
 )
 
-// executed reads a --build_event_json_file: the labels of the actions that
-// ran, with their durations.
-func executed(path string) (map[string]time.Duration, error) {
-	f, err := os.Open(path)
+// executed reads what lego's last build in the workspace ws ran, from
+// its history (lego-out/.lego/last_build.json, what `lego explain` reads):
+// the labels of the actions, with how long each ran. An event file would
+// say the same, at the cost of writing an event per action.
+func executed(ws string) (map[string]time.Duration, error) {
+	recs, err := engine.LastBuild(filepath.Join(ws, engine.OutDir, ".lego"))
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
 	ran := map[string]time.Duration{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	for sc.Scan() {
-		var e engine.Event
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+	for _, r := range recs {
+		// One action per genrule: a label twice would be a second action.
+		if _, ok := ran[r.Label]; ok {
+			return nil, fmt.Errorf("%s ran twice", r.Label)
 		}
-		if e.Type == engine.EvActionExecuted {
-			// One action per genrule: a label twice would be a second action.
-			if _, ok := ran[e.Label]; ok {
-				return nil, fmt.Errorf("%s: %s ran twice", path, e.Label)
-			}
-			ran[e.Label] = e.Duration
-		}
+		ran[r.Label] = r.Duration
 	}
-	return ran, sc.Err()
+	return ran, nil
 }
 
 // outputs reads every node's output from the workspace's lego-out.
