@@ -35,10 +35,20 @@ func Stat(path string) (Fingerprint, error) {
 // Racy reports whether a file of this fingerprint, taken at time at, was
 // changed so recently that a same-size rewrite in the same clock tick
 // would leave the fingerprint as it is (git's "racily clean"): such a
-// file is hashed again rather than trusted.
+// file is hashed again rather than trusted. The tick is the kernel's
+// coarse clock, a few milliseconds, where timestamps have nanoseconds;
+// a filesystem that keeps whole seconds gets racyWindow.
 func (f Fingerprint) Racy(at time.Time) bool {
-	return max(f.Mtime, f.Ctime) >= at.UnixNano()-int64(racyWindow)
+	window := fineRacyWindow
+	if f.Mtime%1e9 == 0 && f.Ctime%1e9 == 0 {
+		window = racyWindow
+	}
+	return max(f.Mtime, f.Ctime) >= at.UnixNano()-int64(window)
 }
+
+// fineRacyWindow bounds the kernel's timestamp tick (a jiffy, at most 10
+// ms) with room to spare.
+const fineRacyWindow = 100 * time.Millisecond
 
 // Regular reports whether the file is a regular file.
 func (f Fingerprint) Regular() bool { return f.Mode&unix.S_IFMT == unix.S_IFREG }

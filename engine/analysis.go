@@ -30,6 +30,7 @@ type Graph struct {
 	// it keeps one); restored is set on a graph a snapshot gave back.
 	reads    *Reads
 	restored bool
+	snap     *restoredGraph
 }
 
 // Error is a user-facing error tied to a place in a BUILD file.

@@ -34,7 +34,9 @@ type Prior struct {
 	reads       []readRec            // with their fingerprints now
 	// moved is set when some fingerprint differed from the snapshot's,
 	// or was racy: a new snapshot is worth writing even if nothing ran.
+	// Moved names the first such file, for LEGO_DEBUG_SNAPSHOT.
 	moved bool
+	Moved string
 }
 
 // Check stats what the snapshot recorded, hashing only what a stat
@@ -50,9 +52,11 @@ func (s *Snapshot) Check(files *cas.FileCache) *Prior {
 		failed = true
 		mu.Unlock()
 	}
-	moved := func() {
+	moved := func(path string) {
 		mu.Lock()
-		p.moved = true
+		if !p.moved {
+			p.moved, p.Moved = true, path
+		}
 		mu.Unlock()
 	}
 	parallel(len(p.reads), func(i int) {
@@ -74,7 +78,7 @@ func (s *Snapshot) Check(files *cas.FileCache) *Prior {
 			return
 		}
 		r.readEntry = now
-		moved()
+		moved(r.path)
 	})
 	if failed {
 		return nil
@@ -90,7 +94,7 @@ func (s *Snapshot) Check(files *cas.FileCache) *Prior {
 			if err == nil && fp == rec.fp && !rec.racy {
 				return
 			}
-			moved()
+			moved(path)
 			t := time.Now()
 			d, fp, err := files.DigestFingerprint(path)
 			if err != nil {
@@ -138,11 +142,10 @@ func (s *Snapshot) Check(files *cas.FileCache) *Prior {
 		for j := range a.outs {
 			var ok, mv bool
 			fresh[j], ok, mv = checkOutput(s.root, &a.outs[j])
-			if mv {
-				moved()
+			if mv || !ok {
+				moved(a.outs[j].path)
 			}
 			if !ok {
-				moved()
 				return
 			}
 		}

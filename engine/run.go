@@ -22,6 +22,9 @@ func (b *builder) run(n *node) (cached bool, err error) {
 		return true, nil
 	}
 	b.targetStarted(a.Owner)
+	if err := b.g.complete(a); err != nil {
+		return false, err
+	}
 	if err := acquire(b.ctx, b.check); err != nil {
 		return false, err
 	}
@@ -241,11 +244,6 @@ func (b *builder) runWrite(n *node) (bool, error) {
 func (b *builder) recordOf(a *Action, k *keyed) *ActionRecord {
 	r := &ActionRecord{Label: a.Owner.String(), Mnemonic: a.Mnemonic, Output: a.Outputs[0].Path,
 		Key: k.key.Hash, Args: a.Args, Env: a.Env, Inputs: k.inputs}
-	if t := b.g.Targets[a.Owner]; t != nil && t.Rule != nil {
-		r.Attrs = map[string]string{}
-		for _, s := range t.Rule.Attrs() {
-			r.Attrs[s.Name] = FormatAttr(t.Attrs[s.Name])
-		}
-	}
+	r.Attrs = b.g.attrText(b.g.Targets[a.Owner])
 	return r
 }

@@ -157,12 +157,8 @@ func ReadSnapshot(path string, key SnapshotKey, root string) (*Snapshot, string)
 // it. A graph that does not decode gives nil.
 func (s *Snapshot) Graph() (*Graph, []*Target) {
 	if s.g == nil {
-		gd := &snapDec{s: s.graph}
-		// About one distinct string per 40 bytes, as lego's graphs go.
-		gd.strs = make([]string, 0, len(gd.s)/40)
-		gd.labels = make(map[string]Label, len(gd.s)/400)
-		g := decodeGraph(gd, s.root)
-		if gd.bad || len(gd.s) != 0 || len(g.Actions) != len(s.acts) {
+		g := decodeGraph(s.graph, s.root)
+		if g == nil || len(g.Actions) != len(s.acts) {
 			return nil, nil
 		}
 		s.g = g
@@ -186,9 +182,7 @@ func encodeSnapshot(key, gpuClass, sandbox, collected string, reads []readRec, l
 	// The graph first, with strings of its own, so that a build from a
 	// restored graph writes the bytes it read rather than encode it again.
 	if graph == nil {
-		ge := &snapEnc{strs: map[string]uint64{}}
-		encodeGraph(ge, g, labels)
-		graph = ge.b
+		graph = encodeGraph(g, labels)
 	}
 	e.bytes(graph)
 	e.strs = map[string]uint64{}

@@ -96,6 +96,7 @@ type Target struct {
 	Providers map[any]any
 	Actions   []*Action
 	analyzed  bool
+	attrAt    int // a restored target's attributes in its snapshot (attrText)
 }
 
 // Kind is the rule class name, or "source file".
@@ -289,7 +290,8 @@ type Action struct {
 	IsWrite bool
 	Content []byte
 
-	id int
+	id   int
+	body int // a restored action's rest in its snapshot (Graph.complete)
 }
 
 // ImageInfo is the provider of image targets: Manifest is a small JSON

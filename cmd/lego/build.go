@@ -295,6 +295,9 @@ func (f *buildFlags) restore(pats []string, root string, files *cas.FileCache, r
 	if os.Getenv("LEGO_DEBUG_SNAPSHOT") != "" {
 		if prior != nil {
 			why = "used"
+			if prior.Moved != "" {
+				why += " (rehashed " + prior.Moved + ")"
+			}
 		}
 		fmt.Fprintln(os.Stderr, "DEBUG: snapshot:", why)
 	}
