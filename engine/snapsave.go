@@ -185,7 +185,7 @@ func (b *builder) saveSnapshot() error {
 		}
 		acts[i] = actState{known: true, owner: a.Owner.String(), mnem: a.Mnemonic, desc: a.Describe(), write: a.IsWrite,
 			gpus: a.Resources.GPUs > 0 && a.Resources.GPUModel == "",
-			key: n.key.Hash, keySize: n.key.SizeBytes, tally: n.word, outs: n.state}
+			key:  n.key.Hash, keySize: n.key.SizeBytes, tally: n.word, outs: n.state}
 	}
 	sort.Slice(sources, func(i, j int) bool { return sources[i].path < sources[j].path })
 	key := spec.Key.hash()
