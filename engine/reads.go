@@ -104,7 +104,9 @@ func entryAfter(f *os.File, st *unix.Stat_t, sum [32]byte) readEntry {
 	return readEntry{fp: fp, racy: moved || fp.Racy(now), hash: hex.EncodeToString(sum[:])}
 }
 
-func readFileEntry(path string) (readEntry, error) {
+// openEntry makes the entry of the file or directory at path: its
+// fingerprint, taken before digest reads it, and the digest.
+func openEntry(path string, digest func(f *os.File) ([32]byte, error)) (readEntry, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return readEntry{}, err
@@ -114,30 +116,32 @@ func readFileEntry(path string) (readEntry, error) {
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		return readEntry{}, err
 	}
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	sum, err := digest(f)
+	if err != nil {
 		return readEntry{}, err
 	}
-	var sum [32]byte
-	h.Sum(sum[:0])
 	return entryAfter(f, &st, sum), nil
+}
+
+func readFileEntry(path string) (readEntry, error) {
+	return openEntry(path, func(f *os.File) (sum [32]byte, err error) {
+		h := sha256.New()
+		_, err = io.Copy(h, f)
+		h.Sum(sum[:0])
+		return sum, err
+	})
 }
 
 // readDirEntry digests the names and kinds in the directory at path: what
 // a glob or a package search sees of it, which is not lego-out.
 func readDirEntry(path string) (readEntry, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return readEntry{}, err
-	}
-	defer f.Close()
-	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		return readEntry{}, err
-	}
+	return openEntry(path, listingDigest)
+}
+
+func listingDigest(f *os.File) (sum [32]byte, err error) {
 	ents, err := f.ReadDir(-1)
 	if err != nil {
-		return readEntry{}, err
+		return sum, err
 	}
 	sort.Slice(ents, func(i, j int) bool { return ents[i].Name() < ents[j].Name() })
 	h := sha256.New()
@@ -155,7 +159,6 @@ func readDirEntry(path string) (readEntry, error) {
 		io.WriteString(h, e.Name())
 		h.Write([]byte{0})
 	}
-	var sum [32]byte
 	h.Sum(sum[:0])
-	return entryAfter(f, &st, sum), nil
+	return sum, nil
 }
