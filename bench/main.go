@@ -129,8 +129,12 @@ func main() {
 		if _, _, err := benchLego(bin, ws, cache, g, *runs, timedFirst[n]); err != nil {
 			fail(err)
 		}
-		os.RemoveAll(ws)
-		os.RemoveAll(cache)
+		if *dir == "" {
+			// A -dir is kept: a later run there starts from its cache
+			// (its first build is then all hits).
+			os.RemoveAll(ws)
+			os.RemoveAll(cache)
+		}
 	}
 }
 
