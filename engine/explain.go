@@ -100,6 +100,16 @@ func (h *History) loadLegacy() {
 // recordID reads the label and output that open a record's line, as
 // ActionRecord's field order writes them, without decoding the rest.
 func recordID(line []byte) (string, bool) {
+	// The usual line, with no escapes in those strings, read as is.
+	if rest, ok := bytes.CutPrefix(line, []byte(`{"label":"`)); ok {
+		label, rest, ok1 := bytes.Cut(rest, []byte(`","mnemonic":"`))
+		_, rest, ok2 := bytes.Cut(rest, []byte(`","output":"`))
+		output, _, ok3 := bytes.Cut(rest, []byte(`","key":`))
+		if ok1 && ok2 && ok3 && bytes.IndexByte(label, '\\') < 0 && bytes.IndexByte(output, '\\') < 0 &&
+			bytes.IndexByte(label, '"') < 0 && bytes.IndexByte(output, '"') < 0 && len(label) > 0 {
+			return string(label) + " " + string(output), true
+		}
+	}
 	var head struct {
 		Label    string `json:"label"`
 		Mnemonic string `json:"mnemonic"`

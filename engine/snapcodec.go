@@ -38,6 +38,13 @@ func (e *snapEnc) str(s string) {
 	e.bytes([]byte(s))
 }
 
+// raw writes a string that is seldom repeated (a path, a digest) as is,
+// without the cost of looking it up in the table.
+func (e *snapEnc) raw(s string) {
+	e.uint(uint64(len(s)))
+	e.b = append(e.b, s...)
+}
+
 func (e *snapEnc) bytes(b []byte) {
 	e.uint(uint64(len(b)))
 	e.b = append(e.b, b...)

@@ -219,7 +219,8 @@ func flags(bs ...bool) uint64 {
 // graphDec reads a graph section; the strings are slices of it.
 type graphDec struct {
 	snapDec
-	shared []any // the shared lists and maps, by number
+	shared []any     // the shared lists and maps, by number
+	parsed []*Label // labels parsed, by string number
 }
 
 func (d *graphDec) ref() string {
@@ -271,16 +272,22 @@ func (d *graphDec) sharedValue(read func() any) any {
 	return v
 }
 
+// label reads a label, parsing each distinct one once: by the number of
+// its string, which costs no hashing.
 func (d *graphDec) label() Label {
-	s := d.ref()
-	if l, ok := d.labels[s]; ok {
-		return l
+	i := d.uint()
+	if i >= uint64(len(d.strs)) {
+		d.fail()
+		return Label{}
 	}
-	l, err := ParseLabel(s, "")
+	if p := d.parsed[i]; p != nil {
+		return *p
+	}
+	l, err := ParseLabel(d.strs[i], "")
 	if err != nil {
 		d.fail()
 	}
-	d.labels[s] = l
+	d.parsed[i] = &l
 	return l
 }
 
@@ -299,7 +306,7 @@ func decodeGraph(section, root string) *Graph {
 	for i := range d.strs {
 		d.strs[i] = d.raw()
 	}
-	d.labels = make(map[string]Label, len(d.strs)/4)
+	d.parsed = make([]*Label, len(d.strs))
 	g := &Graph{Root: root, Targets: map[Label]*Target{}, restored: true}
 	files := make([]*File, d.count())
 	fileVals := make([]File, len(files))

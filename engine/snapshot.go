@@ -191,11 +191,11 @@ func encodeSnapshot(key, gpuClass, sandbox, collected string, reads []readRec, l
 	e.str(collected)
 	e.uint(uint64(len(reads)))
 	for _, r := range reads {
-		e.str(r.path)
+		e.raw(r.path)
 		e.bool(r.dir)
 		e.fp(r.fp)
 		e.bool(r.racy)
-		e.str(r.hash)
+		e.raw(r.hash)
 	}
 	e.uint(uint64(len(labels)))
 	for _, l := range labels {
@@ -215,16 +215,16 @@ func encodeSnapshot(key, gpuClass, sandbox, collected string, reads []readRec, l
 		}
 		e.str(a.owner)
 		e.str(a.mnem)
-		e.str(a.desc)
+		e.raw(a.desc)
 		e.bool(a.write)
 		e.bool(a.gpus)
-		e.str(a.key)
+		e.raw(a.key)
 		e.int(a.keySize)
 		e.str(a.tally)
 		e.uint(uint64(len(a.outs)))
 		for _, o := range a.outs {
-			e.str(o.path)
-			e.str(o.hash)
+			e.raw(o.path)
+			e.raw(o.hash)
 			e.int(o.size)
 			e.bool(o.exec)
 			e.bool(o.tree)
@@ -240,8 +240,8 @@ func encodeSnapshot(key, gpuClass, sandbox, collected string, reads []readRec, l
 }
 
 func (e *snapEnc) fileState(f *fileState) {
-	e.str(f.path)
-	e.str(f.hash)
+	e.raw(f.path)
+	e.raw(f.hash)
 	e.int(f.size)
 	e.bool(f.exec)
 	e.fp(f.fp)
@@ -249,7 +249,7 @@ func (e *snapEnc) fileState(f *fileState) {
 }
 
 func (d *snapDec) fileState() fileState {
-	return fileState{path: d.str(), hash: d.str(), size: d.int(), exec: d.bool(), fp: d.fp(), racy: d.bool()}
+	return fileState{path: d.raw(), hash: d.raw(), size: d.int(), exec: d.bool(), fp: d.fp(), racy: d.bool()}
 }
 
 func (s *Snapshot) decode(d *snapDec, root string) {
@@ -259,11 +259,11 @@ func (s *Snapshot) decode(d *snapDec, root string) {
 	s.reads = make([]readRec, d.count())
 	for i := range s.reads {
 		r := &s.reads[i]
-		r.path = d.str()
+		r.path = d.raw()
 		r.dir = d.bool()
 		r.fp = d.fp()
 		r.racy = d.bool()
-		r.hash = d.str()
+		r.hash = d.raw()
 	}
 	s.labels = make([]Label, d.count())
 	for i := range s.labels {
@@ -283,17 +283,17 @@ func (s *Snapshot) decode(d *snapDec, root string) {
 		}
 		a.owner = d.str()
 		a.mnem = d.str()
-		a.desc = d.str()
+		a.desc = d.raw()
 		a.write = d.bool()
 		a.gpus = d.bool()
-		a.key = d.str()
+		a.key = d.raw()
 		a.keySize = d.int()
 		a.tally = d.str()
 		a.outs = make([]outState, d.count())
 		for j := range a.outs {
 			o := &a.outs[j]
-			o.path = d.str()
-			o.hash = d.str()
+			o.path = d.raw()
+			o.hash = d.raw()
 			o.size = d.int()
 			o.exec = d.bool()
 			o.tree = d.bool()
