@@ -219,7 +219,7 @@ func flags(bs ...bool) uint64 {
 // graphDec reads a graph section; the strings are slices of it.
 type graphDec struct {
 	snapDec
-	shared []any     // the shared lists and maps, by number
+	shared []any    // the shared lists and maps, by number
 	parsed []*Label // labels parsed, by string number
 }
 
