@@ -13,7 +13,7 @@ import (
 type snapEnc struct {
 	b    []byte
 	strs map[string]uint64
-	maps map[string]uint64 // a map's encoding -> its index, likewise
+	maps map[string]uint64 // a shared value's encoding -> its index (graphEnc.shared)
 }
 
 func (e *snapEnc) uint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
@@ -65,24 +65,6 @@ func (e *snapEnc) strMap(m map[string]string) {
 	}
 }
 
-// sharedMap writes a map seen before (thousands of actions have one
-// environment) as its index + 1, a new one as 0 and its entries. Decoded,
-// they are one map: actions do not change theirs.
-func (e *snapEnc) sharedMap(m map[string]string) {
-	sub := &snapEnc{strs: map[string]uint64{}}
-	sub.strMap(m)
-	if i, ok := e.maps[string(sub.b)]; ok {
-		e.uint(i + 1)
-		return
-	}
-	if e.maps == nil {
-		e.maps = map[string]uint64{}
-	}
-	e.maps[string(sub.b)] = uint64(len(e.maps))
-	e.uint(0)
-	e.strMap(m)
-}
-
 func (e *snapEnc) fp(f cas.Fingerprint) {
 	e.int(f.Size)
 	e.int(f.Mtime)
@@ -100,7 +82,6 @@ func (e *snapEnc) float(f float64) { e.uint(math.Float64bits(f)) }
 type snapDec struct {
 	s      string
 	strs   []string
-	maps   []map[string]string
 	labels map[string]Label
 	bad    bool
 }
@@ -156,8 +137,6 @@ func (d *snapDec) raw() string {
 	return v
 }
 
-func (d *snapDec) bytes() []byte { return []byte(d.raw()) }
-
 func (d *snapDec) str() string {
 	i := d.uint()
 	if i > 0 {
@@ -189,45 +168,6 @@ func (d *snapDec) label() Label {
 	}
 	d.labels[s] = l
 	return l
-}
-
-func (d *snapDec) strings() []string {
-	n := d.count()
-	if n == 0 {
-		return nil
-	}
-	out := make([]string, n)
-	for i := range out {
-		out[i] = d.str()
-	}
-	return out
-}
-
-func (d *snapDec) strMap() map[string]string {
-	n := d.count()
-	if n == 0 {
-		return nil
-	}
-	m := make(map[string]string, n)
-	for i := 0; i < n; i++ {
-		k := d.str()
-		m[k] = d.str()
-	}
-	return m
-}
-
-func (d *snapDec) sharedMap() map[string]string {
-	i := d.uint()
-	if i > 0 {
-		if i-1 >= uint64(len(d.maps)) {
-			d.fail()
-			return nil
-		}
-		return d.maps[i-1]
-	}
-	m := d.strMap()
-	d.maps = append(d.maps, m)
-	return m
 }
 
 func (d *snapDec) fp() cas.Fingerprint {
