@@ -101,9 +101,11 @@ func runBuild(args []string) error {
 }
 
 // unkeyed are the build flags that change how a build runs or reports,
-// not what it makes: they are not in its snapshot's key.
+// not what it makes: they are not in its snapshot's key. containerd's
+// socket is one: a test or CI run starts its own at a new path, and what
+// an image action makes is keyed by the image's digest.
 var unkeyed = map[string]bool{"progress": true, "build_event_json_file": true, "cpu_profile": true,
-	"mem_profile": true, "j": true, "jobs": true, "keep_going": true, "k": true}
+	"mem_profile": true, "j": true, "jobs": true, "keep_going": true, "k": true, "containerd_address": true}
 
 // keyedFlags lists the values of fs's other flags, and the PATH that
 // analysis finds executables on.
