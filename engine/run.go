@@ -104,7 +104,6 @@ func (b *builder) run(n *node) (cached bool, err error) {
 	if err := b.o.Store.PutActionResult(b.ctx, k.key, res, made); err != nil {
 		return false, fmt.Errorf("%s: store result: %w", a.Describe(), err)
 	}
-	n.outs = outs
 	if remotely {
 		b.mu.Lock()
 		b.sum.RemoteRuns++
